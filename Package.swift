@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "gateway",
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "mock-upstream", targets: ["mock-upstream"]),
+    ],
+    targets: [
+        // Thin C seam for what Glibc's Swift module does not expose (epoll, eventfd, accept4).
+        .target(name: "CSystem"),
+        // OpenSSL's libcrypto/libssl from Debian's libssl-dev, found through pkg-config.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Pure policy and protocol logic: no sockets, no threads, no clock of its own.
+        .target(name: "GatewayCore", dependencies: ["COpenSSL"]),
+        // Everything that touches the OS: event loops, sockets, connections, pools.
+        .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"]),
+        .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
+        .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore", "GatewayIO"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
