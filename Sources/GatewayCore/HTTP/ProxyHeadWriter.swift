@@ -1,0 +1,138 @@
+/// Serialises the heads the gateway sends on: the request to the upstream and the response to
+/// the client. Header lines are copied byte-for-byte from the parsed message, minus hop-by-hop ones.
+public enum ProxyHeadWriter {
+    /// What the gateway adds to every forwarded request.
+    public struct ForwardingFacts {
+        public var clientAddress: UnsafeRawBufferPointer
+        public var requestID: UnsafeRawBufferPointer
+        public var proto: StaticString
+
+        public init(clientAddress: UnsafeRawBufferPointer, requestID: UnsafeRawBufferPointer, proto: StaticString) {
+            self.clientAddress = clientAddress
+            self.requestID = requestID
+            self.proto = proto
+        }
+    }
+
+    /// Writes the request head for the upstream. `framing` is the body framing the gateway will send.
+    public static func writeRequest(_ head: RequestHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
+                                    facts: ForwardingFacts, into out: ByteBuffer) {
+        out.append(p + head.methodStart, count: head.methodLength)
+        out.append(byte: 0x20)
+        out.append(p + head.targetStart, count: head.targetLength)
+        out.append(" HTTP/1.1\r\n")
+        var priorForwardedFor: HeaderField?
+        for field in head.facts.fields {
+            switch field.known {
+            case .xForwardedFor:
+                // Keep the first chain and append ourselves, like nginx's $proxy_add_x_forwarded_for.
+                if priorForwardedFor == nil { priorForwardedFor = field }
+                continue
+            case .xRequestId, .xForwardedProto:
+                continue
+            default:
+                if field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) { continue }
+            }
+            appendField(field, p, out)
+        }
+        out.append("X-Forwarded-For: ")
+        if let prior = priorForwardedFor, prior.valueLength > 0 {
+            out.append(p + Int(prior.valueStart), count: Int(prior.valueLength))
+            out.append(", ")
+        }
+        out.append(facts.clientAddress)
+        out.append("\r\nX-Forwarded-Proto: ")
+        out.append(facts.proto)
+        out.append("\r\nX-Request-Id: ")
+        out.append(facts.requestID)
+        out.append("\r\n")
+        appendFraming(framing, out)
+        out.append("\r\n")
+    }
+
+    /// Writes the response head for the client from an upstream response head.
+    /// `extraHeaders` are complete header lines (each ending in CRLF) added by policy stages.
+    public static func writeResponse(_ head: ResponseHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
+                                     requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
+                                     extraHeaders: UnsafeRawBufferPointer, into out: ByteBuffer) {
+        out.append("HTTP/1.1 ")
+        out.appendDecimal(head.status)
+        out.append(byte: 0x20)
+        out.append(p + head.reasonStart, count: head.reasonLength)
+        out.append("\r\n")
+        for field in head.facts.fields {
+            if field.known == .xRequestId || field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) {
+                continue
+            }
+            appendField(field, p, out)
+        }
+        appendTail(framing: framing, requestID: requestID, connection: connection, extraHeaders: extraHeaders, out)
+    }
+
+    /// Writes a complete head for a response the gateway generates itself.
+    public static func writeLocalResponse(status: Int, reason: StaticString, contentLength: Int,
+                                          requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
+                                          extraHeaders: UnsafeRawBufferPointer, into out: ByteBuffer) {
+        out.append("HTTP/1.1 ")
+        out.appendDecimal(status)
+        out.append(byte: 0x20)
+        out.append(reason)
+        out.append("\r\nContent-Type: application/json\r\n")
+        appendTail(framing: .length(Int64(contentLength)), requestID: requestID, connection: connection,
+                   extraHeaders: extraHeaders, out)
+    }
+
+    public enum ConnectionDirective { case none, keepAlive, close }
+
+    private static func appendTail(framing: BodyFraming, requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
+                                   extraHeaders: UnsafeRawBufferPointer, _ out: ByteBuffer) {
+        out.append("X-Request-Id: ")
+        out.append(requestID)
+        out.append("\r\n")
+        out.append(extraHeaders)
+        switch connection {
+        case .none: break
+        case .keepAlive: out.append("Connection: keep-alive\r\n")
+        case .close: out.append("Connection: close\r\n")
+        }
+        appendFraming(framing, out)
+        out.append("\r\n")
+    }
+
+    private static func appendFraming(_ framing: BodyFraming, _ out: ByteBuffer) {
+        switch framing {
+        case .length(let n):
+            out.append("Content-Length: ")
+            out.appendDecimal(Int(n))
+            out.append("\r\n")
+        case .chunked:
+            out.append("Transfer-Encoding: chunked\r\n")
+        case .none, .untilClose:
+            break
+        }
+    }
+
+    private static func appendField(_ field: HeaderField, _ p: UnsafePointer<UInt8>, _ out: ByteBuffer) {
+        out.append(p + Int(field.nameStart), count: Int(field.nameLength))
+        out.append(": ")
+        out.append(p + Int(field.valueStart), count: Int(field.valueLength))
+        out.append("\r\n")
+    }
+
+    /// RFC 9110 §7.6.1: headers listed in Connection are hop-by-hop as well.
+    static func isNamedByConnection(_ field: HeaderField, _ facts: HeaderFacts, _ p: UnsafePointer<UInt8>) -> Bool {
+        if !facts.connectionNamesOthers || field.known != .other { return false }
+        let name = p + Int(field.nameStart)
+        let nameLength = Int(field.nameLength)
+        for connection in facts.fields where connection.known == .connection {
+            var named = false
+            Bytes.forEachListElement(p + Int(connection.valueStart), Int(connection.valueLength)) { token, length in
+                if length == nameLength && (0..<length).allSatisfy({ ByteClass.lower(token[$0]) == ByteClass.lower(name[$0]) }) {
+                    named = true
+                }
+            }
+            if named { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,126 @@
+/// Incremental, strict HTTP/1.1 request-head parser (RFC 9112). Feed it the bytes of the
+/// message from its first byte as they arrive; it resumes where it stopped.
+public struct RequestHeadParser: Sendable {
+    public var limits: HeadLimits
+    public private(set) var head = RequestHead()
+    private var scanner = HeadLineScanner()
+    private var sawRequestLine = false
+    /// Offset of the request line (leading empty lines are skipped, RFC 9112 §2.2).
+    private var messageStart = 0
+
+    public init(limits: HeadLimits) {
+        self.limits = limits
+        head.facts.fields.reserveCapacity(limits.maxHeaders)
+    }
+
+    public mutating func reset() {
+        scanner.reset()
+        sawRequestLine = false
+        messageStart = 0
+        head.facts.reset()
+        head.expectContinue = false
+    }
+
+    public mutating func parse(_ p: UnsafePointer<UInt8>, count: Int) -> HeadParseStatus {
+        while true {
+            switch scanner.next(p, count) {
+            case .needMore:
+                if !sawRequestLine && count - messageStart > limits.maxStartLine {
+                    return .failed(.headersTooLarge("request line too long"))
+                }
+                if count - messageStart >= limits.maxHeadSize { return .failed(.headersTooLarge("request head too large")) }
+                return .needMore
+            case .bareLineFeed:
+                return .failed(.malformed("line not terminated by CRLF"))
+            case .line(let start, let length):
+                if !sawRequestLine {
+                    if length == 0 && start < 8 { messageStart = start + 2; continue }
+                    if length > limits.maxStartLine { return .failed(.headersTooLarge("request line too long")) }
+                    if let error = parseRequestLine(p, start: start, length: length) { return .failed(error) }
+                    sawRequestLine = true
+                    continue
+                }
+                if start + length + 2 - messageStart > limits.maxHeadSize {
+                    return .failed(.headersTooLarge("request head too large"))
+                }
+                if length == 0 {
+                    if let error = finish(p) { return .failed(error) }
+                    return .complete(headLength: start + 2)
+                }
+                if head.facts.fields.count >= limits.maxHeaders { return .failed(.headersTooLarge("too many headers")) }
+                if let error = HeaderLineParser.parse(p, start: start, length: length, into: &head.facts) {
+                    return .failed(error)
+                }
+            }
+        }
+    }
+
+    private mutating func parseRequestLine(_ p: UnsafePointer<UInt8>, start: Int, length: Int) -> HTTPParseError? {
+        let end = start + length
+        var i = start
+        while i < end && ByteClass.token[Int(p[i])] { i += 1 }
+        if i == start || i == end || p[i] != 0x20 { return .malformed("invalid method") }
+        head.methodStart = start
+        head.methodLength = i - start
+        head.method = Self.method(p + start, i - start)
+        i += 1
+        let targetStart = i
+        var query = -1
+        while i < end && ByteClass.target[Int(p[i])] {
+            if p[i] == UInt8(ascii: "?") && query < 0 { query = i }
+            i += 1
+        }
+        if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
+        head.targetStart = targetStart
+        head.targetLength = i - targetStart
+        head.pathLength = (query < 0 ? i : query) - targetStart
+        if p[targetStart] != UInt8(ascii: "/") {
+            let asteriskOptions = head.targetLength == 1 && p[targetStart] == UInt8(ascii: "*") && head.method == .options
+            if !asteriskOptions { return .malformed("only origin-form request targets are accepted") }
+        }
+        i += 1
+        if end - i != 8 { return .malformed("invalid HTTP version") }
+        if Bytes.equals(p + i, 8, "HTTP/1.1") {
+            head.version = .http11
+        } else if Bytes.equals(p + i, 8, "HTTP/1.0") {
+            head.version = .http10
+        } else {
+            return .malformed("unsupported HTTP version")
+        }
+        return nil
+    }
+
+    /// Whole-head rules (RFC 9112 §6.3 and §3.2) that need every header first.
+    private mutating func finish(_ p: UnsafePointer<UInt8>) -> HTTPParseError? {
+        let facts = head.facts
+        if facts.transferEncodingSeen {
+            if facts.contentLength >= 0 { return .malformed("both Content-Length and Transfer-Encoding") }
+            if head.version == .http10 { return .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+            if !facts.chunked { return .malformed("request Transfer-Encoding must be chunked") }
+            head.framing = .chunked
+        } else {
+            head.framing = facts.contentLength > 0 ? .length(facts.contentLength) : .none
+        }
+        let hosts = facts.count(.host)
+        if hosts > 1 || (hosts == 0 && head.version == .http11) { return .malformed("exactly one Host header is required") }
+        if let expect = facts.first(.expect) {
+            head.expectContinue = Bytes.equalsLowercase(p + Int(expect.valueStart), Int(expect.valueLength), "100-continue")
+        }
+        return nil
+    }
+
+    private static func method(_ p: UnsafePointer<UInt8>, _ n: Int) -> HTTPMethod {
+        switch n {
+        case 3:
+            if Bytes.equals(p, n, "GET") { return .get }
+            return Bytes.equals(p, n, "PUT") ? .put : .other
+        case 4:
+            if Bytes.equals(p, n, "POST") { return .post }
+            return Bytes.equals(p, n, "HEAD") ? .head : .other
+        case 5: return Bytes.equals(p, n, "PATCH") ? .patch : .other
+        case 6: return Bytes.equals(p, n, "DELETE") ? .delete : .other
+        case 7: return Bytes.equals(p, n, "OPTIONS") ? .options : .other
+        default: return .other
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/// The ordered filter chain every request passes through, built once from the configuration and
+/// shared by all event loops (stages keep their own thread-safe state).
+public final class RequestPipeline: @unchecked Sendable {
+    public let stages: [RequestStage]
+    public let routes: [CompiledRoute]
+    public let upstreamNames: [String]
+    public let upstreamErrors: UpstreamErrorStage
+    public let vocabulary: ErrorVocabulary
+
+    public init(config: GatewayConfig) {
+        let names = config.upstreams.keys.sorted()
+        upstreamNames = names
+        routes = config.routes.map { CompiledRoute(config: $0, upstreamIndex: names.firstIndex(of: $0.upstream)!) }
+        stages = [RouteStage(routes: routes)]
+        upstreamErrors = UpstreamErrorStage(errors: config.errors)
+        vocabulary = config.errors.vocabulary
+    }
+
+    /// Runs the stages in order; on a rejection, stages that already admitted the request are
+    /// told it ended, so each stage hears `finish` exactly once for every request it admitted.
+    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> GatewayError? {
+        for (index, stage) in stages.enumerated() {
+            if case .reject(let error) = stage.admit(head, bytes: bytes, context: context) {
+                for admitted in stages[..<index].reversed() { admitted.finish(context, outcome: .rejected) }
+                return error
+            }
+        }
+        return nil
+    }
+
+    public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
+        for stage in stages.reversed() { stage.finish(context, outcome: outcome) }
+    }
+
+    public func render(_ error: GatewayError, context: RequestContext) -> RenderedError {
+        ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
+    }
+}

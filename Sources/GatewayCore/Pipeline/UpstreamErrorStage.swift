@@ -1,0 +1,56 @@
+/// The response side of the chain: decides which upstream answers are rewritten into the
+/// canonical envelope and does the rewriting. 1xx-3xx always stream untouched.
+public final class UpstreamErrorStage: Sendable {
+    public enum Plan: Equatable, Sendable {
+        case stream
+        /// Collect up to `limit` body bytes, then call `rewrite`.
+        case rewrite(limit: Int)
+    }
+
+    private let translator: UpstreamErrorTranslator
+    private let bufferLimit: Int
+
+    public init(errors: ErrorsConfig) {
+        translator = UpstreamErrorTranslator(vocabulary: errors.vocabulary, overrides: errors.overrides,
+                                             retryAfterDefaultSeconds: errors.retryAfterDefaultSeconds)
+        bufferLimit = errors.rewriteBufferSize
+    }
+
+    public func plan(status: Int, route: CompiledRoute?) -> Plan {
+        if status < 400 || route?.config.errors == .passthrough { return .stream }
+        return .rewrite(limit: bufferLimit)
+    }
+
+    /// What the rewrite needs from the response head, taken before the head's bytes are released.
+    public struct HeadFacts: Sendable {
+        public var status: Int
+        public var isJSON: Bool
+        public var retryAfterSeconds: Int?
+    }
+
+    public func inspect(_ head: ResponseHead, headBytes p: UnsafePointer<UInt8>, context: RequestContext) -> HeadFacts {
+        var facts = HeadFacts(status: head.status, isJSON: false, retryAfterSeconds: nil)
+        if let type = head.facts.first(.contentType) {
+            facts.isJSON = Self.isJSONMediaType(p + Int(type.valueStart), Int(type.valueLength))
+        }
+        if let field = head.facts.first(.retryAfter) {
+            let value = UnsafeRawBufferPointer(start: p + Int(field.valueStart), count: Int(field.valueLength))
+            facts.retryAfterSeconds = RetryAfter.seconds(from: value, nowEpochSeconds: Int64(context.wallMillis / 1000))
+        }
+        return facts
+    }
+
+    /// `body` is nil when the upstream's body did not fit in the rewrite buffer.
+    public func rewrite(_ facts: HeadFacts, body: [UInt8]?, context: RequestContext) -> RenderedError {
+        translator.translate(status: facts.status, body: body, isJSON: facts.isJSON,
+                             upstreamRetryAfter: facts.retryAfterSeconds, requestID: context.requestIDText)
+    }
+
+    /// application/json or any `+json` structured suffix, parameters ignored.
+    static func isJSONMediaType(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var end = 0
+        while end < n && p[end] != UInt8(ascii: ";") && p[end] != 0x20 { end += 1 }
+        if Bytes.equalsLowercase(p, end, "application/json") { return true }
+        return end >= 5 && Bytes.equalsLowercase(p + end - 5, 5, "+json")
+    }
+}

@@ -1,0 +1,118 @@
+import GatewayCore
+
+/// Reading and admitting a request head.
+extension ClientConnection {
+    /// Parses the next request head, reading more when the buffer holds only part of it.
+    func pumpHead() -> Bool {
+        var progressed = false
+        while phase == .idle || phase == .readingHead {
+            if let buffer = input, buffer.readableCount > 0 {
+                if phase == .idle {
+                    phase = .readingHead
+                    headStartedAt = loop.now
+                }
+                switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
+                case .complete(let headLength):
+                    beginExchange(headLength: headLength)
+                    return true
+                case .failed(let error):
+                    let kind: GatewayErrorKind
+                    if case .headersTooLarge = error { kind = .headersTooLarge } else { kind = .invalidRequest }
+                    context.reset(method: .get, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
+                    worker.nextRequestID(into: &context.requestID)
+                    sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
+                    return true
+                case .needMore:
+                    break
+                }
+            }
+            switch readClient() {
+            case .read:
+                progressed = true
+            case .nothing:
+                return progressed
+            case .closed:
+                close()
+                return true
+            }
+        }
+        return progressed
+    }
+
+    /// Runs the filter chain on a parsed head, then answers it or starts forwarding it.
+    private func beginExchange(headLength: Int) {
+        let buffer = input!
+        let bytes = UnsafePointer(buffer.readPointer)
+        let head = parser.head
+        context.reset(method: head.method, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
+        assignRequestID(head, bytes)
+
+        exchange = ExchangeState()
+        exchange.headLength = headLength
+        exchange.method = head.method
+        exchange.clientVersion = head.version
+        exchange.clientKeepAlive = head.keepAlive && requestsServed + 1 < worker.limits.keepaliveRequests
+        exchange.requestDecoder = BodyDecoder(framing: head.framing)
+        exchange.upstreamFraming = head.framing
+        exchange.requestBodyDone = head.framing == .none
+        exchange.startedAt = loop.now
+        if worker.accessLog {
+            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart,
+                                                                         count: head.targetStart + head.targetLength - head.methodStart),
+                                        as: UTF8.self)
+        }
+        phase = .exchange
+
+        if let error = worker.pipeline.admit(head, bytes: bytes, context: context) {
+            // The body, if any, is not read: closing is cheaper and safer than draining it.
+            sendError(error, close: head.framing != .none, outcome: .rejected)
+            return
+        }
+        if head.expectContinue && head.framing != .none && head.version == .http11 {
+            output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        exchange.groupIndex = context.route!.upstreamIndex
+        connectUpstream()
+    }
+
+    /// Keeps a sane client-supplied X-Request-Id, otherwise mints one.
+    private func assignRequestID(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) {
+        if let field = head.facts.first(.xRequestId),
+           RequestIDGenerator.isAcceptable(bytes + Int(field.valueStart), Int(field.valueLength)) {
+            context.requestID.removeAll(keepingCapacity: true)
+            context.requestID.append(contentsOf: UnsafeBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength)))
+        } else {
+            worker.nextRequestID(into: &context.requestID)
+        }
+    }
+
+    /// Consumes the request head once nothing needs it any more.
+    func consumeHead() {
+        if exchange.headLength > 0, let buffer = input {
+            buffer.readIndex += exchange.headLength
+            exchange.headLength = 0
+        }
+    }
+
+    /// Ends the exchange and gets ready for the next request on this connection (or closes).
+    func endExchange(outcome: ExchangeOutcome) {
+        consumeHead()
+        // A rejection was already reported to the stages by the pipeline itself.
+        if outcome != .rejected { worker.pipeline.finish(context, outcome: outcome) }
+        if worker.accessLog {
+            let status: Int
+            if case .completed(let s) = outcome { status = s } else { status = 0 }
+            Log.info("\(exchange.logPrefix) \(status) \(loop.now - exchange.startedAt)ms id=\(context.requestIDText)")
+        }
+        requestsServed += 1
+        let keep = exchange.clientKeepAlive && !exchange.closeAfterResponse && exchange.requestBodyDone && !peerClosed
+        parser.reset()
+        exchange = ExchangeState()
+        if keep {
+            phase = .idle
+            idleSince = loop.now
+        } else {
+            phase = .closing
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import CSystem
+import GatewayCore
+import Glibc
+
+/// One client connection and the exchange in flight on it. The state lives in fields; every
+/// event (client or upstream readable/writable, connected, timed out) calls `pump()`, which
+/// makes whatever progress the state allows. Requests on a connection are served one at a
+/// time, so pipelined requests are answered in order.
+final class ClientConnection: EventHandler {
+    enum Phase { case idle, readingHead, exchange, closing, closed }
+    enum ResponsePhase { case awaitingHead, streaming, collecting, done }
+
+    let fd: Int32
+    let worker: WorkerContext
+    var loop: EventLoop { worker.loop }
+    var input: ByteBuffer?
+    let output = WriteQueue(ownedCapacity: 16 * 1024)
+    var parser: RequestHeadParser
+    let context = RequestContext()
+    var phase = Phase.idle
+    var readable = true
+    var writable = true
+    var peerClosed = false
+    var requestsServed = 0
+    var deadline: UInt64 = 0
+    var timerIndex = -1
+    /// Moments the timeouts count from (monotonic ms).
+    var idleSince: UInt64
+    var headStartedAt: UInt64 = 0
+    var lastBodyProgress: UInt64 = 0
+    var lastWriteProgress: UInt64 = 0
+
+    // The exchange in flight.
+    var exchange = ExchangeState()
+    var upstream: UpstreamConnection?
+    var responseParser: ResponseHeadParser
+
+    init(fd: Int32, worker: WorkerContext, peer: SocketAddress) {
+        self.fd = fd
+        self.worker = worker
+        parser = RequestHeadParser(limits: worker.headLimits)
+        responseParser = ResponseHeadParser(limits: HeadLimits(maxStartLine: 8192, maxHeadSize: 32 * 1024, maxHeaders: 200))
+        context.clientAddress = Array(peer.hostText.utf8)
+        idleSince = worker.loop.now
+        worker.loop.register(fd, self)
+    }
+
+    // MARK: Events
+
+    func handleEvent(_ flags: UInt32) {
+        if phase == .closed { return }
+        if flags & (CSYS_EPOLLHUP | CSYS_EPOLLERR) != 0 {
+            abort("client connection error")
+            return
+        }
+        if flags & (CSYS_EPOLLIN | CSYS_EPOLLRDHUP) != 0 { readable = true }
+        if flags & CSYS_EPOLLRDHUP != 0 && phase == .exchange && exchange.requestBodyDone {
+            // nginx's behaviour: a client that closes while waiting has abandoned the request.
+            abort("client closed the connection before the response completed")
+            return
+        }
+        if flags & CSYS_EPOLLOUT != 0 { writable = true }
+        pump()
+    }
+
+    func deadlineExpired() {
+        if phase == .closed { return }
+        let now = loop.now
+        if !output.isEmpty && !writable {
+            abort("send timeout: client not reading")
+        } else if phase == .readingHead {
+            sendError(GatewayError(.requestTimeout, "Timed out waiting for the request headers"), close: true)
+        } else if phase == .exchange && !exchange.requestBodyDone {
+            failExchange(GatewayError(.requestTimeout, "Timed out waiting for the request body"))
+        } else if phase == .idle {
+            close()
+        } else {
+            updateDeadline()
+            if deadline != 0 && deadline <= now { close() }
+        }
+    }
+
+    /// Makes all the progress the current state allows.
+    func pump() {
+        var progressed = true
+        while progressed && phase != .closed {
+            progressed = false
+            if !output.isEmpty && writable { progressed = flushOutput() || progressed }
+            switch phase {
+            case .idle, .readingHead:
+                if output.isEmpty { progressed = pumpHead() || progressed }
+            case .exchange:
+                progressed = pumpRequestBody() || progressed
+                progressed = pumpResponse() || progressed
+            case .closing:
+                if output.isEmpty { close() }
+            case .closed:
+                break
+            }
+        }
+        if phase != .closed {
+            updateDeadline()
+            updateUpstreamDeadline()
+            releaseIdleBuffer()
+        }
+    }
+
+    // MARK: Reading and writing
+
+    enum ReadOutcome { case read, nothing, closed }
+
+    /// Reads what the client has sent into the free tail of the input buffer.
+    func readClient() -> ReadOutcome {
+        if !readable || peerClosed { return .nothing }
+        if input == nil { input = loop.takeBuffer() }
+        let buffer = input!
+        if buffer.writableCount == 0 && !(upstream?.output.hasBorrowed ?? false) { buffer.compact() }
+        if buffer.writableCount == 0 { return .nothing }
+        let room = buffer.writableCount
+        switch Socket.read(fd, into: buffer) {
+        case .bytes(let n):
+            if n < room { readable = false }
+            return n > 0 ? .read : .nothing
+        case .wouldBlock:
+            readable = false
+            return .nothing
+        case .closed:
+            readable = false
+            peerClosed = true
+            return .closed
+        case .failed:
+            readable = false
+            peerClosed = true
+            return .closed
+        }
+    }
+
+    /// Returns true when something was written.
+    func flushOutput() -> Bool {
+        switch output.flush(to: fd) {
+        case .drained:
+            lastWriteProgress = loop.now
+            return true
+        case .blocked:
+            writable = false
+            lastWriteProgress = loop.now
+            return false
+        case .failed:
+            abort("write to client failed")
+            return false
+        }
+    }
+
+    // MARK: Deadlines
+
+    func updateDeadline() {
+        let limits = worker.limits
+        var next: UInt64 = 0
+        if !output.isEmpty && !writable {
+            next = lastWriteProgress + UInt64(limits.sendTimeoutMs)
+        } else {
+            switch phase {
+            case .idle: next = idleSince + UInt64(limits.keepaliveTimeoutMs)
+            case .readingHead: next = headStartedAt + UInt64(limits.headerTimeoutMs)
+            case .exchange:
+                if !exchange.requestBodyDone && exchange.upstreamReady && (upstream?.output.isEmpty ?? false) {
+                    next = lastBodyProgress + UInt64(limits.bodyTimeoutMs)
+                }
+            case .closing: next = loop.now + UInt64(limits.sendTimeoutMs)
+            case .closed: next = 0
+            }
+        }
+        if next != deadline {
+            deadline = next
+            loop.deadlineChanged(self)
+        }
+    }
+
+    /// Upstream response timeout, counted while the gateway waits on the upstream (not on the client).
+    func updateUpstreamDeadline() {
+        guard let upstream, exchange.upstreamReady else { return }
+        let waitingOnUpstream = exchange.requestBodyDone && upstream.output.isEmpty
+            && exchange.responsePhase != .done && output.isEmpty
+        if waitingOnUpstream {
+            if upstream.deadline == 0 { upstream.setDeadline(after: upstream.group.config.responseTimeoutMs) }
+        } else if upstream.deadline != 0 {
+            upstream.clearDeadline()
+        }
+    }
+
+    /// Idle keep-alive connections give their buffer back, so 10,000 idle clients cost little memory.
+    private func releaseIdleBuffer() {
+        if phase == .idle, let buffer = input, buffer.readableCount == 0 {
+            loop.returnBuffer(buffer)
+            input = nil
+        }
+    }
+
+    // MARK: Closing
+
+    /// Ends everything at once: the client is gone or the response cannot be completed.
+    func abort(_ reason: String) {
+        if phase == .exchange && (worker.accessLog || exchange.responseStarted) {
+            Log.warn("request \(context.requestIDText) aborted: \(reason)")
+        }
+        close()
+    }
+
+    func close() {
+        if phase == .closed { return }
+        if phase == .exchange {
+            upstream?.close()
+            upstream = nil
+            worker.pipeline.finish(context, outcome: .clientAborted)
+        }
+        phase = .closed
+        deadline = 0
+        loop.deadlineChanged(self)
+        output.reset()
+        if let buffer = input {
+            loop.returnBuffer(buffer)
+            input = nil
+        }
+        loop.close(fd)
+    }
+}

@@ -1,0 +1,135 @@
+import CSystem
+import GatewayCore
+import Glibc
+
+/// Something registered with a loop: a listener, a client or an upstream connection.
+protocol EventHandler: AnyObject {
+    /// epoll flags for this handler's descriptor.
+    func handleEvent(_ flags: UInt32)
+    /// Called when `deadline` (monotonic ms, 0 = none) has passed.
+    func deadlineExpired()
+    var deadline: UInt64 { get }
+    /// Slot in the loop's deadline list, maintained by the loop.
+    var timerIndex: Int { get set }
+}
+
+/// One epoll instance driven by one thread. Descriptors are registered edge-triggered for
+/// reading and writing once, so steady-state traffic costs no epoll_ctl calls at all.
+/// Deadlines are kept on the handlers; the loop scans them only when the earliest one is due.
+final class EventLoop {
+    private let epfd: Int32
+    private let events: UnsafeMutableRawPointer
+    private let capacity: Int32 = 256
+    /// Handlers by descriptor, with a generation so an event for a reused fd is never misdelivered.
+    private var handlers: [EventHandler?] = []
+    private var generations: [UInt32] = []
+    private var timed: [EventHandler] = []
+    private var earliestDeadline = UInt64.max
+    private(set) var now: UInt64 = Clock.monotonicMillis()
+    /// Buffers released by idle connections, reused so a busy loop does not allocate per connection.
+    private var freeBuffers: [ByteBuffer] = []
+    let bufferSize: Int
+
+    init(bufferSize: Int) {
+        epfd = csys_epoll_create()
+        precondition(epfd >= 0, "epoll_create1 failed")
+        events = csys_epoll_events_alloc(capacity)
+        self.bufferSize = bufferSize
+    }
+
+    deinit { csys_epoll_events_free(events) }
+
+    func register(_ fd: Int32, _ handler: EventHandler, events: UInt32 = CSYS_EPOLLIN | CSYS_EPOLLOUT | CSYS_EPOLLRDHUP | CSYS_EPOLLET) {
+        let index = Int(fd)
+        if index >= handlers.count {
+            let newCount = max(index + 1, handlers.count * 2, 64)
+            handlers.append(contentsOf: repeatElement(nil, count: newCount - handlers.count))
+            generations.append(contentsOf: repeatElement(0, count: newCount - generations.count))
+        }
+        generations[index] &+= 1
+        handlers[index] = handler
+        let token = UInt64(generations[index]) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = csys_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, token)
+    }
+
+    /// Forgets and closes the descriptor (closing removes it from epoll).
+    func close(_ fd: Int32) {
+        let index = Int(fd)
+        if index < handlers.count { handlers[index] = nil }
+        Glibc.close(fd)
+    }
+
+    /// Call after changing a handler's deadline.
+    func deadlineChanged(_ handler: EventHandler) {
+        let deadline = handler.deadline
+        if deadline == 0 {
+            removeTimed(handler)
+            return
+        }
+        if handler.timerIndex < 0 {
+            handler.timerIndex = timed.count
+            timed.append(handler)
+        }
+        if deadline < earliestDeadline { earliestDeadline = deadline }
+    }
+
+    private func removeTimed(_ handler: EventHandler) {
+        let i = handler.timerIndex
+        if i < 0 { return }
+        let last = timed.removeLast()
+        if i < timed.count {
+            timed[i] = last
+            last.timerIndex = i
+        }
+        handler.timerIndex = -1
+    }
+
+    func takeBuffer() -> ByteBuffer {
+        if let buffer = freeBuffers.popLast() { return buffer }
+        return ByteBuffer(capacity: bufferSize)
+    }
+
+    func returnBuffer(_ buffer: ByteBuffer) {
+        buffer.clear()
+        if freeBuffers.count < 1024 { freeBuffers.append(buffer) }
+    }
+
+    func run() -> Never {
+        while true {
+            let timeout: Int32
+            if earliestDeadline == .max {
+                timeout = -1
+            } else {
+                timeout = earliestDeadline <= now ? 0 : Int32(min(earliestDeadline - now, 60_000))
+            }
+            let n = csys_epoll_wait(epfd, events, capacity, timeout)
+            now = Clock.monotonicMillis()
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let token = csys_epoll_event_data(events, Int32(i))
+                    let fd = Int(UInt32(truncatingIfNeeded: token))
+                    guard fd < handlers.count, generations[fd] == UInt32(token >> 32), let handler = handlers[fd] else { continue }
+                    handler.handleEvent(csys_epoll_event_flags(events, Int32(i)))
+                }
+            }
+            if now >= earliestDeadline { expireDeadlines() }
+        }
+    }
+
+    private func expireDeadlines() {
+        earliestDeadline = .max
+        var i = 0
+        while i < timed.count {
+            let handler = timed[i]
+            let deadline = handler.deadline
+            if deadline != 0 && deadline <= now {
+                removeTimed(handler)
+                handler.deadlineExpired()
+                // The handler may have re-armed itself (re-appended) or closed; rescan this slot.
+                continue
+            }
+            if deadline != 0 && deadline < earliestDeadline { earliestDeadline = deadline }
+            i += 1
+        }
+    }
+}

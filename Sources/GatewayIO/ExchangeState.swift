@@ -1,0 +1,41 @@
+import GatewayCore
+
+/// Per-request progress of one client connection's exchange, reset for every request.
+struct ExchangeState {
+    // Request side
+    /// Request head bytes still at the front of the client's input buffer (kept until they are
+    /// no longer needed, so a connect failure or a stale pooled connection can be retried).
+    var headLength = 0
+    var method = HTTPMethod.get
+    var clientVersion = HTTPVersion.http11
+    var clientKeepAlive = true
+    var requestDecoder = BodyDecoder(framing: .none)
+    var upstreamFraming = BodyFraming.none
+    var requestBodyDone = true
+    /// Connected and the request head queued: the body may flow.
+    var upstreamReady = false
+    var groupIndex = 0
+    var triedServers: UInt64 = 0
+    var attempts = 0
+    var reusedConnection = false
+    var startedAt: UInt64 = 0
+    var logPrefix = ""
+
+    // Response side
+    var responsePhase = ClientConnection.ResponsePhase.awaitingHead
+    var responseDecoder = BodyDecoder(framing: .none)
+    var clientFraming = BodyFraming.none
+    var responseStarted = false
+    var closeAfterResponse = false
+    var upstreamEOF = false
+    var status = 0
+    var errorFacts: UpstreamErrorStage.HeadFacts?
+    var collected: [UInt8] = []
+    var collectLimit = 0
+    var collectOverflow = false
+
+    /// Safe to send again on a fresh connection: nothing about it can have taken effect twice.
+    var retryableOnStaleConnection: Bool {
+        method.isIdempotent && headLength > 0 && requestDecoder.isDone && attempts < 3
+    }
+}

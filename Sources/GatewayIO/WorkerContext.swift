@@ -1,0 +1,32 @@
+import GatewayCore
+
+/// Everything the connections of one event loop share: the loop, the pipeline, the per-loop
+/// upstream pools and the request-id generator. Never touched by another thread.
+final class WorkerContext {
+    let loop: EventLoop
+    let pipeline: RequestPipeline
+    let limits: ClientLimits
+    let headLimits: HeadLimits
+    let groups: [UpstreamGroup]
+    let accessLog: Bool
+    let retryAfterDefault: Int
+    private var requestIDs: RequestIDGenerator
+
+    init(config: GatewayConfig, pipeline: RequestPipeline) {
+        let limits = config.client
+        self.limits = limits
+        headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
+        loop = EventLoop(bufferSize: max(64 * 1024, limits.maxHeaderSize + 1024))
+        self.pipeline = pipeline
+        groups = pipeline.upstreamNames.map { UpstreamGroup(config: config.upstreams[$0]!) }
+        accessLog = config.accessLog
+        retryAfterDefault = config.errors.retryAfterDefaultSeconds
+        requestIDs = RequestIDGenerator(seed: UInt64.random(in: .min ... .max))
+    }
+
+    func nextRequestID(into id: inout [UInt8]) {
+        id.removeAll(keepingCapacity: true)
+        id.append(contentsOf: repeatElement(0, count: RequestIDGenerator.length))
+        id.withUnsafeMutableBufferPointer { requestIDs.next(nowMillis: Clock.wallMillis(), into: $0.baseAddress!) }
+    }
+}
