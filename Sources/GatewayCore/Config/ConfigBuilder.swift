@@ -1,0 +1,201 @@
+/// Interprets a directive tree (includes already spliced) as a `GatewayConfig` and validates it.
+struct ConfigBuilder {
+    private var config: GatewayConfig
+    private var locations: [String: SourceLocation] = [:]
+    /// The `upstream NAME` argument of each route, checked once every upstream is known.
+    private var routeTargets: [ConfigArgument] = []
+    private var upstreamLocations: [String: SourceLocation] = [:]
+    private var routeLocations: [String: SourceLocation] = [:]
+
+    static func build(_ directives: [ConfigDirective], file: String) throws(ConfigError) -> GatewayConfig {
+        var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []))
+        try builder.top(directives)
+        try builder.validate(file: file)
+        return builder.config
+    }
+
+    private init(config: GatewayConfig) {
+        self.config = config
+    }
+
+    private mutating func top(_ directives: [ConfigDirective]) throws(ConfigError) {
+        try DirectiveRule.check(directives, in: .top)
+        for d in directives {
+            locations[d.name] = d.location
+            switch d.name {
+            case "listen": config.listen.append(try listenAddress(d))
+            case "workers":
+                config.workers = d.arguments[0].text == "auto" ? nil : Int(try Value.integer(d, in: 1...256, alternative: "auto"))
+            case "client_header_timeout": config.client.headerTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case "client_body_timeout": config.client.bodyTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case "keepalive_timeout": config.client.keepaliveTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case "send_timeout": config.client.sendTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case "keepalive_requests": config.client.keepaliveRequests = Int(try Value.integer(d, in: 1...1_000_000_000))
+            case "max_request_line": config.client.maxRequestLine = Int(try Value.size(d, in: 256...(1 << 20)))
+            case "max_header_size": config.client.maxHeaderSize = Int(try Value.size(d, in: (1 << 10)...(1 << 20)))
+            case "max_headers": config.client.maxHeaders = Int(try Value.integer(d, in: 1...10_000))
+            case "access_log": config.accessLog = try Value.keyword(d, [("on", true), ("off", false)])
+            case "upstream": try upstream(d)
+            case "route": try route(d)
+            case "errors": config.errors = try errors(d)
+            default: break  // `include`, already spliced by ConfigLoader.
+            }
+        }
+    }
+
+    private func listenAddress(_ d: ConfigDirective) throws(ConfigError) -> ListenAddress {
+        let arg = d.arguments[0]
+        guard let (host, port) = ConfigValues.hostPort(arg.text, allowBarePort: true) else {
+            throw Value.error(arg, d, "HOST:PORT, [IPV6]:PORT or a bare PORT (1...65535)")
+        }
+        return ListenAddress(host: host, port: port)
+    }
+
+    private mutating func upstream(_ d: ConfigDirective) throws(ConfigError) {
+        let name = d.arguments[0].text
+        if let first = upstreamLocations[name] {
+            throw ConfigError(d.location, "duplicate 'upstream \(name)'; it is already defined at \(first)")
+        }
+        upstreamLocations[name] = d.location
+        let children = d.block ?? []
+        try DirectiveRule.check(children, in: .upstream)
+        var upstream = UpstreamConfig(name: name)
+        for c in children {
+            switch c.name {
+            case "server": upstream.servers.append(try server(c))
+            case "connect_timeout": upstream.connectTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            case "response_timeout": upstream.responseTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            case "keepalive": upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
+            case "keepalive_timeout": upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            default:  // max_response_header; names were checked above.
+                upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+            }
+        }
+        guard !upstream.servers.isEmpty else {
+            throw ConfigError(d.location, "'upstream \(name)' has no servers; expected at least one 'server HOST:PORT;'")
+        }
+        config.upstreams[name] = upstream
+    }
+
+    private func server(_ d: ConfigDirective) throws(ConfigError) -> UpstreamServer {
+        let address = d.arguments[0]
+        guard let (host, port) = ConfigValues.hostPort(address.text, allowBarePort: false) else {
+            throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
+        }
+        var server = UpstreamServer(host: host, port: port)
+        let options = ["weight", "max_fails", "fail_timeout"]
+        var seen: Set<String> = []
+        for option in d.arguments.dropFirst() {
+            let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0])
+            let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
+            guard parts.count == 2 else { throw Value.error(option, d, expected) }
+            guard options.contains(key) else {
+                let hint = closestName(to: key, among: options).map { "did you mean '\($0)='?" } ?? "expected \(expected)"
+                throw ConfigError(option.location, "'server': unknown option '\(key)='; \(hint)")
+            }
+            guard seen.insert(key).inserted else {
+                throw ConfigError(option.location, "'server': duplicate option '\(key)='")
+            }
+            let value = ConfigArgument(text: String(parts[1]), location: option.location)
+            switch key {
+            case "weight": server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
+            case "max_fails": server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
+            default:  // fail_timeout
+                server.failTimeoutMs = try Value.duration(value, "server fail_timeout=", in: 1...Value.day)
+            }
+        }
+        return server
+    }
+
+    private mutating func route(_ d: ConfigDirective) throws(ConfigError) {
+        let prefixArg = d.arguments[0]
+        guard prefixArg.text.hasPrefix("/") else { throw Value.error(prefixArg, d, "a path prefix starting with '/'") }
+        if let first = routeLocations[prefixArg.text] {
+            throw ConfigError(d.location, "duplicate 'route \(prefixArg.text)'; it is already defined at \(first)")
+        }
+        routeLocations[prefixArg.text] = d.location
+        let children = d.block ?? []
+        try DirectiveRule.check(children, in: .route)
+        guard let target = children.first(where: { $0.name == "upstream" })?.arguments[0] else {
+            throw ConfigError(d.location, "'route \(prefixArg.text)' has no upstream; expected 'upstream NAME;' inside it")
+        }
+        var route = RouteConfig(prefix: prefixArg.text, upstream: target.text)
+        for c in children {
+            switch c.name {
+            case "methods": route.methods = try methods(c)
+            case "max_body": route.maxBody = try Value.size(c, in: 0...(1 << 40))
+            case "errors": route.errors = try Value.keyword(c, [("rewrite", ErrorRewriteMode.rewrite), ("passthrough", .passthrough)])
+            default: break  // `upstream`, read above because it is required.
+            }
+        }
+        routeTargets.append(target)
+        config.routes.append(route)
+    }
+
+    private func methods(_ d: ConfigDirective) throws(ConfigError) -> [String] {
+        var methods: [String] = []
+        for arg in d.arguments {
+            // Methods are case-sensitive in HTTP; a lower-case one would never match a real client.
+            guard ConfigValues.isToken(arg.text), arg.text == arg.text.uppercased() else {
+                throw Value.error(arg, d, "an upper-case HTTP method such as GET or POST")
+            }
+            guard !methods.contains(arg.text) else { throw ConfigError(arg.location, "'methods': \(arg.text) is listed twice") }
+            methods.append(arg.text)
+        }
+        return methods
+    }
+
+    private func errors(_ d: ConfigDirective) throws(ConfigError) -> ErrorsConfig {
+        let children = d.block ?? []
+        try DirectiveRule.check(children, in: .errors)
+        var errors = ErrorsConfig()
+        for c in children {
+            switch c.name {
+            case "vocabulary": errors.vocabulary = try Value.keyword(c, [("snake", ErrorVocabulary.snake), ("upper", .upper)])
+            case "retry_after_default":
+                // Retry-After carries whole seconds; round up so the client never retries early.
+                errors.retryAfterDefaultSeconds = Int((try Value.duration(c, in: 0...Value.day) + 999) / 1000)
+            case "rewrite_buffer": errors.rewriteBufferSize = Int(try Value.size(c, in: (1 << 10)...(16 << 20)))
+            default:  // map
+                errors.overrides.append(try override(c, existing: errors.overrides))
+            }
+        }
+        return errors
+    }
+
+    private func override(_ d: ConfigDirective, existing: [ErrorCodeOverride]) throws(ConfigError) -> ErrorCodeOverride {
+        let (from, to, status) = (d.arguments[0], d.arguments[1], d.arguments[2])
+        for code in [from, to] where !ConfigValues.isErrorCode(code.text) {
+            throw Value.error(code, d, "an error code of letters, digits, '_', '.' or '-'")
+        }
+        guard !existing.contains(where: { $0.upstreamCode == from.text }) else {
+            throw ConfigError(from.location, "'map': \(from.text) is already mapped")
+        }
+        let code = Int(try Value.integer(status, "map", in: 100...599))
+        return ErrorCodeOverride(upstreamCode: from.text, code: to.text, status: code)
+    }
+
+    /// Checks that need the whole file: references between blocks and limits that depend on each other.
+    private func validate(file: String) throws(ConfigError) {
+        guard !config.listen.isEmpty else {
+            throw ConfigError(
+                SourceLocation(file: file, line: 1, column: 1),
+                "no 'listen' directive; expected at least one, e.g. 'listen 127.0.0.1:8080;'")
+        }
+        for target in routeTargets where config.upstreams[target.text] == nil {
+            var message = "'upstream': no upstream named '\(target.text)'"
+            if let suggestion = closestName(to: target.text, among: config.upstreams.keys.sorted()) {
+                message += "; did you mean '\(suggestion)'?"
+            } else {
+                message += "; expected the name of an 'upstream NAME { ... }' block"
+            }
+            throw ConfigError(target.location, message)
+        }
+        if config.client.maxRequestLine > config.client.maxHeaderSize, let at = locations["max_request_line"] ?? locations["max_header_size"] {
+            throw ConfigError(
+                at,
+                "'max_request_line' (\(config.client.maxRequestLine)) exceeds 'max_header_size' (\(config.client.maxHeaderSize)); expected max_request_line <= max_header_size")
+        }
+    }
+}

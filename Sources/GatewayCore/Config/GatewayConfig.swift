@@ -1,0 +1,198 @@
+/// An address to accept client connections on.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// One backend of an upstream group, with its load-balancing and passive health-check knobs.
+public struct UpstreamServer: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+    public var weight: Int
+    public var maxFails: Int
+    public var failTimeoutMs: Int64
+
+    public init(host: String, port: UInt16, weight: Int = 1, maxFails: Int = 1, failTimeoutMs: Int64 = 10_000) {
+        self.host = host
+        self.port = port
+        self.weight = weight
+        self.maxFails = maxFails
+        self.failTimeoutMs = failTimeoutMs
+    }
+}
+
+/// A named group of backends and how the gateway talks to them.
+public struct UpstreamConfig: Sendable {
+    public var name: String
+    public var servers: [UpstreamServer]
+    public var connectTimeoutMs: Int64
+    /// Time to the response head, and between two reads of the body.
+    public var responseTimeoutMs: Int64
+    /// Idle pooled connections kept per server per worker; 0 disables pooling.
+    public var keepalive: Int
+    public var keepaliveTimeoutMs: Int64
+    public var maxResponseHeaderSize: Int
+
+    public init(
+        name: String, servers: [UpstreamServer] = [], connectTimeoutMs: Int64 = 2_000, responseTimeoutMs: Int64 = 30_000,
+        keepalive: Int = 64, keepaliveTimeoutMs: Int64 = 60_000, maxResponseHeaderSize: Int = 32 << 10
+    ) {
+        self.name = name
+        self.servers = servers
+        self.connectTimeoutMs = connectTimeoutMs
+        self.responseTimeoutMs = responseTimeoutMs
+        self.keepalive = keepalive
+        self.keepaliveTimeoutMs = keepaliveTimeoutMs
+        self.maxResponseHeaderSize = maxResponseHeaderSize
+    }
+}
+
+/// Whether upstream error bodies are rewritten into the gateway's error format or relayed as-is.
+public enum ErrorRewriteMode: Sendable, Equatable { case rewrite, passthrough }
+
+/// A path prefix and where its requests go.
+public struct RouteConfig: Sendable {
+    public var prefix: String
+    public var upstream: String
+    /// nil accepts any method.
+    public var methods: [String]?
+    public var maxBody: Int64
+    public var errors: ErrorRewriteMode
+
+    public init(
+        prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,
+        errors: ErrorRewriteMode = .rewrite
+    ) {
+        self.prefix = prefix
+        self.upstream = upstream
+        self.methods = methods
+        self.maxBody = maxBody
+        self.errors = errors
+    }
+}
+
+/// Spelling of error codes in gateway-generated bodies: `session_disconnected` or `SESSION_DISCONNECTED`.
+public enum ErrorVocabulary: String, Sendable { case snake, upper }
+
+/// Maps an upstream error code to the code and status the gateway reports instead.
+public struct ErrorCodeOverride: Sendable, Equatable {
+    public var upstreamCode: String
+    public var code: String
+    public var status: Int
+
+    public init(upstreamCode: String, code: String, status: Int) {
+        self.upstreamCode = upstreamCode
+        self.code = code
+        self.status = status
+    }
+}
+
+public struct ErrorsConfig: Sendable {
+    public var vocabulary: ErrorVocabulary
+    public var retryAfterDefaultSeconds: Int
+    public var rewriteBufferSize: Int
+    public var overrides: [ErrorCodeOverride]
+
+    public init(
+        vocabulary: ErrorVocabulary = .snake, retryAfterDefaultSeconds: Int = 5, rewriteBufferSize: Int = 64 << 10,
+        overrides: [ErrorCodeOverride] = []
+    ) {
+        self.vocabulary = vocabulary
+        self.retryAfterDefaultSeconds = retryAfterDefaultSeconds
+        self.rewriteBufferSize = rewriteBufferSize
+        self.overrides = overrides
+    }
+}
+
+/// Limits that protect the gateway from slow or oversized clients.
+public struct ClientLimits: Sendable {
+    public var headerTimeoutMs: Int64
+    /// Between two reads of the request body.
+    public var bodyTimeoutMs: Int64
+    public var keepaliveTimeoutMs: Int64
+    /// Between two successful writes to a slow client.
+    public var sendTimeoutMs: Int64
+    public var keepaliveRequests: Int
+    public var maxRequestLine: Int
+    /// Request line plus all headers.
+    public var maxHeaderSize: Int
+    public var maxHeaders: Int
+
+    public init(
+        headerTimeoutMs: Int64 = 10_000, bodyTimeoutMs: Int64 = 30_000, keepaliveTimeoutMs: Int64 = 75_000,
+        sendTimeoutMs: Int64 = 60_000, keepaliveRequests: Int = 10_000, maxRequestLine: Int = 8 << 10,
+        maxHeaderSize: Int = 16 << 10, maxHeaders: Int = 100
+    ) {
+        self.headerTimeoutMs = headerTimeoutMs
+        self.bodyTimeoutMs = bodyTimeoutMs
+        self.keepaliveTimeoutMs = keepaliveTimeoutMs
+        self.sendTimeoutMs = sendTimeoutMs
+        self.keepaliveRequests = keepaliveRequests
+        self.maxRequestLine = maxRequestLine
+        self.maxHeaderSize = maxHeaderSize
+        self.maxHeaders = maxHeaders
+    }
+}
+
+/// The whole validated gateway configuration.
+public struct GatewayConfig: Sendable {
+    public var sourceFile: String
+    public var listen: [ListenAddress]
+    /// nil means one worker per CPU (`workers auto;`).
+    public var workers: Int?
+    public var client: ClientLimits
+    public var upstreams: [String: UpstreamConfig]
+    /// In file order; lookups go through the prefix table kept in sync here.
+    public var routes: [RouteConfig] { didSet { routeTable = Self.makeRouteTable(routes) } }
+    public var errors: ErrorsConfig
+    public var accessLog: Bool
+
+    /// Route prefixes as bytes, longest first, so the first match is the longest.
+    private var routeTable: [(prefix: [UInt8], index: Int)]
+
+    public init(
+        sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),
+        upstreams: [String: UpstreamConfig], routes: [RouteConfig], errors: ErrorsConfig = ErrorsConfig(),
+        accessLog: Bool = false
+    ) {
+        self.sourceFile = sourceFile
+        self.listen = listen
+        self.workers = workers
+        self.client = client
+        self.upstreams = upstreams
+        self.routes = routes
+        self.errors = errors
+        self.accessLog = accessLog
+        self.routeTable = Self.makeRouteTable(routes)
+    }
+
+    /// Index into `routes` of the longest route prefix of `path` (byte comparison); nil if none.
+    /// Allocation-free so it can run per request.
+    public func routeIndex(forPath path: UnsafeRawBufferPointer) -> Int? {
+        for entry in routeTable where entry.prefix.count <= path.count {
+            var matches = true
+            for i in entry.prefix.indices where entry.prefix[i] != path[i] {
+                matches = false
+                break
+            }
+            if matches { return entry.index }
+        }
+        return nil
+    }
+
+    /// Longest-prefix route for a request path (prefix match on bytes); nil if none.
+    public func route(forPath path: UnsafeRawBufferPointer) -> RouteConfig? {
+        routeIndex(forPath: path).map { routes[$0] }
+    }
+
+    private static func makeRouteTable(_ routes: [RouteConfig]) -> [(prefix: [UInt8], index: Int)] {
+        routes.indices
+            .map { (prefix: Array(routes[$0].prefix.utf8), index: $0) }
+            .sorted { $0.prefix.count > $1.prefix.count }
+    }
+}
