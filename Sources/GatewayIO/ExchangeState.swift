@@ -28,6 +28,7 @@ struct ExchangeState {
     var responseStarted = false
     var closeAfterResponse = false
     var upstreamEOF = false
+    var upstreamKeepAlive = false
     var status = 0
     var errorFacts: UpstreamErrorStage.HeadFacts?
     var collected: [UInt8] = []

@@ -54,13 +54,18 @@ public enum ProxyHeadWriter {
     /// `extraHeaders` are complete header lines (each ending in CRLF) added by policy stages.
     public static func writeResponse(_ head: ResponseHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
                                      requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
-                                     extraHeaders: UnsafeRawBufferPointer, into out: ByteBuffer) {
+                                     extraHeaders: UnsafeRawBufferPointer, preserveContentLength: Bool = false,
+                                     into out: ByteBuffer) {
         out.append("HTTP/1.1 ")
         out.appendDecimal(head.status)
         out.append(byte: 0x20)
         out.append(p + head.reasonStart, count: head.reasonLength)
         out.append("\r\n")
         for field in head.facts.fields {
+            if preserveContentLength && field.known == .contentLength {
+                appendField(field, p, out)
+                continue
+            }
             if field.known == .xRequestId || field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) {
                 continue
             }

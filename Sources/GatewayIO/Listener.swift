@@ -1,0 +1,62 @@
+import CSystem
+import GatewayCore
+import Glibc
+
+/// Accepts client connections on one listening socket for one loop. When the process runs out
+/// of descriptors it stops accepting for a moment (existing connections keep being served)
+/// instead of spinning on a listener that is always readable.
+final class Listener: EventHandler {
+    let fd: Int32
+    let worker: WorkerContext
+    var deadline: UInt64 = 0
+    var timerIndex = -1
+    private var pausedForDescriptors = false
+    private var warnedAboutDescriptors = false
+
+    init(fd: Int32, worker: WorkerContext) {
+        self.fd = fd
+        self.worker = worker
+        worker.loop.register(fd, self, events: CSYS_EPOLLIN | CSYS_EPOLLET)
+    }
+
+    func handleEvent(_ flags: UInt32) {
+        if !pausedForDescriptors { acceptAll() }
+    }
+
+    func deadlineExpired() {
+        pausedForDescriptors = false
+        acceptAll()
+    }
+
+    private func acceptAll() {
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = csys_accept(fd, &storage, &length)
+            if client >= 0 {
+                _ = csys_set_int_option(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                _ = ClientConnection(fd: client, worker: worker, peer: SocketAddress(storage: storage, length: length))
+                continue
+            }
+            let error = csys_errno()
+            switch error {
+            case EAGAIN, EWOULDBLOCK:
+                return
+            case EINTR, ECONNABORTED:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                if !warnedAboutDescriptors {
+                    Log.error("accept: \(String(cString: strerror(error))); pausing accepts, serving existing connections")
+                    warnedAboutDescriptors = true
+                }
+                pausedForDescriptors = true
+                deadline = worker.loop.now + 100
+                worker.loop.deadlineChanged(self)
+                return
+            default:
+                Log.error("accept: \(String(cString: strerror(error)))")
+                return
+            }
+        }
+    }
+}
