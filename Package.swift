@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The per-request path runs on one thread per loop and never shares a buffer between threads;
+// runtime exclusivity checks cost ~10% of proxy CPU there (measured with perf), so release
+// builds leave them to the compiler's static checks. Debug and test builds keep them.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "gateway",
     products: [
@@ -17,9 +22,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         // Pure policy and protocol logic: no sockets, no threads, no clock of its own.
-        .target(name: "GatewayCore", dependencies: ["COpenSSL"]),
+        .target(name: "GatewayCore", dependencies: ["COpenSSL"], swiftSettings: hotPath),
         // Everything that touches the OS: event loops, sockets, connections, pools.
-        .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"]),
+        .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"], swiftSettings: hotPath),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
         .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore", "GatewayIO"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),

@@ -1,21 +1,34 @@
-/// Character classes from RFC 9110/9112, as 256-entry tables so every check is one load.
+/// A set of bytes as a 256-bit mask: membership is two shifts, with no lazy global to check.
+public struct ByteSet: Sendable {
+    @usableFromInline let words: (UInt64, UInt64, UInt64, UInt64)
+
+    @inlinable init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) { words = (w0, w1, w2, w3) }
+
+    @inlinable public subscript(_ byte: Int) -> Bool {
+        let word: UInt64
+        switch byte >> 6 {
+        case 0: word = words.0
+        case 1: word = words.1
+        case 2: word = words.2
+        default: word = words.3
+        }
+        return (word >> UInt64(byte & 63)) & 1 != 0
+    }
+}
+
+/// Character classes from RFC 9110/9112. Computed properties over literal masks, so the
+/// optimiser folds them into the parsing loops.
 public enum ByteClass {
     /// tchar: the characters of a token (method, header name, transfer-coding).
-    public static let token: [Bool] = (0..<256).map { b in
-        switch UInt8(b) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(b))
-        }
-    }
+    @inlinable public static var token: ByteSet { ByteSet(0x03FF_6CFA_0000_0000, 0x57FF_FFFF_C7FF_FFFE, 0, 0) }
 
     /// Bytes allowed in a request target: visible ASCII only (no space, no controls, no obs-text).
-    public static let target: [Bool] = (0..<256).map { b in b > 0x20 && b < 0x7F }
+    @inlinable public static var target: ByteSet { ByteSet(0xFFFF_FFFE_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0, 0) }
 
     /// field-vchar / SP / HTAB / obs-text: what a header value may hold.
-    public static let fieldValue: [Bool] = (0..<256).map { b in b == 0x09 || (b >= 0x20 && b != 0x7F) }
+    @inlinable public static var fieldValue: ByteSet {
+        ByteSet(0xFFFF_FFFF_0000_0200, 0x7FFF_FFFF_FFFF_FFFF, .max, .max)
+    }
 
     @inlinable public static func lower(_ b: UInt8) -> UInt8 {
         (b >= 65 && b <= 90) ? b | 0x20 : b
