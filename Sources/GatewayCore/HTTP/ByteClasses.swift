@@ -62,7 +62,11 @@ public enum Bytes {
         for i in 0..<count {
             let d = p[i] &- 48
             if d > 9 { return nil }
-            value = value * 10 + Int64(d)
+            // 19 digits can exceed Int64.max ("9999999999999999999"): refuse instead of trapping.
+            let (scaled, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = scaled.addingReportingOverflow(Int64(d))
+            if o1 || o2 { return nil }
+            value = sum
         }
         return value <= limit ? value : nil
     }

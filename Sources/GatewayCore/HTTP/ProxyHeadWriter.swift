@@ -21,22 +21,19 @@ public enum ProxyHeadWriter {
         out.append(byte: 0x20)
         out.append(p + head.targetStart, count: head.targetLength)
         out.append(" HTTP/1.1\r\n")
-        var priorForwardedFor: HeaderField?
         for field in head.facts.fields {
             switch field.known {
-            case .xForwardedFor:
-                // Keep the first chain and append ourselves, like nginx's $proxy_add_x_forwarded_for.
-                if priorForwardedFor == nil { priorForwardedFor = field }
-                continue
-            case .xRequestId, .xForwardedProto:
+            case .xRequestId, .xForwardedProto, .xForwardedFor:
                 continue
             default:
                 if field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) { continue }
             }
             appendField(field, p, out)
         }
+        // Keep the incoming chain and append ourselves, like nginx's $proxy_add_x_forwarded_for.
+        // Several field lines are one list (RFC 9110 §5.3): all of them are kept, in order.
         out.append("X-Forwarded-For: ")
-        if let prior = priorForwardedFor, prior.valueLength > 0 {
+        for prior in head.facts.fields where prior.known == .xForwardedFor && prior.valueLength > 0 {
             out.append(p + Int(prior.valueStart), count: Int(prior.valueLength))
             out.append(", ")
         }

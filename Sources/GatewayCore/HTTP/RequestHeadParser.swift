@@ -25,7 +25,8 @@ public struct RequestHeadParser: Sendable {
         while true {
             switch scanner.next(p, count) {
             case .needMore:
-                if !sawRequestLine && count - messageStart > limits.maxStartLine {
+                // The line's CR may already be here without its LF: only more than that is too long.
+                if !sawRequestLine && count - messageStart > limits.maxStartLine + 1 {
                     return .failed(.headersTooLarge("request line too long"))
                 }
                 if count - messageStart >= limits.maxHeadSize { return .failed(.headersTooLarge("request head too large")) }

@@ -49,7 +49,7 @@ public final class UpstreamErrorStage: Sendable {
     /// application/json or any `+json` structured suffix, parameters ignored.
     static func isJSONMediaType(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         var end = 0
-        while end < n && p[end] != UInt8(ascii: ";") && p[end] != 0x20 { end += 1 }
+        while end < n && p[end] != UInt8(ascii: ";") && p[end] != 0x20 && p[end] != 0x09 { end += 1 }
         if Bytes.equalsLowercase(p, end, "application/json") { return true }
         return end >= 5 && Bytes.equalsLowercase(p + end - 5, 5, "+json")
     }
