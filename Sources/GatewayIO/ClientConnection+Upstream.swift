@@ -48,9 +48,11 @@ extension ClientConnection: UpstreamDelegate {
         let start = out.writeIndex
         context.clientAddress.withUnsafeBytes { address in
             context.requestID.withUnsafeBytes { id in
-                let facts = ProxyHeadWriter.ForwardingFacts(clientAddress: address, requestID: id, proto: "http")
-                ProxyHeadWriter.writeRequest(head, from: buffer.readPointer, framing: exchange.upstreamFraming,
-                                             facts: facts, into: out)
+                upstream.server.hostHeader.withUnsafeBytes { host in
+                    let facts = ProxyHeadWriter.ForwardingFacts(clientAddress: address, requestID: id, proto: "http", defaultHost: host)
+                    ProxyHeadWriter.writeRequest(head, from: buffer.readPointer, framing: exchange.upstreamFraming,
+                                                 facts: facts, into: out)
+                }
             }
         }
         upstream.output.commitOwned(from: start)

@@ -7,6 +7,8 @@ final class UpstreamGroup {
         let config: UpstreamServer
         let address: SocketAddress
         let label: String
+        /// `host:port`, sent as Host when a client (HTTP/1.0) sent none.
+        let hostHeader: [UInt8]
         var currentWeight = 0
         var fails = 0
         var ejectedUntil: UInt64 = 0
@@ -16,6 +18,7 @@ final class UpstreamGroup {
             self.config = config
             self.address = address
             label = "\(config.host):\(config.port)"
+            hostHeader = Array(label.utf8)
         }
     }
 

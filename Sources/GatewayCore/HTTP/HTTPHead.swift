@@ -85,6 +85,8 @@ public struct HeaderFacts: Sendable {
     public var contentLength: Int64 = -1
     public var chunked = false
     public var transferEncodingSeen = false
+    /// A transfer coding other than chunked (gzip, deflate...): the gateway does not decode those.
+    public var otherTransferCoding = false
     public var connectionClose = false
     public var connectionKeepAlive = false
     /// Connection named other headers (RFC 9110 §7.6.1): they must be dropped too.
@@ -95,6 +97,7 @@ public struct HeaderFacts: Sendable {
         contentLength = -1
         chunked = false
         transferEncodingSeen = false
+        otherTransferCoding = false
         connectionClose = false
         connectionKeepAlive = false
         connectionNamesOthers = false

@@ -72,6 +72,7 @@ enum HeaderLineParser {
             Bytes.forEachListElement(v, n) { e, len in
                 if facts.chunked { error = .malformed("transfer-coding after chunked") }
                 facts.chunked = Bytes.equalsLowercase(e, len, "chunked")
+                if !facts.chunked { facts.otherTransferCoding = true }
             }
             facts.transferEncodingSeen = true
             return error

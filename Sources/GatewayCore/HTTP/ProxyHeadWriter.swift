@@ -6,11 +6,15 @@ public enum ProxyHeadWriter {
         public var clientAddress: UnsafeRawBufferPointer
         public var requestID: UnsafeRawBufferPointer
         public var proto: StaticString
+        /// Sent as Host when the client sent none (HTTP/1.0): the upstream speaks HTTP/1.1, which requires it.
+        public var defaultHost: UnsafeRawBufferPointer
 
-        public init(clientAddress: UnsafeRawBufferPointer, requestID: UnsafeRawBufferPointer, proto: StaticString) {
+        public init(clientAddress: UnsafeRawBufferPointer, requestID: UnsafeRawBufferPointer, proto: StaticString,
+                    defaultHost: UnsafeRawBufferPointer) {
             self.clientAddress = clientAddress
             self.requestID = requestID
             self.proto = proto
+            self.defaultHost = defaultHost
         }
     }
 
@@ -21,6 +25,11 @@ public enum ProxyHeadWriter {
         out.append(byte: 0x20)
         out.append(p + head.targetStart, count: head.targetLength)
         out.append(" HTTP/1.1\r\n")
+        if head.facts.first(.host) == nil {
+            out.append("Host: ")
+            out.append(facts.defaultHost)
+            out.append("\r\n")
+        }
         for field in head.facts.fields {
             switch field.known {
             case .xRequestId, .xForwardedProto, .xForwardedFor:

@@ -97,7 +97,7 @@ public struct RequestHeadParser: Sendable {
         if facts.transferEncodingSeen {
             if facts.contentLength >= 0 { return .malformed("both Content-Length and Transfer-Encoding") }
             if head.version == .http10 { return .malformed("Transfer-Encoding in an HTTP/1.0 request") }
-            if !facts.chunked { return .malformed("request Transfer-Encoding must be chunked") }
+            if !facts.chunked || facts.otherTransferCoding { return .malformed("request Transfer-Encoding must be chunked alone") }
             head.framing = .chunked
         } else {
             head.framing = facts.contentLength > 0 ? .length(facts.contentLength) : .none

@@ -33,6 +33,7 @@ public struct ResponseHeadParser: Sendable {
                     continue
                 }
                 if length == 0 {
+                    if head.facts.otherTransferCoding { return .failed(.malformed("unsupported transfer coding in response")) }
                     if head.facts.transferEncodingSeen && head.facts.contentLength >= 0 {
                         // RFC 9112 §6.3: Transfer-Encoding overrides; the connection cannot be trusted afterwards.
                         head.facts.connectionClose = true
