@@ -72,6 +72,9 @@ extension ClientConnection {
             output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
         }
         exchange.groupIndex = context.route!.upstreamIndex
+        let upstreamConfig = worker.groups[exchange.groupIndex].config
+        responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
+                                           maxHeadSize: upstreamConfig.maxResponseHeaderSize, maxHeaders: 256)
         connectUpstream()
     }
 

@@ -39,7 +39,7 @@ final class ClientConnection: EventHandler {
         self.fd = fd
         self.worker = worker
         parser = RequestHeadParser(limits: worker.headLimits)
-        responseParser = ResponseHeadParser(limits: HeadLimits(maxStartLine: 8192, maxHeadSize: 32 * 1024, maxHeaders: 200))
+        responseParser = ResponseHeadParser(limits: worker.headLimits)
         context.clientAddress = Array(peer.hostText.utf8)
         idleSince = worker.loop.now
         worker.loop.register(fd, self)

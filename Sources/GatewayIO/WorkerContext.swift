@@ -16,7 +16,9 @@ final class WorkerContext {
         let limits = config.client
         self.limits = limits
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
-        loop = EventLoop(bufferSize: max(64 * 1024, limits.maxHeaderSize + 1024))
+        // One buffer size for both sides: it must hold the largest head either side may send.
+        let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
+        loop = EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
         self.pipeline = pipeline
         groups = pipeline.upstreamNames.map { UpstreamGroup(config: config.upstreams[$0]!) }
         accessLog = config.accessLog
