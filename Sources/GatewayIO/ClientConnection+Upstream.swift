@@ -9,8 +9,10 @@ extension ClientConnection: UpstreamDelegate {
         let group = worker.groups[exchange.groupIndex]
         while true {
             guard let server = group.pick(now: loop.now, excluding: exchange.triedServers) else {
-                failExchange(GatewayError(.serviceUnavailable, "No healthy upstream server for \(group.config.name)",
-                                          retryAfterSeconds: worker.retryAfterDefault))
+                let message = exchange.attempts > 0
+                    ? "Could not connect to any server of upstream \(group.config.name)"
+                    : "No healthy upstream server for \(group.config.name): all are ejected after failures"
+                failExchange(GatewayError(.serviceUnavailable, message, retryAfterSeconds: worker.retryAfterDefault))
                 return
             }
             exchange.attempts += 1
@@ -68,6 +70,11 @@ extension ClientConnection: UpstreamDelegate {
             failed.close()
             return
         }
+        handleUpstreamFailure(failed, failure)
+        pump()
+    }
+
+    private func handleUpstreamFailure(_ failed: UpstreamConnection, _ failure: UpstreamConnection.Failure) {
         let group = failed.group
         let server = failed.server
         failed.close()

@@ -23,7 +23,7 @@ final class ClientConnection: EventHandler {
     var peerClosed = false
     var requestsServed = 0
     var deadline: UInt64 = 0
-    var timerIndex = -1
+    var timer = TimerLink()
     /// Moments the timeouts count from (monotonic ms).
     var idleSince: UInt64
     var headStartedAt: UInt64 = 0
@@ -78,6 +78,8 @@ final class ClientConnection: EventHandler {
             updateDeadline()
             if deadline != 0 && deadline <= now { close() }
         }
+        // Whatever was queued in answer (a 408, say) goes out now, not at the next event.
+        pump()
     }
 
     /// Makes all the progress the current state allows.

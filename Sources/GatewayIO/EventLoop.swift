@@ -9,13 +9,13 @@ protocol EventHandler: AnyObject {
     /// Called when `deadline` (monotonic ms, 0 = none) has passed.
     func deadlineExpired()
     var deadline: UInt64 { get }
-    /// Slot in the loop's deadline list, maintained by the loop.
-    var timerIndex: Int { get set }
+    /// Position in the loop's timer wheel, maintained by the wheel.
+    var timer: TimerLink { get set }
 }
 
 /// One epoll instance driven by one thread. Descriptors are registered edge-triggered for
 /// reading and writing once, so steady-state traffic costs no epoll_ctl calls at all.
-/// Deadlines are kept on the handlers; the loop scans them only when the earliest one is due.
+/// Deadlines are kept on the handlers and indexed by a timing wheel.
 final class EventLoop {
     private let epfd: Int32
     private let events: UnsafeMutableRawPointer
@@ -23,9 +23,8 @@ final class EventLoop {
     /// Handlers by descriptor, with a generation so an event for a reused fd is never misdelivered.
     private var handlers: [EventHandler?] = []
     private var generations: [UInt32] = []
-    private var timed: [EventHandler] = []
-    private var earliestDeadline = UInt64.max
     private(set) var now: UInt64 = Clock.monotonicMillis()
+    private let timers: TimerWheel
     /// Buffers released by idle connections, reused so a busy loop does not allocate per connection.
     private var freeBuffers: [ByteBuffer] = []
     let bufferSize: Int
@@ -35,6 +34,7 @@ final class EventLoop {
         precondition(epfd >= 0, "epoll_create1 failed")
         events = csys_epoll_events_alloc(capacity)
         self.bufferSize = bufferSize
+        timers = TimerWheel(now: now)
     }
 
     deinit { csys_epoll_events_free(events) }
@@ -61,27 +61,7 @@ final class EventLoop {
 
     /// Call after changing a handler's deadline.
     func deadlineChanged(_ handler: EventHandler) {
-        let deadline = handler.deadline
-        if deadline == 0 {
-            removeTimed(handler)
-            return
-        }
-        if handler.timerIndex < 0 {
-            handler.timerIndex = timed.count
-            timed.append(handler)
-        }
-        if deadline < earliestDeadline { earliestDeadline = deadline }
-    }
-
-    private func removeTimed(_ handler: EventHandler) {
-        let i = handler.timerIndex
-        if i < 0 { return }
-        let last = timed.removeLast()
-        if i < timed.count {
-            timed[i] = last
-            last.timerIndex = i
-        }
-        handler.timerIndex = -1
+        timers.schedule(handler)
     }
 
     func takeBuffer() -> ByteBuffer {
@@ -96,13 +76,7 @@ final class EventLoop {
 
     func run() -> Never {
         while true {
-            let timeout: Int32
-            if earliestDeadline == .max {
-                timeout = -1
-            } else {
-                timeout = earliestDeadline <= now ? 0 : Int32(min(earliestDeadline - now, 60_000))
-            }
-            let n = csys_epoll_wait(epfd, events, capacity, timeout)
+            let n = csys_epoll_wait(epfd, events, capacity, timers.timeout(now: now))
             now = Clock.monotonicMillis()
             if n > 0 {
                 for i in 0..<Int(n) {
@@ -112,24 +86,7 @@ final class EventLoop {
                     handler.handleEvent(csys_epoll_event_flags(events, Int32(i)))
                 }
             }
-            if now >= earliestDeadline { expireDeadlines() }
-        }
-    }
-
-    private func expireDeadlines() {
-        earliestDeadline = .max
-        var i = 0
-        while i < timed.count {
-            let handler = timed[i]
-            let deadline = handler.deadline
-            if deadline != 0 && deadline <= now {
-                removeTimed(handler)
-                handler.deadlineExpired()
-                // The handler may have re-armed itself (re-appended) or closed; rescan this slot.
-                continue
-            }
-            if deadline != 0 && deadline < earliestDeadline { earliestDeadline = deadline }
-            i += 1
+            timers.advance(now: now)
         }
     }
 }

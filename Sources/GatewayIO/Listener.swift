@@ -9,7 +9,7 @@ final class Listener: EventHandler {
     let fd: Int32
     let worker: WorkerContext
     var deadline: UInt64 = 0
-    var timerIndex = -1
+    var timer = TimerLink()
     private var pausedForDescriptors = false
     private var warnedAboutDescriptors = false
 

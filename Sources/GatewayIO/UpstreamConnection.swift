@@ -28,7 +28,7 @@ final class UpstreamConnection: EventHandler {
     /// Requests served; a reused connection may have been closed by the server meanwhile.
     var requestsServed = 0
     var deadline: UInt64 = 0
-    var timerIndex = -1
+    var timer = TimerLink()
 
     init(fd: Int32, loop: EventLoop, group: UpstreamGroup, server: UpstreamGroup.Server, connected: Bool) {
         self.fd = fd
