@@ -71,10 +71,11 @@ struct JournalScanner {
     private var offset: Int64 { base + Int64(position) }
 
     private mutating func frame() throws(JournalIOError) -> Frame {
-        guard try ensure(JournalFrame.headerSize) else {
-            return buffer.count == position ? .end : .damaged("truncated record")
-        }
-        for i in 0..<4 where buffer[position + i] != JournalFrame.marker[i] { return .damaged("no record marker") }
+        let complete = try ensure(JournalFrame.headerSize)
+        let available = buffer.count - position
+        if available == 0 { return .end }
+        for i in 0..<min(4, available) where buffer[position + i] != JournalFrame.marker[i] { return .damaged("no record marker") }
+        guard complete else { return .damaged("truncated record") }
         var length = 0
         for i in 0..<4 { length |= Int(buffer[position + 4 + i]) << (8 * i) }
         guard length <= maxPayload else { return .damaged("implausible record length \(length)") }
