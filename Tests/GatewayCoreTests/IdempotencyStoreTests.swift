@@ -9,7 +9,7 @@ final class IdempotencyStoreTests: XCTestCase {
     func testExactlyOneOfManyRacingRequestsProceeds() {
         let stage = idempotencyStage(shards: 64)
         for round in 0..<20 {
-            let proceeded = Counter(), inFlight = Counter()
+            let proceeded = RaceCounter(), inFlight = RaceCounter()
             DispatchQueue.concurrentPerform(iterations: 32) { _ in
                 let decision = begin(stage, post("race-\(round)"))
                 if decision.reservation != nil { proceeded.increment() }
@@ -223,7 +223,7 @@ final class IdempotencyStoreTests: XCTestCase {
 }
 
 /// A thread-safe counter for the race test.
-final class Counter: Sendable {
+final class RaceCounter: Sendable {
     private let count = Atomic<Int>(0)
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }

@@ -31,8 +31,6 @@ public final class IdempotencyJournal: Sendable {
         state = Mutex(State(storage: storage))
     }
 
-    public var storage: any JournalStorage { state.withLock { $0.storage } }
-
     /// Write failures so far and the most recent one, for logging.
     public var health: (failures: Int, lastError: JournalIOError?) {
         state.withLock { ($0.failures, $0.lastError) }

@@ -33,7 +33,7 @@ public protocol JournalReplacement: AnyObject {
     func commit() throws(JournalIOError)
 }
 
-/// The journal in memory, for tests and for running without a journal file.
+/// The journal in memory, for tests.
 public final class InMemoryJournalStorage: JournalStorage {
     private let state = Mutex(State())
 
