@@ -6,9 +6,12 @@ struct ConfigBuilder {
     private var routeTargets: [ConfigArgument] = []
     private var upstreamLocations: [String: SourceLocation] = [:]
     private var routeLocations: [String: SourceLocation] = [:]
+    /// Where relative paths in the top-level file resolve (included files: their own directory).
+    private var baseDirectory = "."
 
-    static func build(_ directives: [ConfigDirective], file: String) throws(ConfigError) -> GatewayConfig {
+    static func build(_ directives: [ConfigDirective], file: String, baseDirectory: String = ".") throws(ConfigError) -> GatewayConfig {
         var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []))
+        builder.baseDirectory = baseDirectory
         try builder.top(directives)
         try builder.validate(file: file)
         return builder.config
@@ -38,6 +41,9 @@ struct ConfigBuilder {
             case "upstream": try upstream(d)
             case "route": try route(d)
             case "errors": config.errors = try errors(d)
+            case "idempotency":
+                let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
+                config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory)
             default: break  // `include`, already spliced by ConfigLoader.
             }
         }
@@ -126,6 +132,8 @@ struct ConfigBuilder {
             case "methods": route.methods = try methods(c)
             case "max_body": route.maxBody = try Value.size(c, in: 0...(1 << 40))
             case "errors": route.errors = try Value.keyword(c, [("rewrite", ErrorRewriteMode.rewrite), ("passthrough", .passthrough)])
+            case "idempotency": route.idempotency.mode = try IdempotencyConfigBuilder.mode(c)
+            case "idempotency_methods": route.idempotency.methods = try IdempotencyConfigBuilder.checkMethods(methods(c), c)
             default: break  // `upstream`, read above because it is required.
             }
         }

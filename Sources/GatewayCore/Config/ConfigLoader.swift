@@ -15,7 +15,7 @@ extension GatewayConfig {
     public static func parse(text: String, file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         var loader = ConfigLoader()
         let directives = try loader.expand(ConfigParser.parse(text: text, file: file), baseDirectory: baseDirectory)
-        return try ConfigBuilder.build(directives, file: file)
+        return try ConfigBuilder.build(directives, file: file, baseDirectory: baseDirectory)
     }
 }
 

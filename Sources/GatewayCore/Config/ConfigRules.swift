@@ -1,6 +1,6 @@
 /// Where a directive appears; each context has its own vocabulary.
 enum ConfigContext: CaseIterable {
-    case top, upstream, route, errors
+    case top, upstream, route, errors, idempotency
 
     var displayName: String {
         switch self {
@@ -8,6 +8,7 @@ enum ConfigContext: CaseIterable {
         case .upstream: "inside an 'upstream' block"
         case .route: "inside a 'route' block"
         case .errors: "inside the 'errors' block"
+        case .idempotency: "inside the 'idempotency' block"
         }
     }
 }
@@ -47,6 +48,7 @@ struct DirectiveRule {
             DirectiveRule("upstream", "upstream NAME { ... }", block: true, repeatable: true),
             DirectiveRule("route", "route PREFIX { ... }", block: true, repeatable: true),
             DirectiveRule("errors", "errors { ... }", arguments: 0...0, block: true),
+            DirectiveRule("idempotency", "idempotency { ... }", arguments: 0...0, block: true),
         ]
         case .upstream: [
             DirectiveRule(
@@ -63,12 +65,24 @@ struct DirectiveRule {
             DirectiveRule("methods", "methods METHOD...;", arguments: 1...64),
             DirectiveRule("max_body", "max_body SIZE;"),
             DirectiveRule("errors", "errors rewrite|passthrough;"),
+            DirectiveRule("idempotency", "idempotency required|optional|off;"),
+            DirectiveRule("idempotency_methods", "idempotency_methods METHOD...;", arguments: 1...64),
         ]
         case .errors: [
             DirectiveRule("vocabulary", "vocabulary snake|upper;"),
             DirectiveRule("retry_after_default", "retry_after_default DURATION;"),
             DirectiveRule("rewrite_buffer", "rewrite_buffer SIZE;"),
             DirectiveRule("map", "map UPSTREAM_CODE CODE STATUS;", arguments: 3...3, repeatable: true),
+        ]
+        case .idempotency: [
+            DirectiveRule("ttl", "ttl DURATION;"),
+            DirectiveRule("max_memory", "max_memory SIZE;"),
+            DirectiveRule("max_response_size", "max_response_size SIZE;"),
+            DirectiveRule("unknown_outcome_lock", "unknown_outcome_lock DURATION;"),
+            DirectiveRule("conflict_status", "conflict_status 409|422;"),
+            DirectiveRule("journal", "journal off|PATH;"),
+            DirectiveRule("fsync", "fsync always|interval|never;"),
+            DirectiveRule("fsync_interval", "fsync_interval DURATION;"),
         ]
         }
     }

@@ -63,6 +63,7 @@ public struct RouteConfig: Sendable {
     public var methods: [String]?
     public var maxBody: Int64
     public var errors: ErrorRewriteMode
+    public var idempotency = RouteIdempotency()
 
     public init(
         prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,
@@ -151,6 +152,7 @@ public struct GatewayConfig: Sendable {
     public var routes: [RouteConfig] { didSet { routeTable = Self.makeRouteTable(routes) } }
     public var errors: ErrorsConfig
     public var accessLog: Bool
+    public var idempotency = IdempotencyConfig()
 
     /// Route prefixes as bytes, longest first, so the first match is the longest.
     private var routeTable: [(prefix: [UInt8], index: Int)]

@@ -15,6 +15,8 @@ public struct GatewayError: Error, Sendable {
     public var details: [(String, ErrorDetail)]
     /// When set: the `Retry-After` header and `details.retry_after_s`.
     public var retryAfterSeconds: Int?
+    /// A status other than the kind's, where configuration chooses it (422 for idempotency conflicts).
+    public var statusOverride: Int?
 
     public init(_ kind: GatewayErrorKind, _ message: String, details: [(String, ErrorDetail)] = [], retryAfterSeconds: Int? = nil) {
         self.kind = kind
@@ -82,7 +84,7 @@ public enum ErrorEnvelope {
 
     public static func render(_ error: GatewayError, vocabulary: ErrorVocabulary, requestID: String) -> RenderedError {
         RenderedError(
-            status: error.kind.status,
+            status: error.statusOverride ?? error.kind.status,
             retryAfterSeconds: error.retryAfterSeconds,
             body: encode(code: error.kind.code(in: vocabulary), message: error.message, details: error.details,
                          retryAfterSeconds: error.retryAfterSeconds, requestID: requestID))

@@ -1,0 +1,52 @@
+/// The `idempotency { ... }` block and the route directives of the same name.
+enum IdempotencyConfigBuilder {
+    /// The store splits `max_memory` evenly between this many shards.
+    static let shardCount = 64
+
+    /// Relative journal paths resolve against `directory`, that of the file the directive is in.
+    static func block(_ d: ConfigDirective, directory: String) throws(ConfigError) -> IdempotencyConfig {
+        let children = d.block ?? []
+        try DirectiveRule.check(children, in: .idempotency)
+        var config = IdempotencyConfig()
+        var fsync = "interval", intervalMs: Int64 = 1000
+        var memoryAt: SourceLocation?
+        for c in children {
+            switch c.name {
+            case "ttl": config.limits.ttlMs = UInt64(try Value.duration(c, in: 1000...(30 * Value.day)))
+            case "max_memory":
+                config.limits.maxMemory = Int(try Value.size(c, in: (1 << 20)...(1 << 40)))
+                memoryAt = c.location
+            case "max_response_size":
+                config.limits.maxResponseSize = Int(try Value.size(c, in: (1 << 10)...Int64(IdempotencyConfig.maxResponseSizeLimit)))
+            case "unknown_outcome_lock": config.limits.unknownOutcomeLockMs = UInt64(try Value.duration(c, in: 0...Value.day))
+            case "conflict_status": config.conflictStatus = try Value.keyword(c, [("409", 409), ("422", 422)])
+            case "journal":
+                let path = c.arguments[0].text
+                config.journalPath = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
+            case "fsync": fsync = try Value.keyword(c, [("always", "always"), ("interval", "interval"), ("never", "never")])
+            default:  // fsync_interval
+                intervalMs = try Value.duration(c, in: 1...Value.day)
+            }
+        }
+        config.sync = fsync == "always" ? .always : fsync == "never" ? .never : .interval(ms: UInt64(intervalMs))
+        let needed = shardCount * (config.limits.maxResponseSize + (64 << 10))
+        guard config.limits.maxMemory >= needed else {
+            throw ConfigError(
+                memoryAt ?? d.location,
+                "'max_memory' (\(config.limits.maxMemory)) is too small for max_response_size \(config.limits.maxResponseSize); expected at least \(needed) (\(shardCount) shards each holding one largest response)")
+        }
+        return config
+    }
+
+    static func mode(_ d: ConfigDirective) throws(ConfigError) -> IdempotencyMode {
+        try Value.keyword(d, [("required", IdempotencyMode.required), ("optional", .optional), ("off", .off)])
+    }
+
+    /// Safe methods never need a key, and a replayed HEAD would carry a body it must not have.
+    static func checkMethods(_ methods: [String], _ d: ConfigDirective) throws(ConfigError) -> [String] {
+        if let index = methods.firstIndex(where: { $0 == "GET" || $0 == "HEAD" }) {
+            throw Value.error(d.arguments[index], d, "methods with side effects such as POST or PATCH (GET and HEAD need no key)")
+        }
+        return methods
+    }
+}

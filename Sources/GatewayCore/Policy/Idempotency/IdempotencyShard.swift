@@ -1,0 +1,199 @@
+/// One slice of the store: a dictionary from key to node slot, nodes in an array with free-list
+/// reuse, and intrusive index-linked lists, so lookup, insert, touch and evict are all O(1).
+///
+/// Lists: `lru` and `expiring` hold completed entries (replayable or not); `locks` holds unknown
+/// outcomes. Every entry of one list has the same lifetime, so append order is deadline order and
+/// expiry only ever pops heads. In-flight entries are on no list: nothing can evict them, and
+/// unknown outcomes leave only when their lock ends.
+struct IdempotencyShard {
+    let budget: Int
+    private(set) var bytesUsed = 0
+    private var slots: [IdempotencyCacheKey: Int32] = [:]
+    private var nodes: [Node?] = []
+    private var free: [Int32] = []
+    private var lru = Ends()
+    private var expiring = Ends()
+    private var locks = Ends()
+    private var nextToken: UInt64 = 0
+
+    init(budget: Int) {
+        self.budget = budget
+    }
+
+    var count: Int { slots.count }
+
+    enum Lookup {
+        case reserved(token: UInt64)
+        case inFlight
+        case settled(SettledEntry)
+    }
+
+    /// The settled entry for `key`, or a new reservation when there is none (or it has expired).
+    /// Keys evicted to make room are appended to `evicted`.
+    mutating func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64, evicted: inout [IdempotencyCacheKey]) -> Lookup {
+        purgeExpired(now: now)
+        if let i = slots[key] {
+            switch nodes[Int(i)]!.state {
+            case .inFlight:
+                return .inFlight
+            case .settled(let entry) where entry.deadline > now:
+                if case .unknownOutcome = entry.outcome {} else { touch(i) }
+                return .settled(entry)
+            case .settled:
+                remove(i)
+            }
+        }
+        nextToken &+= 1
+        let cost = Self.nodeCost(key)
+        let i = allocate(Node(key: key, state: .inFlight(token: nextToken), cost: cost))
+        slots[key] = i
+        bytesUsed += cost
+        evict(into: &evicted)
+        return .reserved(token: nextToken)
+    }
+
+    /// Turns the reservation into a settled entry; false if the reservation is no longer held.
+    mutating func settle(_ reservation: IdempotencyReservation, as entry: SettledEntry, now: UInt64,
+                         evicted: inout [IdempotencyCacheKey]) -> Bool {
+        guard let i = slots[reservation.key], case .inFlight(let token) = nodes[Int(i)]!.state,
+              token == reservation.token else { return false }
+        setSettled(i, entry)
+        purgeExpired(now: now)
+        evict(into: &evicted)
+        return true
+    }
+
+    /// Frees a reservation so the next request with the key executes.
+    mutating func release(_ reservation: IdempotencyReservation) {
+        guard let i = slots[reservation.key], case .inFlight(let token) = nodes[Int(i)]!.state,
+              token == reservation.token else { return }
+        remove(i)
+    }
+
+    /// An entry read back from the journal; replaces any entry for the same key.
+    mutating func insert(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64, evicted: inout [IdempotencyCacheKey]) {
+        if let old = slots[key] { remove(old) }
+        let cost = Self.nodeCost(key)
+        let i = allocate(Node(key: key, state: .inFlight(token: 0), cost: cost))
+        slots[key] = i
+        bytesUsed += cost
+        setSettled(i, entry)
+        purgeExpired(now: now)
+        evict(into: &evicted)
+    }
+
+    /// What an entry costs: its node slot, its dictionary slot (at the 3/4 maximum load factor),
+    /// the key's bytes, and the stored response if any.
+    static func nodeCost(_ key: IdempotencyCacheKey) -> Int {
+        MemoryLayout<Node?>.stride + MemoryLayout<Int32>.stride
+            + (MemoryLayout<IdempotencyCacheKey>.stride + MemoryLayout<Int32>.stride + 1) * 4 / 3
+            + IdempotencyMemory.arrayCost(key.bytes)
+    }
+
+    private mutating func setSettled(_ i: Int32, _ entry: SettledEntry) {
+        var node = nodes[Int(i)]!
+        let cost = Self.nodeCost(node.key) + { if case .stored(let r) = entry.outcome { r.memoryCost } else { 0 } }()
+        bytesUsed += cost - node.cost
+        node.cost = cost
+        node.state = .settled(entry)
+        nodes[Int(i)] = node
+        if case .unknownOutcome = entry.outcome {
+            appendTime(i, toLocks: true)
+        } else {
+            appendTime(i, toLocks: false)
+            pushLRU(i)
+        }
+    }
+
+    /// Expired entries go first, in deadline order; then least recently used completed entries.
+    private mutating func purgeExpired(now: UInt64) {
+        while expiring.head >= 0, nodes[Int(expiring.head)]!.deadline <= now { remove(expiring.head) }
+        while locks.head >= 0, nodes[Int(locks.head)]!.deadline <= now { remove(locks.head) }
+    }
+
+    private mutating func evict(into evicted: inout [IdempotencyCacheKey]) {
+        while bytesUsed > budget, lru.tail >= 0 {
+            evicted.append(nodes[Int(lru.tail)]!.key)
+            remove(lru.tail)
+        }
+    }
+
+    private mutating func remove(_ i: Int32) {
+        let node = nodes[Int(i)]!
+        if case .settled(let entry) = node.state {
+            if case .unknownOutcome = entry.outcome {
+                unlinkTime(i, fromLocks: true)
+            } else {
+                unlinkTime(i, fromLocks: false)
+                unlinkLRU(i)
+            }
+        }
+        slots[node.key] = nil
+        bytesUsed -= node.cost
+        nodes[Int(i)] = nil
+        free.append(i)
+    }
+
+    private mutating func allocate(_ node: Node) -> Int32 {
+        if let i = free.popLast() {
+            nodes[Int(i)] = node
+            return i
+        }
+        nodes.append(node)
+        return Int32(nodes.count - 1)
+    }
+
+    private mutating func touch(_ i: Int32) {
+        guard lru.head != i else { return }
+        unlinkLRU(i)
+        pushLRU(i)
+    }
+
+    private mutating func pushLRU(_ i: Int32) {
+        nodes[Int(i)]!.lruPrev = -1
+        nodes[Int(i)]!.lruNext = lru.head
+        if lru.head >= 0 { nodes[Int(lru.head)]!.lruPrev = i } else { lru.tail = i }
+        lru.head = i
+    }
+
+    private mutating func unlinkLRU(_ i: Int32) {
+        let (prev, next) = (nodes[Int(i)]!.lruPrev, nodes[Int(i)]!.lruNext)
+        if prev >= 0 { nodes[Int(prev)]!.lruNext = next } else { lru.head = next }
+        if next >= 0 { nodes[Int(next)]!.lruPrev = prev } else { lru.tail = prev }
+    }
+
+    private mutating func appendTime(_ i: Int32, toLocks: Bool) {
+        var ends = toLocks ? locks : expiring
+        nodes[Int(i)]!.timePrev = ends.tail
+        nodes[Int(i)]!.timeNext = -1
+        if ends.tail >= 0 { nodes[Int(ends.tail)]!.timeNext = i } else { ends.head = i }
+        ends.tail = i
+        if toLocks { locks = ends } else { expiring = ends }
+    }
+
+    private mutating func unlinkTime(_ i: Int32, fromLocks: Bool) {
+        var ends = fromLocks ? locks : expiring
+        let (prev, next) = (nodes[Int(i)]!.timePrev, nodes[Int(i)]!.timeNext)
+        if prev >= 0 { nodes[Int(prev)]!.timeNext = next } else { ends.head = next }
+        if next >= 0 { nodes[Int(next)]!.timePrev = prev } else { ends.tail = prev }
+        if fromLocks { locks = ends } else { expiring = ends }
+    }
+
+    private struct Ends {
+        var head: Int32 = -1
+        var tail: Int32 = -1
+    }
+
+    private struct Node {
+        var key: IdempotencyCacheKey
+        var state: EntryState
+        var cost: Int
+        var lruPrev: Int32 = -1, lruNext: Int32 = -1
+        var timePrev: Int32 = -1, timeNext: Int32 = -1
+
+        var deadline: UInt64 {
+            if case .settled(let entry) = state { return entry.deadline }
+            return .max
+        }
+    }
+}

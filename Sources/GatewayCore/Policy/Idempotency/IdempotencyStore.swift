@@ -1,0 +1,119 @@
+import Synchronization
+
+/// The idempotency entries of the whole gateway, shared by every event loop. Sharded by key hash,
+/// one mutex per shard, so loops contend only when their keys share a shard; critical sections
+/// are a dictionary probe and a few list links. Journal appends happen after the shard lock is
+/// released, under the journal's own lock.
+public final class IdempotencyStore: Sendable {
+    public let limits: IdempotencyLimits
+    private let shards: [ShardBox]
+    private let journal: IdempotencyJournal?
+
+    /// `shardCount` is rounded up to a power of two; the memory budget is split evenly between shards.
+    public init(limits: IdempotencyLimits, shardCount: Int = 64, journal: IdempotencyJournal? = nil) {
+        var count = 1
+        while count < shardCount { count <<= 1 }
+        self.limits = limits
+        self.journal = journal
+        shards = (0..<count).map { _ in ShardBox(budget: limits.maxMemory / count) }
+    }
+
+    public enum Lookup: Sendable {
+        case reserved(IdempotencyReservation)
+        case inFlight
+        case settled(SettledEntry)
+    }
+
+    public func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64) -> Lookup {
+        var evicted: [IdempotencyCacheKey] = []
+        let result = shard(key).mutex.withLock { $0.lookupOrReserve(key, now: now, evicted: &evicted) }
+        journalRemovals(evicted, now: now)
+        switch result {
+        case .reserved(let token): return .reserved(IdempotencyReservation(key: key, token: token))
+        case .inFlight: return .inFlight
+        case .settled(let entry): return .settled(entry)
+        }
+    }
+
+    /// Stores the final response of a reservation. One too big for a shard's budget would only
+    /// evict everything else and then itself, so it is kept as "completed, not replayable".
+    public func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint,
+                         response: RecordedResponse, now: UInt64) {
+        var outcome = SettledOutcome.notReplayable
+        if case .replayable(let stored) = response, fits(reservation.key, stored) {
+            outcome = .stored(stored)
+        }
+        settle(reservation, SettledEntry(outcome: outcome, fingerprint: fingerprint, deadline: now &+ limits.ttlMs), now: now)
+    }
+
+    /// With `unknown_outcome_lock 0` the key is simply released.
+    public func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
+        guard limits.unknownOutcomeLockMs > 0 else { return release(reservation) }
+        settle(reservation, SettledEntry(outcome: .unknownOutcome, fingerprint: fingerprint,
+                                         deadline: now &+ limits.unknownOutcomeLockMs), now: now)
+    }
+
+    public func release(_ reservation: IdempotencyReservation) {
+        shard(reservation.key).mutex.withLock { $0.release(reservation) }
+    }
+
+    /// Bytes charged against `max_memory` and live entries, summed over shards (each read under its lock).
+    public var usage: (bytes: Int, entries: Int) {
+        shards.reduce(into: (0, 0)) { total, box in
+            box.mutex.withLock { total.0 += $0.bytesUsed; total.1 += $0.count }
+        }
+    }
+
+    /// Start-up: an entry read back from the journal. Returns the keys evicted to make room.
+    func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64) -> [IdempotencyCacheKey] {
+        var entry = entry
+        if case .stored(let response) = entry.outcome, !fits(key, response) {
+            entry = SettledEntry(outcome: .notReplayable, fingerprint: entry.fingerprint, deadline: entry.deadline)
+        }
+        var evicted: [IdempotencyCacheKey] = []
+        shard(key).mutex.withLock { $0.insert(key, entry, now: now, evicted: &evicted) }
+        return evicted
+    }
+
+    private func fits(_ key: IdempotencyCacheKey, _ response: StoredResponse) -> Bool {
+        IdempotencyShard.nodeCost(key) + response.memoryCost <= limits.maxMemory / shards.count
+    }
+
+    private func settle(_ reservation: IdempotencyReservation, _ entry: SettledEntry, now: UInt64) {
+        var evicted: [IdempotencyCacheKey] = []
+        let settled = shard(reservation.key).mutex.withLock { $0.settle(reservation, as: entry, now: now, evicted: &evicted) }
+        if settled { journal?.append(.settled(reservation.key, entry), now: now) }
+        journalRemovals(evicted, now: now)
+    }
+
+    private func journalRemovals(_ keys: [IdempotencyCacheKey], now: UInt64) {
+        guard let journal else { return }
+        for key in keys { journal.append(.removed(key), now: now) }
+    }
+
+    private func shard(_ key: IdempotencyCacheKey) -> ShardBox {
+        shards[key.hash & (shards.count - 1)]
+    }
+}
+
+/// Mutex is non-copyable, so it cannot be an array element itself.
+private final class ShardBox: Sendable {
+    let mutex: Mutex<IdempotencyShard>
+    init(budget: Int) { mutex = Mutex(IdempotencyShard(budget: budget)) }
+}
+
+/// The store's sizes and lifetimes, from the `idempotency` block.
+public struct IdempotencyLimits: Sendable, Equatable {
+    public var ttlMs: UInt64
+    public var maxMemory: Int
+    public var maxResponseSize: Int
+    public var unknownOutcomeLockMs: UInt64
+
+    public init(ttlMs: UInt64 = 86_400_000, maxMemory: Int = 256 << 20, maxResponseSize: Int = 1 << 20,
+                unknownOutcomeLockMs: UInt64 = 60_000) {
+        self.ttlMs = ttlMs
+        self.maxMemory = maxMemory
+        self.maxResponseSize = maxResponseSize
+        self.unknownOutcomeLockMs = unknownOutcomeLockMs
+    }
+}

@@ -1,0 +1,89 @@
+import XCTest
+@testable import GatewayCore
+
+/// Shared helpers for the idempotency tests: a stage over a small store and requests parsed from text.
+func idempotencyRoute(_ prefix: String = "/v1/", mode: IdempotencyMode = .optional, methods: [String] = ["POST", "PATCH"]) -> CompiledRoute {
+    var config = RouteConfig(prefix: prefix, upstream: "u")
+    config.idempotency.mode = mode
+    config.idempotency.methods = methods
+    return CompiledRoute(config: config, upstreamIndex: 0)
+}
+
+func idempotencyStage(limits: IdempotencyLimits = IdempotencyLimits(), conflictStatus: Int = 409, shards: Int = 4,
+                      journal: IdempotencyJournal? = nil) -> IdempotencyStage {
+    var config = IdempotencyConfig()
+    config.limits = limits
+    config.conflictStatus = conflictStatus
+    return IdempotencyStage(config: config, store: IdempotencyStore(limits: limits, shardCount: shards, journal: journal))
+}
+
+/// `begin` for a request written as text (head only).
+func begin(_ stage: IdempotencyStage, _ request: String, route: CompiledRoute = idempotencyRoute(), identity: UInt32? = 7,
+           now: UInt64 = 1_000, file: StaticString = #filePath, line: UInt = #line) -> IdempotencyStage.Decision {
+    let input = bytes(request)
+    return input.withUnsafeBufferPointer { b in
+        var parser = RequestHeadParser(limits: HeadLimits(maxStartLine: 512, maxHeadSize: 4096, maxHeaders: 32))
+        guard case .complete = parser.parse(b.baseAddress!, count: b.count) else {
+            XCTFail("request did not parse: \(request)", file: file, line: line)
+            return .notApplicable
+        }
+        guard var id = identity else {
+            return stage.begin(identity: nil, route: route, head: parser.head, bytes: b.baseAddress!, now: now)
+        }
+        return withUnsafeBytes(of: &id) { stage.begin(identity: $0, route: route, head: parser.head, bytes: b.baseAddress!, now: now) }
+    }
+}
+
+func post(_ key: String?, path: String = "/v1/messages") -> String {
+    "POST \(path) HTTP/1.1\r\nHost: x\r\n" + (key.map { "Idempotency-Key: \($0)\r\n" } ?? "") + "\r\n"
+}
+
+func fingerprint(_ body: String, method: String = "POST", path: String = "/v1/messages") -> RequestFingerprint {
+    let f = RequestFingerprinter(method: method, path: path)
+    let body = bytes(body)
+    body.withUnsafeBytes { f.update($0.baseAddress, count: $0.count) }
+    return f.finish()
+}
+
+func response(_ status: Int, _ body: String = "{\"ok\":true}", headers: String = "Content-Type: application/json\r\n") -> RecordedResponse {
+    .replayable(StoredResponse(status: status, reason: bytes("Whatever"), headerLines: bytes(headers), body: bytes(body)))
+}
+
+extension IdempotencyStage.Decision {
+    var reservation: IdempotencyReservation? {
+        if case .proceed(let r) = self { return r }
+        return nil
+    }
+
+    var settled: SettledEntry? {
+        if case .awaitFingerprint(let entry) = self { return entry }
+        return nil
+    }
+
+    var rejection: GatewayError? {
+        if case .reject(let error) = self { return error }
+        return nil
+    }
+
+    var isNotApplicable: Bool {
+        if case .notApplicable = self { return true }
+        return false
+    }
+}
+
+extension IdempotencyStage.Resolution {
+    var replayed: StoredResponse? {
+        if case .replay(let r) = self { return r }
+        return nil
+    }
+
+    var rejection: GatewayError? {
+        if case .reject(let error) = self { return error }
+        return nil
+    }
+}
+
+func reason(_ error: GatewayError?) -> String? {
+    guard case .string(let reason)? = error?.details.first(where: { $0.0 == "reason" })?.1 else { return nil }
+    return reason
+}
