@@ -65,12 +65,16 @@ extension ClientConnection {
 
         if let error = worker.pipeline.admit(head, bytes: bytes, context: context) {
             // The body, if any, is not read: closing is cheaper and safer than draining it.
+            exchange.stagesFinished = true
             sendError(error, close: head.framing != .none, outcome: .rejected)
             return
         }
+        let forward = beginIdempotency(head, bytes)
+        if phase != .exchange || exchange.responseStarted { return }
         if head.expectContinue && head.framing != .none && head.version == .http11 {
             output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
         }
+        if !forward { return }
         exchange.groupIndex = context.route!.upstreamIndex
         let upstreamConfig = worker.groups[exchange.groupIndex].config
         responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
@@ -100,8 +104,8 @@ extension ClientConnection {
     /// Ends the exchange and gets ready for the next request on this connection (or closes).
     func endExchange(outcome: ExchangeOutcome) {
         consumeHead()
-        // A rejection was already reported to the stages by the pipeline itself.
-        if outcome != .rejected { worker.pipeline.finish(context, outcome: outcome) }
+        settleIdempotency()
+        if !exchange.stagesFinished { worker.pipeline.finish(context, outcome: outcome) }
         if worker.accessLog {
             let status: Int
             if case .completed(let s) = outcome { status = s } else { status = 0 }

@@ -4,6 +4,7 @@ import GatewayCore
 /// client's input buffer are queued on the upstream socket without being copied.
 extension ClientConnection {
     func pumpRequestBody() -> Bool {
+        if exchange.idempotency?.isReplaying == true { return pumpReplayBody() }
         guard let upstream, exchange.upstreamReady else { return false }
         var progressed = false
         body: while !exchange.requestBodyDone && !upstream.output.isCrowded {
@@ -14,6 +15,7 @@ extension ClientConnection {
                     failExchange(RouteStage.tooLarge(context.route!))
                     return true
                 }
+                exchange.idempotency?.fingerprinter.update(buffer.readPointer + offset, count: length)
                 queueRequestPayload(buffer.readPointer + offset, length, on: upstream)
                 buffer.readIndex += consumed
                 lastBodyProgress = loop.now
@@ -41,7 +43,11 @@ extension ClientConnection {
         }
         if !upstream.output.isEmpty && upstream.writable {
             switch upstream.flush() {
-            case .drained, .blocked: progressed = true
+            case .drained:
+                exchange.requestFullySent = exchange.requestBodyDone
+                progressed = true
+            case .blocked:
+                progressed = true
             case .failed(let code):
                 upstreamFailed(upstream, .io(code))
                 return true

@@ -71,6 +71,7 @@ extension ClientConnection {
             return
         }
         upstream.group.reportSuccess(upstream.server)
+        exchange.upstreamAnswered = true
         exchange.status = head.status
         exchange.upstreamKeepAlive = head.keepAlive
         let framing = head.framing(requestMethod: exchange.method)
@@ -113,6 +114,7 @@ extension ClientConnection {
         }
         output.commitOwned(from: start)
         exchange.responseStarted = true
+        exchange.idempotency?.recorder?.recordHead(head, bytes: bytes)
     }
 
     /// Moves body bytes to the client; false when it has to wait (for the client or the upstream).
@@ -123,6 +125,7 @@ extension ClientConnection {
             let buffer = upstream.input!
             switch exchange.responseDecoder.next(buffer.readPointer, count: buffer.readableCount) {
             case .data(let offset, let length, let consumed):
+                exchange.idempotency?.recorder?.append(buffer.readPointer + offset, count: length)
                 if exchange.clientFraming == .chunked {
                     let out = output.ownedBuffer
                     let start = out.writeIndex
@@ -207,6 +210,7 @@ extension ClientConnection {
     private func answerWithRewrite(complete: Bool) {
         let body = complete && !exchange.collectOverflow ? exchange.collected : nil
         let rendered = worker.pipeline.upstreamErrors.rewrite(exchange.errorFacts!, body: body, context: context)
+        exchange.idempotency?.recorder?.recordRewritten(rendered)
         releaseUpstream()
         sendRendered(rendered, close: !exchange.requestBodyDone)
     }

@@ -165,7 +165,9 @@ final class ClientConnection: EventHandler {
             case .idle: next = idleSince + UInt64(limits.keepaliveTimeoutMs)
             case .readingHead: next = headStartedAt + UInt64(limits.headerTimeoutMs)
             case .exchange:
-                if !exchange.requestBodyDone && exchange.upstreamReady && (upstream?.output.isEmpty ?? false) {
+                let waitingForBody = exchange.idempotency?.isReplaying == true
+                    || (exchange.upstreamReady && (upstream?.output.isEmpty ?? false))
+                if !exchange.requestBodyDone && waitingForBody {
                     next = lastBodyProgress + UInt64(limits.bodyTimeoutMs)
                 }
             case .closing: next = loop.now + UInt64(limits.sendTimeoutMs)
@@ -213,7 +215,8 @@ final class ClientConnection: EventHandler {
         if phase == .exchange {
             upstream?.close()
             upstream = nil
-            worker.pipeline.finish(context, outcome: .clientAborted)
+            settleIdempotency()
+            if !exchange.stagesFinished { worker.pipeline.finish(context, outcome: .clientAborted) }
         }
         phase = .closed
         deadline = 0

@@ -20,6 +20,11 @@ struct ExchangeState {
     var reusedConnection = false
     var startedAt: UInt64 = 0
     var logPrefix = ""
+    /// The pipeline already told its stages how this request ended (it rejected it).
+    var stagesFinished = false
+    /// Head and body have reached the upstream's socket: it may act on the request.
+    var requestFullySent = false
+    var idempotency: IdempotencyExchange?
 
     // Response side
     var responsePhase = ClientConnection.ResponsePhase.awaitingHead
@@ -30,6 +35,8 @@ struct ExchangeState {
     var upstreamEOF = false
     var upstreamKeepAlive = false
     var status = 0
+    /// A final response head came from the upstream.
+    var upstreamAnswered = false
     var errorFacts: UpstreamErrorStage.HeadFacts?
     var collected: [UInt8] = []
     var collectLimit = 0

@@ -15,6 +15,7 @@ public enum Server {
         csys_ignore_sigpipe()
         _ = csys_raise_nofile_limit()
         let pipeline = RequestPipeline(config: config)
+        let idempotency = try startIdempotency(config)
         let workers = workerCount(config.workers)
         var listenersPerWorker: [[Int32]] = []
         for _ in 0..<workers {
@@ -33,14 +34,34 @@ public enum Server {
         let listenText = config.listen.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         for fds in listenersPerWorker.dropFirst() {
-            Thread.start { runWorker(config: config, pipeline: pipeline, listeners: fds) }
+            Thread.start { runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: fds) }
         }
-        runWorker(config: config, pipeline: pipeline, listeners: listenersPerWorker[0])
+        runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: listenersPerWorker[0],
+                  flushesJournal: true)
     }
 
-    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, listeners: [Int32]) -> Never {
-        let worker = WorkerContext(config: config, pipeline: pipeline)
+    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?,
+                                  listeners: [Int32], flushesJournal: Bool = false) -> Never {
+        let worker = WorkerContext(config: config, pipeline: pipeline, idempotency: idempotency)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
+        if flushesJournal, let idempotency, case .interval(let ms) = idempotency.config.sync {
+            _ = JournalFlusher(loop: worker.loop, store: idempotency.store, intervalMs: ms)
+        }
         worker.loop.run()
+    }
+
+    /// Restores the idempotency journal (reporting what was skipped) before any request is served.
+    private static func startIdempotency(_ config: GatewayConfig) throws(SystemError) -> IdempotencyStage? {
+        do {
+            let (stage, report) = try IdempotencyStage.start(config: config.idempotency, now: Clock.wallMillis())
+            if let report {
+                Log.info("idempotency journal: \(report.recordsLoaded) records read, \(report.entriesRestored) entries restored, "
+                         + "\(report.bytesSkipped) bytes skipped")
+                for problem in report.problems { Log.warn("idempotency journal: \(problem)") }
+            }
+            return stage
+        } catch {
+            throw SystemError("idempotency journal \(config.idempotency.journalPath ?? ""): \(error)", EIO)
+        }
     }
 }

@@ -10,9 +10,11 @@ final class WorkerContext {
     let groups: [UpstreamGroup]
     let accessLog: Bool
     let retryAfterDefault: Int
+    let idempotency: IdempotencyStage?
     private var requestIDs: RequestIDGenerator
 
-    init(config: GatewayConfig, pipeline: RequestPipeline) {
+    init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
+        self.idempotency = idempotency
         let limits = config.client
         self.limits = limits
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)

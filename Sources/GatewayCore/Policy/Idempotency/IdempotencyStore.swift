@@ -86,6 +86,11 @@ public final class IdempotencyStore: Sendable {
         journalRemovals(evicted, now: now)
     }
 
+    /// Syncs journal records appended since the last sync (the `interval` policy's timer).
+    public func flushJournal(now: UInt64) {
+        journal?.flush(now: now)
+    }
+
     private func journalRemovals(_ keys: [IdempotencyCacheKey], now: UInt64) {
         guard let journal else { return }
         for key in keys { journal.append(.removed(key), now: now) }
