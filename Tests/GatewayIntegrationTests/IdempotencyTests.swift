@@ -1,0 +1,140 @@
+import Foundation
+import XCTest
+
+/// Idempotency-Key through the real binary, with the mock counting upstream executions.
+final class IdempotencyTests: XCTestCase {
+    var deployment: Deployment!
+    var mockPort: UInt16 = 0
+
+    override func setUpWithError() throws {
+        deployment = Deployment()
+        mockPort = try deployment.startMock()
+    }
+
+    override func tearDown() { deployment.stop() }
+
+    func start(_ idempotency: String = "", route: String = "") throws {
+        try deployment.startGateway(servers: [mockPort], routeExtra: route, extra: idempotency.isEmpty ? "" : "idempotency { \(idempotency) }")
+    }
+
+    func executions(_ path: String = "/v1/messages/text") throws -> Int {
+        let stats = try RawClient(port: mockPort).exchange(get("/__mock/stats")).json
+        return (stats["paths"] as? [String: Int])?["POST \(path)"] ?? 0
+    }
+
+    func send(_ key: String, body: String = #"{"to":"+1555","text":"hi"}"#, path: String = "/v1/messages/text") throws -> WireResponse {
+        try RawClient(port: deployment.gatewayPort).exchange(post(path, body: body, headers: "Idempotency-Key: \(key)\r\n"))
+    }
+
+    func testRetryIsReplayedWithoutSecondExecution() throws {
+        try start()
+        let first = try send("k-1")
+        XCTAssertEqual(first.status, 201)
+        XCTAssertNil(first.header("Idempotent-Replayed"))
+        let second = try send("k-1")
+        XCTAssertEqual(second.status, 201)
+        XCTAssertEqual(second.header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(second.body, first.body, "replayed byte for byte")
+        XCTAssertNotEqual(second.header("X-Request-Id"), first.header("X-Request-Id"))
+        XCTAssertEqual(try executions(), 1)
+    }
+
+    func testSameKeyDifferentBodyConflicts() throws {
+        try start()
+        XCTAssertEqual(try send("k-2", body: #"{"text":"a"}"#).status, 201)
+        let conflict = try send("k-2", body: #"{"text":"b"}"#)
+        XCTAssertEqual(conflict.status, 409)
+        XCTAssertEqual(conflict.errorObject["code"] as? String, "idempotency_conflict")
+        XCTAssertEqual(try executions(), 1)
+    }
+
+    func testConcurrentDuplicatesExecuteOnce() throws {
+        try start()
+        let path = "/v1/messages/text?delay_ms=600"
+        let results = ResultBox()
+        let port = deployment.gatewayPort
+        let request = post(path, body: "{}", headers: "Idempotency-Key: k-3\r\n")
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            let status = (try? RawClient(port: port).exchange(request).status) ?? -1
+            results.add(status)
+        }
+        XCTAssertEqual(results.values.filter { $0 == 201 }.count, 1, "\(results.values)")
+        XCTAssertEqual(results.values.filter { $0 == 409 }.count, 5, "\(results.values)")
+        XCTAssertEqual(try executions("/v1/messages/text"), 1)
+    }
+
+    func testServerErrorIsNotCachedAndRetrySucceeds() throws {
+        try start()
+        let failed = try send("k-4", path: "/v1/messages/text?fail=json&status=500&code=message_sending_failed")
+        XCTAssertEqual(failed.status, 500)
+        let retry = try send("k-4", path: "/v1/messages/text?fail=json&status=500&code=message_sending_failed")
+        XCTAssertEqual(retry.status, 500)
+        XCTAssertNil(retry.header("Idempotent-Replayed"), "a 5xx is never replayed: the retry executes")
+        XCTAssertEqual(try executions(), 2)
+    }
+
+    func testClientErrorIsStoredAndReplayed() throws {
+        try start()
+        let path = "/v1/messages/text?fail=json&status=400&code=invalid_phone_number"
+        XCTAssertEqual(try send("k-5", path: path).status, 400)
+        let replay = try send("k-5", path: path)
+        XCTAssertEqual(replay.status, 400)
+        XCTAssertEqual(replay.header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(try executions(), 1)
+    }
+
+    func testEntriesExpireAfterTTL() throws {
+        try start("ttl 1s;")
+        XCTAssertEqual(try send("k-6").status, 201)
+        Thread.sleep(forTimeInterval: 1.3)
+        XCTAssertNil(try send("k-6").header("Idempotent-Replayed"))
+        XCTAssertEqual(try executions(), 2)
+    }
+
+    func testRequiredKeyAndSyntax() throws {
+        try start(route: "idempotency required;")
+        let missing = try RawClient(port: deployment.gatewayPort).exchange(post("/v1/messages/text", body: "{}"))
+        XCTAssertEqual(missing.status, 400)
+        XCTAssertEqual(missing.errorObject["code"] as? String, "missing_required_parameter")
+        XCTAssertEqual((missing.errorObject["details"] as? [String: Any])?["field"] as? String, "Idempotency-Key")
+        let bad = try send("\"unterminated")
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(bad.errorObject["code"] as? String, "invalid_request")
+        XCTAssertEqual(try executions(), 0)
+    }
+
+    func testUpstreamTimeoutLocksTheKey() throws {
+        try deployment.startGateway(servers: [mockPort], upstreamExtra: "response_timeout 300ms;",
+                                    extra: "idempotency { unknown_outcome_lock 30s; }")
+        let timedOut = try send("k-7", path: "/v1/messages/text?delay_ms=1000")
+        XCTAssertEqual(timedOut.status, 504)
+        let retry = try send("k-7", path: "/v1/messages/text?delay_ms=1000")
+        XCTAssertEqual(retry.status, 409, "the first send may have happened: never risk a second one")
+        XCTAssertNotNil(retry.header("Retry-After"))
+        XCTAssertEqual(try executions(), 1)
+    }
+
+    func testJournalKeepsReplaysAcrossRestart() throws {
+        let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        try start("journal \(journal); fsync always;")
+        let first = try send("k-8")
+        XCTAssertEqual(first.status, 201)
+        deployment.gateway?.stop()
+        try start("journal \(journal); fsync always;")
+        let replay = try send("k-8")
+        XCTAssertEqual(replay.header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(replay.body, first.body)
+        XCTAssertEqual(try executions(), 1)
+    }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [Int] = []
+    func add(_ value: Int) {
+        lock.lock()
+        values.append(value)
+        lock.unlock()
+    }
+}
