@@ -83,24 +83,39 @@ func resetMock(port: UInt16) throws {
     guard response.status == 200 else { throw HarnessError("mock reset on \(port): status \(response.status)") }
 }
 
-/// TCP connections in TIME_WAIT whose local or remote port is `port` (from /proc/net/tcp): each is
+/// The whole of a /proc file (its reported size is 0, so read until EOF).
+private func readProcFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        data.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// TCP connections in FIN_WAIT2 or TIME_WAIT whose local or remote port is `port` (from /proc/net/tcp): each is
 /// a connection that was closed, so a low count after many requests means connections were reused.
 func timeWaitConnections(port: UInt16) -> Int {
-    guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+    guard let table = readProcFile("/proc/net/tcp") else { return -1 }
     let hexPort = String(format: ":%04X", port)
     var count = 0
     for line in table.split(separator: "\n").dropFirst() {
         let fields = line.split(separator: " ")
         guard fields.count > 3 else { continue }
-        // local_address rem_address st; TIME_WAIT is state 06.
-        if fields[3] == "06" && (fields[1].hasSuffix(hexPort) || fields[2].hasSuffix(hexPort)) { count += 1 }
+        // local_address rem_address st; FIN_WAIT2 (05) and TIME_WAIT (06): closed by this host.
+        if (fields[3] == "06" || fields[3] == "05") && (fields[1].hasSuffix(hexPort) || fields[2].hasSuffix(hexPort)) { count += 1 }
     }
     return count
 }
 
 /// Established TCP connections towards `port` (remote side == port) from /proc/net/tcp.
 func establishedConnections(toPort port: UInt16) -> Int {
-    guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+    guard let table = readProcFile("/proc/net/tcp") else { return -1 }
     let hexPort = String(format: ":%04X", port)
     var count = 0
     for line in table.split(separator: "\n").dropFirst() {
