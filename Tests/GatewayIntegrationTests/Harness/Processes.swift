@@ -129,6 +129,13 @@ final class Deployment {
         """, workers: workers, extra: extra)
     }
 
+    /// Stops the mock listening on `port` (its port then refuses connections).
+    func stopMock(port: UInt16) {
+        guard let index = mocks.firstIndex(where: { $0.port == port }) else { return }
+        mocks[index].process.stop()
+        mocks.remove(at: index)
+    }
+
     func stop() {
         gateway?.stop()
         for mock in mocks { mock.process.stop() }

@@ -146,6 +146,23 @@ final class RawClient {
         }
     }
 
+    /// Everything the peer sends until it closes the connection (or the read times out).
+    /// `closed` tells which of the two ended the read.
+    func readUntilClose() -> (bytes: [UInt8], closed: Bool) {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                buffer.append(contentsOf: chunk[0..<n])
+                continue
+            }
+            let closed = n == 0 || errno == ECONNRESET
+            let out = buffer
+            buffer = []
+            return (out, closed)
+        }
+    }
+
     /// One request, one response.
     func exchange(_ request: String, forHead: Bool = false) throws -> WireResponse {
         try send(request)
