@@ -18,8 +18,7 @@ extension ClientConnection {
                 case .failed(let error):
                     let kind: GatewayErrorKind
                     if case .headersTooLarge = error { kind = .headersTooLarge } else { kind = .invalidRequest }
-                    context.reset(method: .get, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
-                    worker.nextRequestID(into: &context.requestID)
+                    prepareUnparsedRequestContext()
                     sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
                     return true
                 case .needMore:
@@ -53,7 +52,8 @@ extension ClientConnection {
         exchange.clientVersion = head.version
         exchange.clientKeepAlive = head.keepAlive && requestsServed + 1 < worker.limits.keepaliveRequests
         exchange.requestDecoder = BodyDecoder(framing: head.framing)
-        exchange.upstreamFraming = head.framing
+        // An explicit `Content-Length: 0` is forwarded: some servers demand a length on POST.
+        exchange.upstreamFraming = head.facts.contentLength == 0 ? .length(0) : head.framing
         exchange.requestBodyDone = head.framing == .none
         exchange.startedAt = loop.now
         if worker.accessLog {
@@ -80,6 +80,12 @@ extension ClientConnection {
         responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
                                            maxHeadSize: upstreamConfig.maxResponseHeaderSize, maxHeaders: 256)
         connectUpstream()
+    }
+
+    /// A request that never parsed still gets a fresh id for its error envelope and log line.
+    func prepareUnparsedRequestContext() {
+        context.reset(method: .get, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
+        worker.nextRequestID(into: &context.requestID)
     }
 
     /// Keeps a sane client-supplied X-Request-Id, otherwise mints one.

@@ -92,7 +92,11 @@ extension ClientConnection {
 
     private func writeStreamedHead(_ head: ResponseHead, _ bytes: UnsafeMutablePointer<UInt8>, _ framing: BodyFraming) {
         switch framing {
-        case .none, .length:
+        case .none:
+            // An empty body still needs its length, or a keep-alive client waits for more.
+            let bodiless = exchange.method == .head || head.status < 200 || head.status == 204 || head.status == 304
+            exchange.clientFraming = bodiless ? .none : .length(0)
+        case .length:
             exchange.clientFraming = framing
         case .chunked, .untilClose:
             // Re-chunk for HTTP/1.1 clients so the connection survives; HTTP/1.0 gets close-delimited.

@@ -21,6 +21,8 @@ final class ClientConnection: EventHandler {
     var readable = true
     var writable = true
     var peerClosed = false
+    /// The client shut its side (EPOLLRDHUP): keep reading until EOF, no further edge will come.
+    var hangup = false
     var requestsServed = 0
     var deadline: UInt64 = 0
     var timer = TimerLink()
@@ -54,6 +56,7 @@ final class ClientConnection: EventHandler {
             return
         }
         if flags & (CSYS_EPOLLIN | CSYS_EPOLLRDHUP) != 0 { readable = true }
+        if flags & CSYS_EPOLLRDHUP != 0 { hangup = true }
         if flags & CSYS_EPOLLRDHUP != 0 && phase == .exchange && exchange.requestBodyDone {
             // nginx's behaviour: a client that closes while waiting has abandoned the request.
             abort("client closed the connection before the response completed")
@@ -69,6 +72,7 @@ final class ClientConnection: EventHandler {
         if !output.isEmpty && !writable {
             abort("send timeout: client not reading")
         } else if phase == .readingHead {
+            prepareUnparsedRequestContext()
             sendError(GatewayError(.requestTimeout, "Timed out waiting for the request headers"), close: true)
         } else if phase == .exchange && !exchange.requestBodyDone {
             failExchange(GatewayError(.requestTimeout, "Timed out waiting for the request body"))
@@ -121,7 +125,7 @@ final class ClientConnection: EventHandler {
         let room = buffer.writableCount
         switch Socket.read(fd, into: buffer) {
         case .bytes(let n):
-            if n < room { readable = false }
+            if n < room && !hangup { readable = false }
             return n > 0 ? .read : .nothing
         case .wouldBlock:
             readable = false

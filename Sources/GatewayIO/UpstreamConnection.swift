@@ -25,6 +25,8 @@ final class UpstreamConnection: EventHandler {
     let output = WriteQueue(ownedCapacity: 16 * 1024)
     var readable = false
     var writable = false
+    /// The server shut its side: after the data, a read will see EOF; no further edge will come.
+    var hangup = false
     /// Requests served; a reused connection may have been closed by the server meanwhile.
     var requestsServed = 0
     var deadline: UInt64 = 0
@@ -65,6 +67,7 @@ final class UpstreamConnection: EventHandler {
             delegate?.upstreamConnected(self)
         case .active:
             if flags & (CSYS_EPOLLIN | CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) != 0 { readable = true }
+            if flags & (CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) != 0 { hangup = true }
             if flags & CSYS_EPOLLOUT != 0 && !writable {
                 writable = true
                 delegate?.upstreamWritable(self)
@@ -136,7 +139,8 @@ final class UpstreamConnection: EventHandler {
         let result = Socket.read(fd, into: buffer)
         switch result {
         case .bytes(let n):
-            if n < buffer.writableCount + n { readable = false }  // short read: the socket is drained
+            // A short read drained the socket, unless a FIN is pending behind the data.
+            if n < buffer.writableCount + n && !hangup { readable = false }
         case .wouldBlock, .closed, .failed:
             readable = false
         }

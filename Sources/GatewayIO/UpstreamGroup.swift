@@ -51,7 +51,8 @@ final class UpstreamGroup {
     /// Passive health: `max_fails` failures in a row eject the server for `fail_timeout`.
     func reportFailure(_ server: Server, now: UInt64) {
         server.fails += 1
-        if server.config.maxFails > 0 && server.fails >= server.config.maxFails {
+        // Like nginx, a group's only server is never ejected: refusing everyone helps nobody.
+        if servers.count > 1 && server.config.maxFails > 0 && server.fails >= server.config.maxFails {
             server.ejectedUntil = now + UInt64(server.config.failTimeoutMs)
             server.fails = 0
             Log.warn("upstream \(config.name) server \(server.label) ejected for \(server.config.failTimeoutMs) ms")

@@ -100,7 +100,12 @@ struct DirectiveRule {
                 throw ConfigError(directive.location, "'\(rule.name)' needs a block; expected: \(rule.usage)")
             }
             if !rule.isBlock, directive.block != nil {
-                throw ConfigError(directive.location, "'\(rule.name)' does not take a block; expected: \(rule.usage)")
+                var message = "'\(rule.name)' does not take a block; expected: \(rule.usage)"
+                // `workers 2` then `upstream m {` on the next line reads as one directive with a block.
+                if directive.arguments.contains(where: { $0.location.line > directive.location.line }) {
+                    message += " (missing ';' at the end of line \(directive.location.line)?)"
+                }
+                throw ConfigError(directive.location, message)
             }
             try checkArgumentCount(directive, rule)
             if !rule.repeatable {

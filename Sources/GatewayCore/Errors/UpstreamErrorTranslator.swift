@@ -34,7 +34,8 @@ public struct UpstreamErrorTranslator: Sendable {
     private func retryAfter(status: Int, upstream: Int?) -> Int? {
         let upstream = upstream.map { min(max($0, 0), RetryAfter.maxSeconds) }
         switch status {
-        case 429, 502, 503, 504: return upstream ?? retryAfterDefaultSeconds
+        // The catalog's retry class: rate limits and every 5xx (internal_server_error included).
+        case 429, 500...599: return upstream ?? retryAfterDefaultSeconds
         default: return upstream
         }
     }
