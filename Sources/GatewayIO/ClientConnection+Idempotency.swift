@@ -73,7 +73,7 @@ extension ClientConnection {
             sendError(error, close: false, outcome: .rejected)
         case .replay(let stored):
             let keep = exchange.clientKeepAlive && !peerClosed
-            let directive: ProxyHeadWriter.ConnectionDirective = keep ? (exchange.clientVersion == .http10 ? .keepAlive : .none) : .close
+            let directive = ProxyHeadWriter.ConnectionDirective(keep: keep, clientVersion: exchange.clientVersion)
             let out = output.ownedBuffer
             let start = out.writeIndex
             context.requestID.withUnsafeBytes { id in

@@ -29,7 +29,7 @@ extension ClientConnection {
     private func writeLocal(_ rendered: RenderedError, close: Bool) {
         if let seconds = rendered.retryAfterSeconds { context.addResponseHeader("Retry-After", String(seconds)) }
         let keep = !close && exchange.clientKeepAlive && !peerClosed
-        let directive: ProxyHeadWriter.ConnectionDirective = keep ? (exchange.clientVersion == .http10 ? .keepAlive : .none) : .close
+        let directive = ProxyHeadWriter.ConnectionDirective(keep: keep, clientVersion: exchange.clientVersion)
         let out = output.ownedBuffer
         let start = out.writeIndex
         context.requestID.withUnsafeBytes { id in

@@ -105,8 +105,7 @@ extension ClientConnection {
         if exchange.clientFraming == .untilClose || !exchange.requestBodyDone || peerClosed || !exchange.clientKeepAlive {
             exchange.closeAfterResponse = true
         }
-        let directive: ProxyHeadWriter.ConnectionDirective = exchange.closeAfterResponse
-            ? .close : (exchange.clientVersion == .http10 ? .keepAlive : .none)
+        let directive = ProxyHeadWriter.ConnectionDirective(keep: !exchange.closeAfterResponse, clientVersion: exchange.clientVersion)
         // HEAD and 304 carry the Content-Length of the representation, not of this (empty) body.
         let keepLength = framing == .none && (exchange.method == .head || head.status == 304)
         let out = output.ownedBuffer

@@ -93,7 +93,23 @@ public enum ProxyHeadWriter {
                    extraHeaders: extraHeaders, out)
     }
 
-    public enum ConnectionDirective { case none, keepAlive, close }
+    public enum ConnectionDirective {
+        case none, keepAlive, close
+
+        /// What a response must say for the connection to end up `keep`-alive or closed:
+        /// HTTP/1.1 keeps by default; HTTP/1.0 only when told.
+        public init(keep: Bool, clientVersion: HTTPVersion) {
+            self = keep ? (clientVersion == .http10 ? .keepAlive : .none) : .close
+        }
+
+        public func append(to out: ByteBuffer) {
+            switch self {
+            case .none: break
+            case .keepAlive: out.append("Connection: keep-alive\r\n")
+            case .close: out.append("Connection: close\r\n")
+            }
+        }
+    }
 
     private static func appendTail(framing: BodyFraming, requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
                                    extraHeaders: UnsafeRawBufferPointer, _ out: ByteBuffer) {
@@ -101,11 +117,7 @@ public enum ProxyHeadWriter {
         out.append(requestID)
         out.append("\r\n")
         out.append(extraHeaders)
-        switch connection {
-        case .none: break
-        case .keepAlive: out.append("Connection: keep-alive\r\n")
-        case .close: out.append("Connection: close\r\n")
-        }
+        connection.append(to: out)
         appendFraming(framing, out)
         out.append("\r\n")
     }

@@ -16,11 +16,7 @@ public enum IdempotencyReplay {
         out.append(requestID)
         out.append("\r\n")
         out.append(extraHeaders)
-        switch connection {
-        case .none: break
-        case .keepAlive: out.append("Connection: keep-alive\r\n")
-        case .close: out.append("Connection: close\r\n")
-        }
+        connection.append(to: out)
         out.append("Content-Length: ")
         out.appendDecimal(response.body.count)
         out.append("\r\n\r\n")
