@@ -63,11 +63,14 @@ final class ErrorUpstreamTranslatorTests: XCTestCase {
         both("snake session_not_connected", status: 409, body: Self.snakeBody("session_not_connected", "Scan the QR code"),
              retry: nil, snake: "session_not_connected", upper: "SESSION_DISCONNECTED", message: "Scan the QR code", details: nil)
         both("UPPER SERVER_ERROR at 500", status: 500, body: Self.upperBody("SERVER_ERROR", "boom"),
-             retry: nil, snake: "internal_server_error", upper: "SERVER_ERROR", message: "boom", details: nil)
+             retry: 3, snake: "internal_server_error", upper: "SERVER_ERROR", message: "boom", details: #"{"retry_after_s":3}"#)
         both("UPPER SERVER_ERROR at 502", status: 502, body: Self.upperBody("SERVER_ERROR", "bad hop"),
              retry: 3, snake: "bad_gateway", upper: "SERVER_ERROR", message: "bad hop", details: #"{"retry_after_s":3}"#)
         both("snake internal_server_error at 500 with Retry-After", status: 500, body: Self.snakeBody("internal_server_error", "x"),
              upstreamRetry: 8, retry: 8, snake: "internal_server_error", upper: "SERVER_ERROR", message: "x", details: #"{"retry_after_s":8}"#)
+        both("any 5xx is in the retry class", status: 507, body: Self.snakeBody("internal_server_error", "disk full", details: #"{"disk":"d1"}"#),
+             retry: 3, snake: "internal_server_error", upper: "SERVER_ERROR", message: "disk full",
+             details: #"{"disk":"d1","retry_after_s":3}"#)
         both("UPPER UNAUTHORIZED", status: 401, body: Self.upperBody("UNAUTHORIZED", "Invalid API key"),
              retry: nil, snake: "invalid_api_key", upper: "UNAUTHORIZED", message: "Invalid API key", details: nil)
         both("snake session_not_found", status: 404, body: Self.snakeBody("session_not_found", "No session s1"),
@@ -112,8 +115,8 @@ final class ErrorUpstreamTranslatorTests: XCTestCase {
         let truncated = String(Self.snakeBody("session_disconnected", "Phone offline").dropLast(3))
         let rows: [(String, Int, String?, Bool, Int?, String, String, Int?)] = [
             ("HTML 502", 502, "<html><body>Bad Gateway</body></html>", false, nil, "bad_gateway", "SERVER_ERROR", 3),
-            ("HTML labelled JSON", 500, "<html>oops</html>", true, nil, "internal_server_error", "SERVER_ERROR", nil),
-            ("empty 500", 500, "", true, nil, "internal_server_error", "SERVER_ERROR", nil),
+            ("HTML labelled JSON", 500, "<html>oops</html>", true, nil, "internal_server_error", "SERVER_ERROR", 3),
+            ("empty 500", 500, "", true, nil, "internal_server_error", "SERVER_ERROR", 3),
             ("truncated JSON 503", 503, truncated, true, 9, "service_unavailable", "SERVICE_UNAVAILABLE", 9),
             ("oversized 504", 504, nil, true, nil, "upstream_timeout", "SERVER_ERROR", 3),
             ("other JSON shape", 400, #"{"message":"nope"}"#, true, nil, "invalid_request", "VALIDATION_ERROR", nil),

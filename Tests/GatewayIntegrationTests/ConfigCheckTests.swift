@@ -152,16 +152,14 @@ final class ConfigCheckTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("usage"), run.stderr)
     }
 
-    func testKnownIssueMissingSemicolonBeforeABlockDirectiveMentionsTheSemicolon() throws {
-        // `workers 2` without ';' followed by `upstream m { ... }` reads as `workers 2 upstream m { ... }`.
-        // Today: "FILE:2:1: 'workers' does not take a block; expected: workers auto|N;", which names the
-        // right line but not the actual mistake; the too-many-arguments path already adds
-        // "(missing ';' at the end of line N?)", this path should too.
+    func testMissingSemicolonBeforeABlockDirectiveMentionsTheSemicolon() throws {
+        // `workers 2` without ';' followed by `upstream m { ... }` reads as `workers 2 upstream m { ... }`:
+        // the message names the directive, its line and the likely mistake.
         let path = try config("listen 127.0.0.1:18080;\nworkers 2\nupstream messaging { server 127.0.0.1:19000; }\nroute /v1/ { upstream messaging; }\n")
         let run = try runGateway(["--check-config", path])
         XCTAssertNotEqual(run.exitStatus, 0)
         XCTAssertTrue(run.stderr.contains("\(path):2:"), run.stderr)
         XCTAssertTrue(run.stderr.contains("'workers'"), run.stderr)
-        XCTAssertTrue(run.stderr.contains("missing ';'"), "the message should point at the missing ';': \(run.stderr)")
+        XCTAssertTrue(run.stderr.contains("(missing ';' at the end of line 2?)"), "the message should point at the missing ';': \(run.stderr)")
     }
 }

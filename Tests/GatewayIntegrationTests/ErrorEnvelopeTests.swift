@@ -169,15 +169,8 @@ final class ErrorEnvelopeTests: XCTestCase {
 
     // MARK: 408
     //
-    // Known gateway bugs (see the report on branch helper-itests):
-    //  A. When client_header_timeout / client_body_timeout fires, the 408 envelope is queued but never
-    //     written: ClientConnection.deadlineExpired() does not pump/flush, so the client sees nothing
-    //     until it sends another byte (then the 408 arrives and the connection closes).
-    //  B. The header-timeout 408 carries an empty request id (`X-Request-Id: ` and `"request_id":""`)
-    //     on a fresh connection, and the previous request's id on a kept-alive one.
-    // The `testKnownBug...` methods assert the catalog's behaviour and fail until those are fixed; the
-    // `...AfterNudge` methods send one extra byte to get the queued 408 out, so the rest of the
-    // envelope is still checked today.
+    // The timer's 408 goes out on its own (the client sends nothing more) and carries a request id of
+    // its own: a freshly minted one when the head never completed, the client's when the body is late.
 
     /// Sends a head that never completes (`partialHead`, then more bytes 100 ms later, still no blank line).
     private func sendIncompleteHead(_ c: RawClient, _ partialHead: String = "GET /v1/sessions/a HTTP/1.1\r\nHost: te") throws {
@@ -186,40 +179,30 @@ final class ErrorEnvelopeTests: XCTestCase {
         try c.send("st\r\nX-Slow: 1\r\n")
     }
 
-    func testKnownBugHeaderTimeout408IsSentWithoutFurtherClientBytes() throws {
+    func testHeaderTimeout408IsSentAtOnceWithAFreshRequestIDAndCloses() throws {
         let c = try client(timeout: 2)
         let started = Date()
         try sendIncompleteHead(c)
         let response = try c.readResponse()
         let elapsed = Date().timeIntervalSince(started)
-        assertEnvelope(response, status: 408, code: "request_timeout", retryAfter: false)
+        let error = assertEnvelope(response, status: 408, code: "request_timeout", retryAfter: false)
+        XCTAssertEqual((error["request_id"] as? String)?.count, 26, "a minted request id: \(response.text)")
         XCTAssertGreaterThanOrEqual(elapsed, 0.25, "client_header_timeout is 300ms")
         XCTAssertLessThan(elapsed, 1.5, "client_header_timeout is 300ms")
-        XCTAssertTrue(c.isClosedByPeer())
-        XCTAssertEqual(try mockStats(port: mock).requests, 0)
-    }
-
-    func testKnownBugHeaderTimeout408HasARequestIDAfterNudge() throws {
-        let c = try client(timeout: 2)
-        try sendIncompleteHead(c)
-        usleep(500_000)  // past the 300 ms header timeout
-        try c.send("X")  // wakes the connection so the queued 408 is flushed (bug A)
-        let response = try c.readResponse()
-        assertEnvelope(response, status: 408, code: "request_timeout", retryAfter: false)
         XCTAssertEqual(response.header("Connection"), "close")
         XCTAssertTrue(c.isClosedByPeer())
+        XCTAssertEqual(try mockStats(port: mock).requests, 0)
         try assertGatewayStillServes()
     }
 
-    func testKnownBugHeaderTimeout408OnAKeptAliveConnectionHasAFreshRequestIDAfterNudge() throws {
+    func testHeaderTimeout408OnAKeptAliveConnectionHasAFreshRequestID() throws {
         let c = try client(timeout: 2)
         let first = try c.exchange(get("/v1/sessions/a"))
         XCTAssertEqual(first.status, 200)
         try c.send("GET /v1/sessions/b HTTP/1.1\r\n")
-        usleep(500_000)
-        try c.send("X")
         let response = try c.readResponse()
         assertEnvelope(response, status: 408, code: "request_timeout", retryAfter: false)
+        XCTAssertEqual(response.header("X-Request-Id")?.count, 26, "a minted request id")
         XCTAssertNotEqual(response.header("X-Request-Id"), first.header("X-Request-Id"),
                           "the timed-out request must not reuse the previous request's id")
         XCTAssertTrue(c.isClosedByPeer())
@@ -227,7 +210,7 @@ final class ErrorEnvelopeTests: XCTestCase {
 
     private let slowBodyHead = "POST /v1/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nX-Request-Id: slow-body-1\r\n\r\n"
 
-    func testKnownBugBodyTimeout408IsSentWithoutFurtherClientBytes() throws {
+    func testBodyTimeout408IsSentAtOnceAndCloses() throws {
         let c = try client(timeout: 2)
         let started = Date()
         try c.send(slowBodyHead + String(repeating: "x", count: 50))
@@ -237,17 +220,6 @@ final class ErrorEnvelopeTests: XCTestCase {
         XCTAssertEqual(error["request_id"] as? String, "slow-body-1")
         XCTAssertGreaterThanOrEqual(elapsed, 0.25, "client_body_timeout is 300ms")
         XCTAssertLessThan(elapsed, 1.5, "client_body_timeout is 300ms")
-        XCTAssertTrue(c.isClosedByPeer())
-    }
-
-    func testBodyTimeout408EnvelopeAndCloseAfterNudge() throws {
-        let c = try client(timeout: 2)
-        try c.send(slowBodyHead + String(repeating: "x", count: 50))
-        usleep(600_000)  // past the 300 ms body timeout
-        try c.send("x")  // wakes the connection so the queued 408 is flushed (bug A)
-        let response = try c.readResponse()
-        let error = assertEnvelope(response, status: 408, code: "request_timeout", retryAfter: false)
-        XCTAssertEqual(error["request_id"] as? String, "slow-body-1")
         XCTAssertEqual(response.header("Connection"), "close")
         XCTAssertTrue(c.isClosedByPeer())
         try assertGatewayStillServes()

@@ -49,8 +49,6 @@ final class ErrorTranslationTests: XCTestCase {
         case absent
         /// Retry-After present, its value within `range`, and equal to details.retry_after_s.
         case seconds(ClosedRange<Int>)
-        /// Only the consistency rule: header and details.retry_after_s both absent or equal.
-        case consistent
     }
 
     struct Row {
@@ -85,7 +83,7 @@ final class ErrorTranslationTests: XCTestCase {
             target: { "/v1/sessions/x?fail=json&status=401&message=Invalid+API+key&dialect=\($0)&code=\(code($0, "invalid_api_key", "UNAUTHORIZED"))" },
             status: 401, snakeCode: "invalid_api_key", upperCode: "UNAUTHORIZED", message: "Invalid API key"),
         Row(name: "SERVER_ERROR 500", target: { "/v1/sessions/x?fail=json&status=500&dialect=\($0)" }, status: 500,
-            snakeCode: "internal_server_error", upperCode: "SERVER_ERROR", message: "mock failure", retry: .consistent),
+            snakeCode: "internal_server_error", upperCode: "SERVER_ERROR", message: "mock failure", retry: .seconds(4...4)),
         Row(name: "SERVER_ERROR 502",
             target: { "/v1/sessions/x?fail=json&status=502&message=bad+hop&dialect=\($0)&code=\(code($0, "bad_gateway", "SERVER_ERROR"))" },
             status: 502, snakeCode: "bad_gateway", upperCode: "SERVER_ERROR", message: "bad hop", retry: .seconds(4...4)),
@@ -107,7 +105,7 @@ final class ErrorTranslationTests: XCTestCase {
         Row(name: "message_sending_failed 500",
             target: { "/v1/messages/text?fail=json&status=500&message=\(offline)&dialect=\($0)&code=\(code($0, "message_sending_failed", "MESSAGE_SENDING_FAILED"))" },
             status: 500, snakeCode: "message_sending_failed", upperCode: "MESSAGE_SENDING_FAILED", message: offlineText,
-            retry: .consistent),
+            retry: .seconds(4...4)),
         Row(name: "message_not_found 404", target: { "/v1/messages/missing?dialect=\($0)" }, status: 404,
             snakeCode: "message_not_found", upperCode: "MESSAGE_NOT_FOUND", message: "Message not found",
             details: ["message_id": "missing"]),
@@ -127,7 +125,6 @@ final class ErrorTranslationTests: XCTestCase {
                     switch row.retry {
                     case .absent: retryRequired = false
                     case .seconds: retryRequired = true
-                    case .consistent: retryRequired = response.header("Retry-After") != nil
                     }
                     let error = assertEnvelope(response, status: row.status, code: expectedCode, retryAfter: retryRequired, label)
                     XCTAssertEqual(error["request_id"] as? String, requestID, label)
@@ -148,10 +145,10 @@ final class ErrorTranslationTests: XCTestCase {
         XCTAssertEqual(checked, 2 * 2 * Self.rows.count)
     }
 
-    func testKnownIssueUpstream500CarriesRetryAfterAsARetryClass() throws {
+    func testUpstream500CarriesRetryAfterAsARetryClass() throws {
         // error-catalog.md: internal_server_error is class "retry", and "Retry-After is sent on every
-        // response whose class is retry". Today a rewritten upstream 500 without its own Retry-After
-        // has none (UpstreamErrorTranslator.retryAfter covers 429/502/503/504 only).
+        // response whose class is retry": a rewritten upstream 500 without its own Retry-After gets
+        // retry_after_default (the upstream's own value wins: see ErrorUpstreamTranslatorTests).
         for vocabulary in Vocabulary.allCases {
             let response = try RawClient(port: gateway(vocabulary).gatewayPort).exchange(get("/v1/sessions/x?fail=json&status=500"))
             assertEnvelope(response, status: 500, code: vocabulary == .snake ? "internal_server_error" : "SERVER_ERROR",
@@ -163,16 +160,16 @@ final class ErrorTranslationTests: XCTestCase {
     func testUnusableBodiesGetTheGenericEnvelopeForTheStatus() throws {
         // (query, status, snake code, UPPER code, Retry-After expected)
         let rows: [(String, Int, String, String, Bool)] = [
-            ("fail=truncated_json&status=500", 500, "internal_server_error", "SERVER_ERROR", false),
+            ("fail=truncated_json&status=500", 500, "internal_server_error", "SERVER_ERROR", true),
             ("fail=truncated_json&status=409", 409, "invalid_request", "VALIDATION_ERROR", false),
             ("fail=truncated_json&status=503", 503, "service_unavailable", "SERVICE_UNAVAILABLE", true),
-            ("fail=text&status=500", 500, "internal_server_error", "SERVER_ERROR", false),
+            ("fail=text&status=500", 500, "internal_server_error", "SERVER_ERROR", true),
             ("fail=text&status=404", 404, "resource_not_found", "NOT_FOUND", false),
             ("fail=text&status=429", 429, "rate_limit_exceeded", "RATE_LIMITED", true),
             ("fail=status&status=401", 401, "invalid_api_key", "UNAUTHORIZED", false),
             ("fail=status&status=504", 504, "upstream_timeout", "SERVER_ERROR", true),
             ("fail=html502", 502, "bad_gateway", "SERVER_ERROR", true),
-            ("fail=oversized", 500, "internal_server_error", "SERVER_ERROR", false),
+            ("fail=oversized", 500, "internal_server_error", "SERVER_ERROR", true),
             ("fail=oversized&status=503", 503, "service_unavailable", "SERVICE_UNAVAILABLE", true),
         ]
         for vocabulary in Vocabulary.allCases {
@@ -196,14 +193,16 @@ final class ErrorTranslationTests: XCTestCase {
     func testErrorBodyWithinTheRewriteBufferIsTranslatedWithItsDetails() throws {
         // The same oversized switch, but 1000 bytes of padding: fits in the 64k rewrite buffer.
         let response = try RawClient(port: upper.gatewayPort).exchange(get("/v1/sessions/x?fail=oversized&size=1000&dialect=snake"))
-        let error = assertEnvelope(response, status: 500, code: "SERVER_ERROR", retryAfter: false)
+        let error = assertEnvelope(response, status: 500, code: "SERVER_ERROR", retryAfter: true)
+        XCTAssertEqual(response.header("Retry-After"), "4", "retry_after_default")
         XCTAssertEqual((error.details["padding"] as? String)?.count, 1000)
         XCTAssertEqual(error["message"] as? String, "oversized mock error")
     }
 
     func testErrorBodyJustOverTheRewriteBufferGetsTheGenericEnvelope() throws {
         let response = try RawClient(port: snake.gatewayPort).exchange(get("/v1/sessions/x?fail=oversized&size=66000"))
-        let error = assertEnvelope(response, status: 500, code: "internal_server_error", retryAfter: false)
+        let error = assertEnvelope(response, status: 500, code: "internal_server_error", retryAfter: true)
+        XCTAssertEqual(response.header("Retry-After"), "4", "retry_after_default")
         XCTAssertEqual((error.details["upstream_status"] as? NSNumber)?.intValue, 500)
     }
 
@@ -259,9 +258,8 @@ final class ErrorTranslationTests: XCTestCase {
     }
 
     func testSuccessfulResponsesAreByteIdenticalToTheUpstreams() throws {
-        // (Empty bodies with Content-Length: 0 are bug D, see testKnownBugEmptyUpstreamBodiesStayFramedOnKeepAlive.)
         let targets = ["/v1/sessions/abc", "/v1/messages/m-42", "/v1/bytes/70000", "/v1/bytes/5000?chunked=1",
-                       "/v1/sessions/x?fail=status&status=204"]
+                       "/v1/bytes/0", "/v1/sessions/x?fail=status&status=204"]
         for vocabulary in Vocabulary.allCases {
             let c = try RawClient(port: gateway(vocabulary).gatewayPort)
             for target in targets {
@@ -277,26 +275,36 @@ final class ErrorTranslationTests: XCTestCase {
         }
     }
 
-    func testKnownBugEmptyUpstreamBodiesStayFramedOnKeepAlive() throws {
-        // Bug D: an upstream 200/302 with `Content-Length: 0` is forwarded with no Content-Length, no
-        // Transfer-Encoding and no `Connection: close`. RFC 9112 §6.3 then makes the body run until the
-        // connection closes, which the gateway never does: a keep-alive client hangs.
+    func testEmptyUpstreamBodiesKeepContentLengthZeroOnKeepAlive() throws {
+        // Without a length (or chunking, or Connection: close) RFC 9112 §6.3 would make the body run until
+        // the connection closes: the next response on a kept-alive connection would be swallowed.
         for target in ["/v1/bytes/0", "/v1/sessions/x?fail=status&status=302", "/v1/sessions/x?fail=status&status=200"] {
             let expected = try direct(snakeMock, target)
             XCTAssertEqual(expected.header("Content-Length"), "0", "the mock frames it: \(target)")
-            let c = try RawClient(port: snake.gatewayPort, timeout: 0.5)
+            let c = try RawClient(port: snake.gatewayPort, timeout: 2)
             try c.send(get(target) + get("/v1/sessions/next"))
             let first = try c.readResponse()
             XCTAssertEqual(first.status, expected.status, target)
-            let framed = first.header("Content-Length") == "0" || first.header("Transfer-Encoding") != nil
-                || first.header("Connection")?.lowercased() == "close"
-            XCTAssertTrue(framed, "[\(target)] response without framing on a kept-alive connection: \(first.headers)")
-            if first.header("Connection")?.lowercased() != "close" {
-                // The pipelined second request must get its own response, not be swallowed as "body".
-                let second = try? c.readResponse()
-                XCTAssertEqual(second?.status, 200, "[\(target)] the next response on the connection")
-            }
+            XCTAssertEqual(first.headers("Content-Length"), ["0"], "[\(target)] \(first.headers)")
+            XCTAssertNil(first.header("Transfer-Encoding"), target)
+            XCTAssertNotEqual(first.header("Connection")?.lowercased(), "close", "[\(target)] the connection is kept")
+            // The pipelined second request gets its own response, not swallowed as "body".
+            let second = try c.readResponse()
+            XCTAssertEqual(second.status, 200, "[\(target)] the next response on the connection")
+            XCTAssertEqual((second.json["data"] as? [String: Any])?["id"] as? String, "next", target)
         }
+    }
+
+    func testClientContentLengthZeroIsForwarded() throws {
+        let c = try RawClient(port: snake.gatewayPort)
+        let response = try c.exchange("POST /v1/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(response.status, 200, response.text)
+        XCTAssertEqual(response.json["method"] as? String, "POST")
+        let lengths = (response.json["headers"] as? [[String]] ?? []).filter { $0[0].lowercased() == "content-length" }.map { $0[1] }
+        XCTAssertEqual(lengths, ["0"], "the upstream sees the client's Content-Length: 0: \(response.text)")
+        XCTAssertEqual((response.json["body_length"] as? NSNumber)?.intValue, 0)
+        // And the connection is still in step.
+        XCTAssertEqual(try c.exchange(get("/v1/sessions/after")).status, 200)
     }
 
     func testClientRequestIDReachesTheUpstreamAndTheEnvelope() throws {

@@ -84,7 +84,7 @@ func resetMock(port: UInt16) throws {
 }
 
 /// The whole of a /proc file (its reported size is 0, so read until EOF).
-private func readProcFile(_ path: String) -> String? {
+func readProcFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY)
     if fd < 0 { return nil }
     defer { close(fd) }
@@ -165,17 +165,4 @@ func temporaryConfig(_ text: String, name: String = "gateway-test") throws -> St
     let path = NSTemporaryDirectory() + "\(name)-\(UUID().uuidString).conf"
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
-}
-
-extension RawClient {
-    /// Works around gateway bug A (errors raised from a timer or an upstream event are queued but not
-    /// flushed until the client connection sees another event): sends `request`, waits `settle`
-    /// microseconds, then sends one CRLF (ignored before a request line, RFC 9112 §2.2) to wake the
-    /// connection, and reads the response.
-    func exchangeNudged(_ request: String, settle: useconds_t) throws -> WireResponse {
-        try send(request)
-        usleep(settle)
-        try send("\r\n")
-        return try readResponse()
-    }
 }

@@ -22,6 +22,7 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     private let lock = NSLock()
     private var captured = Data()
+    private var reachedEOF = false
 
     init(_ executable: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
@@ -31,9 +32,10 @@ final class ChildProcess: @unchecked Sendable {
         process.standardError = pipe
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
             guard let self else { return }
             self.lock.lock()
-            self.captured.append(data)
+            if data.isEmpty { self.reachedEOF = true } else { self.captured.append(data) }
             self.lock.unlock()
         }
         try process.run()
@@ -45,7 +47,15 @@ final class ChildProcess: @unchecked Sendable {
         return String(decoding: captured, as: UTF8.self)
     }
 
+    private var outputComplete: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return reachedEOF
+    }
+
     var pid: Int32 { process.processIdentifier }
+
+    var isRunning: Bool { process.isRunning }
 
     func stop() {
         if process.isRunning {
@@ -54,7 +64,8 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits until `text` appears in the output.
+    /// Waits until `text` appears in the output. If the process exits first, its last words are
+    /// collected (up to EOF on the pipe) before giving up, so the error shows why it exited.
     func waitForOutput(_ text: String, timeout: TimeInterval = 10) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -62,7 +73,14 @@ final class ChildProcess: @unchecked Sendable {
             if !process.isRunning { break }
             usleep(20_000)
         }
-        throw HarnessError("'\(text)' did not appear; output so far:\n\(output)")
+        if !process.isRunning {
+            let drained = Date().addingTimeInterval(1)
+            while !outputComplete && Date() < drained { usleep(10_000) }
+            if output.contains(text) { return }
+            throw HarnessError("'\(text)' did not appear: the process exited with status \(process.terminationStatus); "
+                               + "output:\n\(output)")
+        }
+        throw HarnessError("'\(text)' did not appear within \(timeout) s; output so far:\n\(output)")
     }
 
     deinit { stop() }
@@ -73,8 +91,34 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A port nobody listens on right now (bound and released by the kernel's choice).
+/// The ports `freePort()` has handed out in this test process. The kernel may well give a port
+/// it just released to the next `bind(0)`, so without this two parts of one test (a gateway and
+/// its mock, a "dead" server and the gateway) could be handed the same port.
+private final class PortLedger: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handedOut: Set<UInt16> = []
+
+    func claim(_ port: UInt16) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return handedOut.insert(port).inserted
+    }
+}
+
+private let portLedger = PortLedger()
+
+/// A port nobody listens on right now (bound and released by the kernel's choice), and never
+/// handed out before by this process. Another process may still take it before it is used:
+/// `Deployment` retries a start that fails with EADDRINUSE.
 func freePort() -> UInt16 {
+    for _ in 0..<1000 {
+        let port = kernelChosenPort()
+        if port != 0 && portLedger.claim(port) { return port }
+    }
+    fatalError("no free port found")
+}
+
+private func kernelChosenPort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -82,42 +126,111 @@ func freePort() -> UInt16 {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
+    let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
     }
+    if bound != 0 { return 0 }
     _ = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
     return UInt16(bigEndian: address.sin_port)
 }
 
+/// Whether a child that failed to start did so only because its port was taken meanwhile
+/// (gateway: "bind: Address already in use"; mock-upstream: "cannot bind ...: errno 98").
+private func failedOnPortInUse(_ child: ChildProcess) -> Bool {
+    if child.isRunning { return false }
+    let output = child.output
+    return output.contains("Address already in use") || output.contains("errno \(EADDRINUSE)")
+}
+
+/// Listening TCP sockets on 127.0.0.1:`port` or *:`port`, whoever owns them (from /proc/net/tcp).
+func listeningSockets(port: UInt16) -> Int {
+    guard let table = readProcFile("/proc/net/tcp") else { return -1 }
+    let suffix = String(format: ":%04X", port)
+    var count = 0
+    for line in table.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: " ")
+        guard fields.count > 3, fields[3] == "0A", fields[1].hasSuffix(suffix) else { continue }
+        if fields[1].hasPrefix("0100007F:") || fields[1].hasPrefix("00000000:") { count += 1 }
+    }
+    return count
+}
+
 /// Starts mock upstreams and a gateway in front of them for one test.
 final class Deployment {
     private(set) var mocks: [(port: UInt16, process: ChildProcess)] = []
     private(set) var gateway: ChildProcess?
-    let gatewayPort = freePort()
+    /// Where the gateway listens; a fresh port is taken if another process grabbed this one first.
+    private(set) var gatewayPort = freePort()
     let configPath = NSTemporaryDirectory() + "gateway-test-\(UUID().uuidString).conf"
+    /// Starts that lost a port race before one succeeded (the children's output, for diagnosis).
+    private(set) var portRaces: [String] = []
+    private static let startAttempts = 4
 
+    /// Starts a mock on `port`, or on a fresh port (retried with another one should it be taken
+    /// before the mock binds it). An explicit port is used as is: failing to bind it is an error.
     @discardableResult
-    func startMock(dialect: String = "snake", port: UInt16 = freePort()) throws -> UInt16 {
-        let mock = try ChildProcess(Binaries.mockUpstream, ["--port", "\(port)", "--dialect", dialect])
-        try mock.waitForOutput("listening")
-        mocks.append((port, mock))
-        return port
+    func startMock(dialect: String = "snake", port: UInt16? = nil) throws -> UInt16 {
+        for attempt in 1...Self.startAttempts {
+            let chosen = port ?? freePort()
+            let mock = try ChildProcess(Binaries.mockUpstream, ["--port", "\(chosen)", "--dialect", dialect])
+            do {
+                try mock.waitForOutput("listening")
+            } catch {
+                if port == nil && attempt < Self.startAttempts && failedOnPortInUse(mock) {
+                    portRaces.append("mock on \(chosen): \(mock.output)")
+                    continue
+                }
+                mock.stop()
+                throw error
+            }
+            mocks.append((chosen, mock))
+            return chosen
+        }
+        fatalError("unreachable")
     }
 
     /// Writes a config with `body` (upstream and route blocks etc.) and starts the gateway on it.
+    /// When the port turns out to be taken by another process (the gateway exits with EADDRINUSE, or
+    /// someone else's SO_REUSEPORT listener shares it), it starts again on a fresh port; any other
+    /// failure to start is reported with the gateway's output.
     func startGateway(_ body: String, workers: Int = 2, extra: String = "") throws {
-        let text = """
-        listen 127.0.0.1:\(gatewayPort);
-        workers \(workers);
-        \(extra)
-        \(body)
-        """
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Binaries.gateway, ["--config", configPath])
-        gateway = process
-        try process.waitForOutput("listening")
+        for attempt in 1...Self.startAttempts {
+            let text = """
+            listen 127.0.0.1:\(gatewayPort);
+            workers \(workers);
+            \(extra)
+            \(body)
+            """
+            try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+            let process = try ChildProcess(Binaries.gateway, ["--config", configPath])
+            let lastAttempt = attempt == Self.startAttempts
+            do {
+                try process.waitForOutput("listening")
+            } catch {
+                if !lastAttempt && failedOnPortInUse(process) {
+                    portRaces.append("gateway on \(gatewayPort): \(process.output)")
+                    gatewayPort = freePort()
+                    continue
+                }
+                process.stop()
+                throw error
+            }
+            // The gateway binds with SO_REUSEPORT: a listener of another process on the same port would
+            // silently take part of the connections. Exactly one listener per worker must be there.
+            let listeners = listeningSockets(port: gatewayPort)
+            if listeners > workers {
+                process.stop()
+                let race = "gateway on \(gatewayPort): \(listeners) listeners for \(workers) worker(s)"
+                if lastAttempt { throw HarnessError("\(race); earlier attempts: \(portRaces)") }
+                portRaces.append(race)
+                gatewayPort = freePort()
+                continue
+            }
+            gateway = process
+            return
+        }
     }
 
     /// The usual shape: one upstream `messaging` with the given servers, one /v1/ route.
