@@ -137,6 +137,18 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(request("/v1/messages", method: "POST", key: "alpha")?.kind, .dailyMessageLimitReached)
     }
 
+    func testPublicRoutesIgnoreKeysTheyCannotUse() {
+        let context = RequestContext()
+        XCTAssertNil(admit("/public", key: "alpha", context: context))
+        XCTAssertEqual(context.apiKeyIdentity, 0, "a valid key keeps its identity on a public route")
+        pipeline.finish(context, outcome: .completed(status: 200))
+        for key in ["upstream-token", "gone"] {
+            XCTAssertNil(admit("/public", key: key, context: context))
+            XCTAssertNil(context.apiKeyIdentity)
+            pipeline.finish(context, outcome: .completed(status: 200))
+        }
+    }
+
     func testIdentityIsResetPerRequest() {
         let context = RequestContext()
         XCTAssertNil(admit("/v1/x", key: "alpha", context: context))

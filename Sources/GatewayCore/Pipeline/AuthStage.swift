@@ -1,7 +1,9 @@
 /// Authenticates the API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) against the
-/// configured digests and checks expiry and the route's scopes. Public routes admit requests
-/// without a key; a key that is sent is always checked. Failed attempts draw from the client's
-/// anonymous bucket, so key guessing is throttled: once it is empty the 429 comes before the 401.
+/// configured digests and checks expiry and the route's scopes. Public routes admit every
+/// request: a valid key there still gives the request its key's identity and limits, anything
+/// else (which may be a credential meant for the upstream) leaves it anonymous. Failed attempts
+/// draw from the client's anonymous bucket, so key guessing is throttled: once it is empty the
+/// 429 comes before the 401.
 public final class AuthStage: RequestStage {
     private let policies: ClientPolicies
 
@@ -11,20 +13,22 @@ public final class AuthStage: RequestStage {
 
     public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         let route = context.route!
+        let isPublic = route.config.auth == .public
         guard let (start, length) = Self.presentedKey(head, bytes) else {
-            if route.config.auth == .public { return .proceed }
+            if isPublic { return .proceed }
             return refuse(GatewayError(.missingApiKey, "An API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"),
                           context)
         }
+        if isPublic && policies.keys.count == 0 { return .proceed }
         let found = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: KeyHash.digestLength) { digest in
             KeyHash.sha256(start, count: length, into: digest.baseAddress!)
             return policies.keys.lookup(digest.baseAddress!)
         }
         guard let index = found, case let entry = policies.keys.entries[Int(index)], !entry.revoked else {
-            return refuse(GatewayError(.invalidApiKey, "The API key is not valid"), context)
+            return isPublic ? .proceed : refuse(GatewayError(.invalidApiKey, "The API key is not valid"), context)
         }
         if Int64(context.wallMillis) >= entry.expiresAtMs {
-            return refuse(GatewayError(.expiredApiKey, "The API key has expired"), context)
+            return isPublic ? .proceed : refuse(GatewayError(.expiredApiKey, "The API key has expired"), context)
         }
         let missing = route.config.scopeMask & ~entry.scopes
         if missing != 0 {
