@@ -7,16 +7,25 @@ import Glibc
 let usage = """
 usage: gateway --config FILE         run the gateway
        gateway --check-config FILE   validate FILE and exit (like nginx -t)
+       gateway hash-key KEY          print the SHA-256 of an API key, for 'key sha256:HEX' in the config
 
 """
 
-func fail(_ message: String, status: Int32 = 1) -> Never {
+func printError(_ message: String) {
     var text = "gateway: \(message)\n"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    printError(message)
     exit(status)
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.count == 2, arguments[0] == "hash-key" {
+    print(KeyHash.hex(KeyHash.sha256(arguments[1])))
+    exit(0)
+}
 guard arguments.count == 2, arguments[0] == "--config" || arguments[0] == "--check-config" else {
     if arguments.first == "--help" || arguments.first == "-h" {
         print(usage, terminator: "")
@@ -31,6 +40,7 @@ do {
 } catch {
     fail("\(error)")
 }
+for warning in config.access.warnings { printError("warning: \(warning)") }
 
 if arguments[0] == "--check-config" {
     print("gateway: configuration file \(arguments[1]) is valid")

@@ -92,9 +92,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.listen, [ListenAddress(host: "127.0.0.1", port: 8080)])
         XCTAssertNil(config.workers)
         XCTAssertEqual(config.upstreams["messaging"]?.servers, [UpstreamServer(host: "127.0.0.1", port: 9000)])
-        XCTAssertEqual(config.routes.map(\.prefix), ["/v1/"])
-        XCTAssertEqual(config.routes.first?.methods, ["GET", "POST", "PUT", "PATCH", "DELETE"])
-        XCTAssertEqual(config.routes.first?.maxBody, 100 << 20)
+        XCTAssertEqual(config.routes.map(\.prefix), ["/v1/messages", "/v1/", "/healthz"])
+        XCTAssertEqual(config.routes[1].methods, ["GET", "POST", "PUT", "PATCH", "DELETE"])
+        XCTAssertEqual(config.routes[1].maxBody, 100 << 20)
+        XCTAssertEqual(config.routes.map(\.auth), [.required, .required, .public])
+        // The demo key documented in the file is the one configured.
+        XCTAssertNotNil(KeyHash.sha256("demo-key-123").withUnsafeBufferPointer { config.access.keys.lookup($0.baseAddress!) })
         XCTAssertEqual(config.errors.vocabulary, .snake)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for context in ConfigContext.allCases {

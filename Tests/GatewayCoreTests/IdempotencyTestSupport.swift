@@ -6,7 +6,7 @@ func idempotencyRoute(_ prefix: String = "/v1/", mode: IdempotencyMode = .option
     var config = RouteConfig(prefix: prefix, upstream: "u")
     config.idempotency.mode = mode
     config.idempotency.methods = methods
-    return CompiledRoute(config: config, upstreamIndex: 0)
+    return CompiledRoute(config: config, upstreamIndex: 0, index: 0)
 }
 
 func idempotencyStage(limits: IdempotencyLimits = IdempotencyLimits(), conflictStatus: Int = 409, shards: Int = 4,

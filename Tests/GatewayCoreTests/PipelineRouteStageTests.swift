@@ -9,7 +9,7 @@ final class PipelineRouteStageTests: XCTestCase {
 
     private func route(_ prefix: String, _ methods: [String]? = nil, maxBody: Int64 = 1 << 20, upstream: Int = 0) -> CompiledRoute {
         CompiledRoute(config: RouteConfig(prefix: prefix, upstream: "u\(upstream)", methods: methods, maxBody: maxBody),
-                      upstreamIndex: upstream)
+                      upstreamIndex: upstream, index: 0)
     }
 
     private func admit(_ stage: RouteStage, _ request: String, file: StaticString = #filePath, line: UInt = #line) -> Outcome? {

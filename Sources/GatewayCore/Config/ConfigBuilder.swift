@@ -1,28 +1,32 @@
 /// Interprets a directive tree (includes already spliced) as a `GatewayConfig` and validates it.
 struct ConfigBuilder {
-    private var config: GatewayConfig
+    var config: GatewayConfig
+    var planLocations: [String: SourceLocation] = [:]
+    /// Anchors relative paths (`keys_file`, `journal`) of the top file (included files use their own directory).
+    let baseDirectory: String
     private var locations: [String: SourceLocation] = [:]
     /// The `upstream NAME` argument of each route, checked once every upstream is known.
     private var routeTargets: [ConfigArgument] = []
     private var upstreamLocations: [String: SourceLocation] = [:]
     private var routeLocations: [String: SourceLocation] = [:]
-    /// Where relative paths in the top-level file resolve (included files: their own directory).
-    private var baseDirectory = "."
 
-    static func build(_ directives: [ConfigDirective], file: String, baseDirectory: String = ".") throws(ConfigError) -> GatewayConfig {
-        var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []))
-        builder.baseDirectory = baseDirectory
+    static func build(_ directives: [ConfigDirective], file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
+        var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []),
+                                    baseDirectory: baseDirectory)
         try builder.top(directives)
         try builder.validate(file: file)
         return builder.config
     }
 
-    private init(config: GatewayConfig) {
+    private init(config: GatewayConfig, baseDirectory: String) {
         self.config = config
+        self.baseDirectory = baseDirectory
     }
 
     private mutating func top(_ directives: [ConfigDirective]) throws(ConfigError) {
         try DirectiveRule.check(directives, in: .top)
+        // Plans first, so keys anywhere in the file can name them.
+        for d in directives where d.name == "plan" { try plan(d) }
         for d in directives {
             locations[d.name] = d.location
             switch d.name {
@@ -44,7 +48,19 @@ struct ConfigBuilder {
             case "idempotency":
                 let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
                 config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory)
-            default: break  // `include`, already spliced by ConfigLoader.
+            case "key": try key(d)
+            case "keys_file": try keysFile(d)
+            case "anonymous": try anonymous(d)
+            case "global_concurrency": config.access.globalConcurrency = Int(try Value.integer(d, in: 1...10_000_000))
+            case "rate_limit_headers":
+                config.access.headers = try Value.keyword(d, [("ietf", RateLimitHeaderStyle.ietf), ("legacy", .legacy),
+                                                              ("both", .both), ("off", .off)])
+            case "daily_quota_reset":
+                guard let ms = ConfigValues.timeOfDayMs(d.arguments[0].text) else {
+                    throw Value.error(d.arguments[0], d, "a UTC time of day HH:MM such as 00:00")
+                }
+                config.access.quotaResetOffsetMs = ms
+            default: break  // `include`, already spliced by ConfigLoader; `plan`, read above.
             }
         }
     }
@@ -134,8 +150,11 @@ struct ConfigBuilder {
             case "errors": route.errors = try Value.keyword(c, [("rewrite", ErrorRewriteMode.rewrite), ("passthrough", .passthrough)])
             case "idempotency": route.idempotency.mode = try IdempotencyConfigBuilder.mode(c)
             case "idempotency_methods": route.idempotency.methods = try IdempotencyConfigBuilder.checkMethods(methods(c), c)
-            default: break  // `upstream`, read above because it is required.
+            default: try routePolicy(c, into: &route)  // `upstream` was read above because it is required.
             }
+        }
+        if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.name == "scope" }) {
+            throw ConfigError(scope.location, "'scope' on a public route would never be checked; expected 'auth required;' in 'route \(prefixArg.text)'")
         }
         routeTargets.append(target)
         config.routes.append(route)

@@ -55,12 +55,16 @@ struct ConfigLoader {
 
     /// Whole file as text; failures are reported at `location`, the place that asked for the file.
     static func read(_ path: String, at location: SourceLocation) throws(ConfigError) -> String {
+        String(decoding: try readBytes(path, at: location), as: UTF8.self)
+    }
+
+    static func readBytes(_ path: String, at location: SourceLocation) throws(ConfigError) -> [UInt8] {
         guard let handle = fopen(path, "rb") else {
             throw ConfigError(location, "cannot open config file \(path): \(String(cString: strerror(errno)))")
         }
         defer { fclose(handle) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
             bytes += chunk[0..<count]
@@ -69,6 +73,6 @@ struct ConfigLoader {
         guard ferror(handle) == 0 else {
             throw ConfigError(location, "cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

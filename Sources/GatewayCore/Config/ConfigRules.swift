@@ -1,6 +1,6 @@
 /// Where a directive appears; each context has its own vocabulary.
 enum ConfigContext: CaseIterable {
-    case top, upstream, route, errors, idempotency
+    case top, upstream, route, errors, idempotency, plan, key, anonymous
 
     var displayName: String {
         switch self {
@@ -9,6 +9,9 @@ enum ConfigContext: CaseIterable {
         case .route: "inside a 'route' block"
         case .errors: "inside the 'errors' block"
         case .idempotency: "inside the 'idempotency' block"
+        case .plan: "inside a 'plan' block"
+        case .key: "inside a 'key' block"
+        case .anonymous: "inside the 'anonymous' block"
         }
     }
 }
@@ -49,6 +52,13 @@ struct DirectiveRule {
             DirectiveRule("route", "route PREFIX { ... }", block: true, repeatable: true),
             DirectiveRule("errors", "errors { ... }", arguments: 0...0, block: true),
             DirectiveRule("idempotency", "idempotency { ... }", arguments: 0...0, block: true),
+            DirectiveRule("plan", "plan NAME { ... }", block: true, repeatable: true),
+            DirectiveRule("key", "key sha256:HEX|plain:KEY { ... }", block: true, repeatable: true),
+            DirectiveRule("keys_file", "keys_file PATH;", repeatable: true),
+            DirectiveRule("anonymous", "anonymous { ... }", arguments: 0...0, block: true),
+            DirectiveRule("global_concurrency", "global_concurrency N;"),
+            DirectiveRule("rate_limit_headers", "rate_limit_headers ietf|legacy|both|off;"),
+            DirectiveRule("daily_quota_reset", "daily_quota_reset HH:MM;"),
         ]
         case .upstream: [
             DirectiveRule(
@@ -67,6 +77,10 @@ struct DirectiveRule {
             DirectiveRule("errors", "errors rewrite|passthrough;"),
             DirectiveRule("idempotency", "idempotency required|optional|off;"),
             DirectiveRule("idempotency_methods", "idempotency_methods METHOD...;", arguments: 1...64),
+            DirectiveRule("auth", "auth required|public;"),
+            DirectiveRule("scope", "scope SCOPE...;", arguments: 1...64),
+            rateRule,
+            DirectiveRule("quota", "quota counts [METHOD...]|off;", arguments: 1...8),
         ]
         case .errors: [
             DirectiveRule("vocabulary", "vocabulary snake|upper;"),
@@ -84,8 +98,23 @@ struct DirectiveRule {
             DirectiveRule("fsync", "fsync always|interval|never;"),
             DirectiveRule("fsync_interval", "fsync_interval DURATION;"),
         ]
+        case .plan: limitRules
+        case .key: limitRules + [
+            DirectiveRule("plan", "plan NAME;"),
+            DirectiveRule("scopes", "scopes SCOPE...;", arguments: 1...64),
+            DirectiveRule("expires", "expires YYYY-MM-DDTHH:MM:SSZ;"),
+            DirectiveRule("revoked", "revoked;", arguments: 0...0),
+        ]
+        case .anonymous: [rateRule]
         }
     }
+
+    static let rateRule = DirectiveRule("rate", "rate N/s|m|h|d [burst N];", arguments: 1...3)
+    static let limitRules = [
+        rateRule,
+        DirectiveRule("concurrency", "concurrency N;"),
+        DirectiveRule("daily_quota", "daily_quota N;"),
+    ]
 
     /// Checks names, shape, argument counts and duplicates of one context's directives,
     /// so the builder only has to interpret values.

@@ -64,16 +64,29 @@ public struct RouteConfig: Sendable {
     public var maxBody: Int64
     public var errors: ErrorRewriteMode
     public var idempotency = RouteIdempotency()
+    public var auth: RouteAuth
+    /// Scopes a key needs here, and the same as a mask over `AccessConfig.scopeNames`.
+    public var scopes: [String]
+    public var scopeMask: UInt64
+    /// A per-key bucket for this route, stacked with the key's own.
+    public var rate: TokenRate?
+    public var quota: QuotaCounting
 
     public init(
         prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,
-        errors: ErrorRewriteMode = .rewrite
+        errors: ErrorRewriteMode = .rewrite, auth: RouteAuth = .public, scopes: [String] = [], scopeMask: UInt64 = 0,
+        rate: TokenRate? = nil, quota: QuotaCounting = .off
     ) {
         self.prefix = prefix
         self.upstream = upstream
         self.methods = methods
         self.maxBody = maxBody
         self.errors = errors
+        self.auth = auth
+        self.scopes = scopes
+        self.scopeMask = scopeMask
+        self.rate = rate
+        self.quota = quota
     }
 }
 
@@ -153,6 +166,7 @@ public struct GatewayConfig: Sendable {
     public var errors: ErrorsConfig
     public var accessLog: Bool
     public var idempotency = IdempotencyConfig()
+    public var access: AccessConfig
 
     /// Route prefixes as bytes, longest first, so the first match is the longest.
     private var routeTable: [(prefix: [UInt8], index: Int)]
@@ -160,7 +174,7 @@ public struct GatewayConfig: Sendable {
     public init(
         sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),
         upstreams: [String: UpstreamConfig], routes: [RouteConfig], errors: ErrorsConfig = ErrorsConfig(),
-        accessLog: Bool = false
+        accessLog: Bool = false, access: AccessConfig = AccessConfig()
     ) {
         self.sourceFile = sourceFile
         self.listen = listen
@@ -170,6 +184,7 @@ public struct GatewayConfig: Sendable {
         self.routes = routes
         self.errors = errors
         self.accessLog = accessLog
+        self.access = access
         self.routeTable = Self.makeRouteTable(routes)
     }
 

@@ -3,14 +3,17 @@ public final class CompiledRoute: Sendable {
     public let config: RouteConfig
     /// Index of the route's upstream in `RequestPipeline.upstreamNames`.
     public let upstreamIndex: Int
+    /// Position in `RequestPipeline.routes`; names the route's own token bucket.
+    public let index: Int
     private let methodMask: UInt16
     private let allowsOtherMethods: Bool
     private let otherMethods: [[UInt8]]
     public let allowHeader: String
 
-    init(config: RouteConfig, upstreamIndex: Int) {
+    init(config: RouteConfig, upstreamIndex: Int, index: Int) {
         self.config = config
         self.upstreamIndex = upstreamIndex
+        self.index = index
         var mask: UInt16 = 0
         var others: [[UInt8]] = []
         for name in config.methods ?? [] {

@@ -9,6 +9,13 @@ public final class RequestContext {
     public let extraResponseHeaders = ByteBuffer(capacity: 256)
     public var monotonicMillis: UInt64 = 0
     public var wallMillis: UInt64 = 0
+    /// The authenticated API key: its index in the configured key list (stable while one
+    /// configuration runs); nil when the request carries no valid key (public routes).
+    public var apiKeyIdentity: UInt32?
+    /// That key's resolved limits, an index into `AccessConfig.policies`.
+    var apiKeyPolicy: UInt32 = 0
+    /// Concurrency slots and quota the policy stages hold until `finish`.
+    var policyHolds = PolicyHolds()
 
     public init() {
         requestID.reserveCapacity(128)
@@ -19,6 +26,9 @@ public final class RequestContext {
         self.monotonicMillis = monotonicMillis
         self.wallMillis = wallMillis
         route = nil
+        apiKeyIdentity = nil
+        apiKeyPolicy = 0
+        policyHolds = PolicyHolds()
         extraResponseHeaders.clear()
     }
 

@@ -10,8 +10,12 @@ public final class RequestPipeline: @unchecked Sendable {
     public init(config: GatewayConfig) {
         let names = config.upstreams.keys.sorted()
         upstreamNames = names
-        routes = config.routes.map { CompiledRoute(config: $0, upstreamIndex: names.firstIndex(of: $0.upstream)!) }
-        stages = [RouteStage(routes: routes)]
+        routes = config.routes.enumerated().map {
+            CompiledRoute(config: $1, upstreamIndex: names.firstIndex(of: $1.upstream)!, index: $0)
+        }
+        let policies = ClientPolicies(config: config.access, routes: config.routes)
+        stages = [RouteStage(routes: routes), AuthStage(policies: policies), RateLimitStage(policies: policies),
+                  ConcurrencyStage(policies: policies), QuotaStage(policies: policies)]
         upstreamErrors = UpstreamErrorStage(errors: config.errors)
         vocabulary = config.errors.vocabulary
     }

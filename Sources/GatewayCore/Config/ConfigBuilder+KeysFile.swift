@@ -1,0 +1,110 @@
+/// `keys_file PATH;`: one key per line, read without building a directive tree, so a million
+/// keys load in about a second:
+///     HASH PLAN [scopes=A,B] [expires=TIME] [rate=N/UNIT] [burst=N] [concurrency=N] [daily_quota=N] [revoked]
+/// HASH is 64 hex digits, optionally prefixed `sha256:`. Blank lines and `#` comments are skipped.
+/// Plain-text keys are refused here: a file of thousands of keys is exactly what must not leak.
+extension ConfigBuilder {
+    mutating func keysFile(_ d: ConfigDirective) throws(ConfigError) {
+        let arg = d.arguments[0]
+        let directory = arg.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: arg.location.file)
+        let path = arg.text.hasPrefix("/") || directory.isEmpty ? arg.text : directory + "/" + arg.text
+        let bytes = try ConfigLoader.readBytes(path, at: arg.location)
+        let failure = bytes.withUnsafeBufferPointer { text -> ConfigError? in
+            do throws(ConfigError) {
+                try keyLines(text, path: path)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private mutating func keyLines(_ text: UnsafeBufferPointer<UInt8>, path: String) throws(ConfigError) {
+        let plans = config.access.policies[..<config.access.planCount].map { Array($0.name.utf8) }
+        var digest = [UInt8](repeating: 0, count: KeyHash.digestLength)
+        var start = 0, line = 0
+        while start < text.count {
+            line += 1
+            var end = start
+            while end < text.count && text[end] != 0x0A { end += 1 }
+            defer { start = end + 1 }
+            func location(_ at: Int) -> SourceLocation { SourceLocation(file: path, line: line, column: at - start + 1) }
+            var cursor = start
+            guard let hash = Self.field(text, &cursor, end), text[hash.lowerBound] != UInt8(ascii: "#") else { continue }
+            let hex = Self.hasPrefix(text, hash, "sha256:") ? hash.lowerBound + 7..<hash.upperBound : hash
+            let parsed = digest.withUnsafeMutableBufferPointer { KeyHash.parseHex(UnsafeBufferPointer(rebasing: text[hex]), into: $0.baseAddress!) }
+            guard parsed else {
+                throw ConfigError(location(hash.lowerBound), "keys file: expected a key hash of 64 hex digits (optionally sha256:HEX), got a value of \(hash.count) characters")
+            }
+            guard let planField = Self.field(text, &cursor, end) else {
+                throw ConfigError(location(hash.upperBound), "keys file: expected a plan name after the key hash")
+            }
+            guard let plan = plans.firstIndex(where: { $0.elementsEqual(text[planField]) }) else {
+                let name = ConfigArgument(text: String(decoding: text[planField], as: UTF8.self), location: location(planField.lowerBound))
+                _ = try planIndex(name)
+                continue
+            }
+            var entry = KeyEntry(policy: UInt32(plan))
+            var override = PolicyLimits()
+            var burst: ConfigArgument?
+            while let option = Self.field(text, &cursor, end), text[option.lowerBound] != UInt8(ascii: "#") {
+                let at = location(option.lowerBound)
+                try keyOption(String(decoding: text[option], as: UTF8.self), at, &entry, &override, &burst)
+            }
+            if let burst {
+                guard var rate = override.rate ?? config.access.policies[plan].limits.rate else {
+                    throw ConfigError(burst.location, "keys file: 'burst=' needs a rate; expected rate=N/UNIT on this line or in the plan")
+                }
+                rate.burst = try Value.integer(burst, "burst=", in: 1...ConfigValues.maxBurst)
+                override.rate = rate
+            }
+            entry.policy = policyIndex(plan: entry.policy, override: override)
+            try insertKey(digest, entry, at: location(hash.lowerBound))
+        }
+    }
+
+    private mutating func keyOption(_ text: String, _ at: SourceLocation, _ entry: inout KeyEntry, _ override: inout PolicyLimits,
+                                    _ burst: inout ConfigArgument?) throws(ConfigError) {
+        if text == "revoked" {
+            entry.revoked = true
+            return
+        }
+        let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let options = ["scopes", "expires", "rate", "burst", "concurrency", "daily_quota"]
+        let name = String(parts[0])
+        guard parts.count == 2, options.contains(name) else {
+            throw ConfigError(at, "keys file: unknown option '\(text)'; expected revoked or one of \(options.map { $0 + "=" }.joined(separator: ", "))")
+        }
+        let value = ConfigArgument(text: String(parts[1]), location: SourceLocation(file: at.file, line: at.line, column: at.column + name.utf8.count + 1))
+        let directive = ConfigDirective(name: name, location: at, arguments: [value], block: nil)
+        switch name {
+        case "scopes":
+            for scope in value.text.split(separator: ",", omittingEmptySubsequences: false) {
+                entry.scopes |= try scopeBit(ConfigArgument(text: String(scope), location: value.location), directive)
+            }
+        case "expires":
+            guard let ms = ConfigValues.timestampMs(value.text) else { throw Value.error(value, "expires=", "a UTC time such as 2027-01-01T00:00:00Z") }
+            entry.expiresAtMs = ms
+        case "rate": override.rate = try Value.rate(directive)
+        case "burst": burst = value
+        case "concurrency": override.concurrency = Int(try Value.integer(value, "concurrency=", in: 1...1_000_000))
+        default: override.dailyQuota = try Value.integer(value, "daily_quota=", in: 1...1_000_000_000_000)
+        }
+    }
+
+    /// The next whitespace-separated field before `end`.
+    private static func field(_ text: UnsafeBufferPointer<UInt8>, _ cursor: inout Int, _ end: Int) -> Range<Int>? {
+        while cursor < end, isBlank(text[cursor]) { cursor += 1 }
+        guard cursor < end else { return nil }
+        let start = cursor
+        while cursor < end, !isBlank(text[cursor]) { cursor += 1 }
+        return start..<cursor
+    }
+
+    private static func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D }
+
+    private static func hasPrefix(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ prefix: StaticString) -> Bool {
+        range.count > prefix.utf8CodeUnitCount && Bytes.equals(text.baseAddress! + range.lowerBound, prefix.utf8CodeUnitCount, prefix)
+    }
+}

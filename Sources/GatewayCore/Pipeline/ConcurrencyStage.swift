@@ -1,0 +1,42 @@
+/// Caps requests in flight: per key (its plan's `concurrency`) and in total (`global_concurrency`).
+/// Slots are taken on admission and released in `finish`, which the pipeline calls exactly once
+/// however the exchange ends (completed, failed upstream, rejected later, client gone).
+public final class ConcurrencyStage: RequestStage {
+    private let policies: ClientPolicies
+    private var gate: ConcurrencyGate { policies.concurrency }
+
+    public init(policies: ClientPolicies) {
+        self.policies = policies
+    }
+
+    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+        guard gate.acquireGlobal() else {
+            return .reject(Self.error("The gateway is at its limit of \(gate.globalLimit!) concurrent requests", gate.globalLimit!))
+        }
+        context.policyHolds.globalSlot = gate.globalLimit != nil
+        if let key = context.apiKeyIdentity, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
+            guard gate.acquire(key, limit: limit) else {
+                release(context)
+                return .reject(Self.error("Too many concurrent requests: at most \(limit) in flight for this API key", limit))
+            }
+            context.policyHolds.keySlot = true
+        }
+        return .proceed
+    }
+
+    public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
+        release(context)
+    }
+
+    private func release(_ context: RequestContext) {
+        if context.policyHolds.keySlot, let key = context.apiKeyIdentity { gate.release(key) }
+        if context.policyHolds.globalSlot { gate.releaseGlobal() }
+        context.policyHolds.keySlot = false
+        context.policyHolds.globalSlot = false
+    }
+
+    /// A slot frees as soon as any request in flight ends; one second is the shortest Retry-After.
+    private static func error(_ message: String, _ limit: Int) -> GatewayError {
+        GatewayError(.concurrentRequestLimitExceeded, message, details: [("limit", .int(limit))], retryAfterSeconds: 1)
+    }
+}

@@ -1,0 +1,90 @@
+import COpenSSL
+
+/// What the gateway knows about one API key, apart from its digest.
+public struct KeyEntry: Sendable, Equatable {
+    /// Index into `AccessConfig.policies`.
+    public var policy: UInt32
+    /// Bit i set: the key has scope `AccessConfig.scopeNames[i]`.
+    public var scopes: UInt64
+    /// Wall-clock ms since the epoch from which the key is refused; `.max` for never.
+    public var expiresAtMs: Int64
+    public var revoked: Bool
+
+    public init(policy: UInt32, scopes: UInt64 = 0, expiresAtMs: Int64 = .max, revoked: Bool = false) {
+        self.policy = policy
+        self.scopes = scopes
+        self.expiresAtMs = expiresAtMs
+        self.revoked = revoked
+    }
+}
+
+/// Every configured key by SHA-256 digest: flat arrays plus an open-addressing index, so a
+/// million keys cost ~60 bytes each and a lookup is one hash probe whatever the count.
+/// Digests are compared with CRYPTO_memcmp, so timing never depends on how many bytes match.
+public struct KeyDirectory: Sendable {
+    /// 32 bytes per key, in key order.
+    private var digests: [UInt8] = []
+    public private(set) var entries: [KeyEntry] = []
+    /// Key index + 1, or 0 for an empty slot; the count is a power of two kept at least twice the keys.
+    private var slots: [UInt32] = []
+
+    public init() {}
+
+    public var count: Int { entries.count }
+
+    /// Adds a key; false (and nothing added) when its digest is already present.
+    public mutating func insert(digest: UnsafePointer<UInt8>, _ entry: KeyEntry) -> Bool {
+        if (entries.count + 1) * 2 > slots.count { grow() }
+        guard lookup(digest) == nil else { return false }
+        digests.append(contentsOf: UnsafeBufferPointer(start: digest, count: KeyHash.digestLength))
+        entries.append(entry)
+        place(UInt32(entries.count))
+        return true
+    }
+
+    public mutating func insert(digest: [UInt8], _ entry: KeyEntry) -> Bool {
+        digest.withUnsafeBufferPointer { insert(digest: $0.baseAddress!, entry) }
+    }
+
+    /// The index of the key with this digest.
+    public func lookup(_ digest: UnsafePointer<UInt8>) -> UInt32? {
+        guard !slots.isEmpty else { return nil }
+        let mask = slots.count - 1
+        var slot = Self.home(digest) & mask
+        return digests.withUnsafeBufferPointer { stored in
+            slots.withUnsafeBufferPointer { slots in
+                while slots[slot] != 0 {
+                    let index = Int(slots[slot] - 1)
+                    if CRYPTO_memcmp(stored.baseAddress! + index * KeyHash.digestLength, digest, KeyHash.digestLength) == 0 {
+                        return UInt32(index)
+                    }
+                    slot = (slot + 1) & mask
+                }
+                return nil
+            }
+        }
+    }
+
+    public func fingerprint(of index: UInt32) -> String {
+        let start = Int(index) * KeyHash.digestLength
+        return KeyHash.fingerprint(digests[start..<start + KeyHash.digestLength])
+    }
+
+    /// Digests are uniformly distributed, so their first bytes are a good hash already.
+    private static func home(_ digest: UnsafePointer<UInt8>) -> Int {
+        Int(truncatingIfNeeded: UnsafeRawPointer(digest).loadUnaligned(as: UInt64.self))
+    }
+
+    private mutating func place(_ value: UInt32) {
+        let mask = slots.count - 1
+        let start = Int(value - 1) * KeyHash.digestLength
+        var slot = digests.withUnsafeBufferPointer { Self.home($0.baseAddress! + start) } & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = value
+    }
+
+    private mutating func grow() {
+        slots = [UInt32](repeating: 0, count: max(16, slots.count * 2))
+        for value in 0..<UInt32(entries.count) { place(value + 1) }
+    }
+}
