@@ -5,9 +5,11 @@ extension ClientConnection {
     /// Returns false when the request will not be forwarded (answered, or to be replayed).
     func beginIdempotency(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> Bool {
         guard let stage = worker.idempotency, let route = context.route else { return true }
-        let fingerprinter = RequestFingerprinter(
-            method: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
-            path: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength))
+        // Created only for keyed requests: a digest context costs an allocation and OpenSSL locks.
+        func fingerprinter() -> RequestFingerprinter {
+            RequestFingerprinter(method: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
+                                 path: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength))
+        }
         let decision = context.withIdentityBytes { identity in
             stage.begin(identity: identity, route: route, head: head, bytes: bytes, now: context.wallMillis)
         }
@@ -18,10 +20,10 @@ extension ClientConnection {
             sendError(error, close: head.framing != .none, outcome: .rejected)
             return false
         case .proceed(let reservation):
-            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, stage.makeRecorder()), fingerprinter: fingerprinter)
+            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, stage.makeRecorder()), fingerprinter: fingerprinter())
             return true
         case .awaitFingerprint(let entry):
-            exchange.idempotency = IdempotencyExchange(mode: .replaying(entry), fingerprinter: fingerprinter)
+            exchange.idempotency = IdempotencyExchange(mode: .replaying(entry), fingerprinter: fingerprinter())
             consumeHead()
             return false
         }
