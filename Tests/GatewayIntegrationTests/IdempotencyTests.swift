@@ -114,6 +114,25 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try executions(), 1)
     }
 
+    func testKeysOfDifferentClientsNeverCollide() throws {
+        try deployment.startGateway(servers: [mockPort], routeExtra: "auth required;", extra: """
+        plan p { rate 1000/s; }
+        key plain:alice-key { plan p; }
+        key plain:bob-key { plan p; }
+        """)
+        func send(_ apiKey: String, _ text: String) throws -> WireResponse {
+            try RawClient(port: deployment.gatewayPort).exchange(post("/v1/messages/text", body: #"{"text":"\#(text)"}"#,
+                headers: "Idempotency-Key: shared-key\r\nAuthorization: Bearer \(apiKey)\r\n"))
+        }
+        XCTAssertEqual(try send("alice-key", "from alice").status, 201)
+        let bob = try send("bob-key", "from bob")
+        XCTAssertEqual(bob.status, 201)
+        XCTAssertNil(bob.header("Idempotent-Replayed"), "another client's key is another namespace")
+        XCTAssertEqual(try send("alice-key", "from alice").header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(try send("bob-key", "from bob").header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(try executions(), 2)
+    }
+
     func testJournalKeepsReplaysAcrossRestart() throws {
         let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
         defer { try? FileManager.default.removeItem(atPath: journal) }
