@@ -28,6 +28,7 @@ let package = Package(
         .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
         .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore", "COpenSSL"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"]),
     ],
     swiftLanguageModes: [.v6]
