@@ -161,15 +161,12 @@ public struct GatewayConfig: Sendable {
     public var workers: Int?
     public var client: ClientLimits
     public var upstreams: [String: UpstreamConfig]
-    /// In file order; lookups go through the prefix table kept in sync here.
-    public var routes: [RouteConfig] { didSet { routeTable = Self.makeRouteTable(routes) } }
+    /// In file order; RouteStage picks the longest matching prefix.
+    public var routes: [RouteConfig]
     public var errors: ErrorsConfig
     public var accessLog: Bool
     public var idempotency = IdempotencyConfig()
     public var access: AccessConfig
-
-    /// Route prefixes as bytes, longest first, so the first match is the longest.
-    private var routeTable: [(prefix: [UInt8], index: Int)]
 
     public init(
         sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),
@@ -185,31 +182,5 @@ public struct GatewayConfig: Sendable {
         self.errors = errors
         self.accessLog = accessLog
         self.access = access
-        self.routeTable = Self.makeRouteTable(routes)
-    }
-
-    /// Index into `routes` of the longest route prefix of `path` (byte comparison); nil if none.
-    /// Allocation-free so it can run per request.
-    public func routeIndex(forPath path: UnsafeRawBufferPointer) -> Int? {
-        for entry in routeTable where entry.prefix.count <= path.count {
-            var matches = true
-            for i in entry.prefix.indices where entry.prefix[i] != path[i] {
-                matches = false
-                break
-            }
-            if matches { return entry.index }
-        }
-        return nil
-    }
-
-    /// Longest-prefix route for a request path (prefix match on bytes); nil if none.
-    public func route(forPath path: UnsafeRawBufferPointer) -> RouteConfig? {
-        routeIndex(forPath: path).map { routes[$0] }
-    }
-
-    private static func makeRouteTable(_ routes: [RouteConfig]) -> [(prefix: [UInt8], index: Int)] {
-        routes.indices
-            .map { (prefix: Array(routes[$0].prefix.utf8), index: $0) }
-            .sorted { $0.prefix.count > $1.prefix.count }
     }
 }
