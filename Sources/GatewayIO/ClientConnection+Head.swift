@@ -115,7 +115,8 @@ extension ClientConnection {
         if worker.accessLog {
             let status: Int
             if case .completed(let s) = outcome { status = s } else { status = 0 }
-            Log.info("\(exchange.logPrefix) \(status) \(loop.now - exchange.startedAt)ms id=\(context.requestIDText)")
+            Log.info("\(exchange.logPrefix) \(status) \(loop.now - exchange.startedAt)ms id=\(context.requestIDText) "
+                     + "key=\(worker.pipeline.keyFingerprint(context))")
         }
         requestsServed += 1
         let keep = exchange.clientKeepAlive && !exchange.closeAfterResponse && exchange.requestBodyDone && !peerClosed

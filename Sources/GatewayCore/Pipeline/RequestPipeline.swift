@@ -6,6 +6,7 @@ public final class RequestPipeline: @unchecked Sendable {
     public let upstreamNames: [String]
     public let upstreamErrors: UpstreamErrorStage
     public let vocabulary: ErrorVocabulary
+    public let policies: ClientPolicies
 
     public init(config: GatewayConfig) {
         let names = config.upstreams.keys.sorted()
@@ -14,6 +15,7 @@ public final class RequestPipeline: @unchecked Sendable {
             CompiledRoute(config: $1, upstreamIndex: names.firstIndex(of: $1.upstream)!, index: $0)
         }
         let policies = ClientPolicies(config: config.access, routes: config.routes)
+        self.policies = policies
         stages = [RouteStage(routes: routes), AuthStage(policies: policies), RateLimitStage(policies: policies),
                   ConcurrencyStage(policies: policies), QuotaStage(policies: policies)]
         upstreamErrors = UpstreamErrorStage(errors: config.errors)
@@ -34,6 +36,11 @@ public final class RequestPipeline: @unchecked Sendable {
 
     public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
         for stage in stages.reversed() { stage.finish(context, outcome: outcome) }
+    }
+
+    /// What a log line may say about the caller's key: a short fingerprint of its hash, never the key.
+    public func keyFingerprint(_ context: RequestContext) -> String {
+        context.apiKeyIdentity.map { policies.keys.fingerprint(of: $0) } ?? "-"
     }
 
     public func render(_ error: GatewayError, context: RequestContext) -> RenderedError {
