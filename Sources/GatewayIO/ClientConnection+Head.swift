@@ -107,11 +107,19 @@ extension ClientConnection {
         }
     }
 
+    /// Tells the idempotency store and the filter chain how the request ended, exactly once.
+    func concludeStages(outcome: ExchangeOutcome) {
+        settleIdempotency()
+        if !exchange.stagesFinished {
+            exchange.stagesFinished = true
+            worker.pipeline.finish(context, outcome: outcome)
+        }
+    }
+
     /// Ends the exchange and gets ready for the next request on this connection (or closes).
     func endExchange(outcome: ExchangeOutcome) {
         consumeHead()
-        settleIdempotency()
-        if !exchange.stagesFinished { worker.pipeline.finish(context, outcome: outcome) }
+        concludeStages(outcome: outcome)
         if worker.accessLog {
             let status: Int
             if case .completed(let s) = outcome { status = s } else { status = 0 }

@@ -142,6 +142,10 @@ extension ClientConnection {
                 }
                 buffer.readIndex += consumed
                 progressed = true
+                if exchange.responseDecoder.isDone {
+                    finishStreamedBody()
+                    return true
+                }
             case .end(let consumed):
                 buffer.readIndex += consumed
                 finishStreamedBody()
@@ -173,9 +177,13 @@ extension ClientConnection {
         return progressed
     }
 
+    /// Runs before the last bytes can reach the client: a client that sends its next request the
+    /// moment it has this answer (on another loop, even) must find the Idempotency-Key settled and
+    /// its concurrency slot free.
     private func finishStreamedBody() {
-        if exchange.clientFraming == .chunked { output.appendOwned("0\r\n\r\n") }
         exchange.responsePhase = .done
+        concludeStages(outcome: .completed(status: exchange.status))
+        if exchange.clientFraming == .chunked { output.appendOwned("0\r\n\r\n") }
     }
 
     /// Gathers an upstream error body (up to the rewrite buffer) and answers with the envelope.

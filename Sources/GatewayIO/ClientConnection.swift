@@ -219,8 +219,7 @@ final class ClientConnection: EventHandler {
         if phase == .exchange {
             upstream?.close()
             upstream = nil
-            settleIdempotency()
-            if !exchange.stagesFinished { worker.pipeline.finish(context, outcome: .clientAborted) }
+            concludeStages(outcome: .clientAborted)
         }
         phase = .closed
         deadline = 0
