@@ -23,6 +23,22 @@ log() { printf '[sanitize] %s\n' "$*" >&2; }
 log "building the test runner (plain debug)"
 swift build --build-tests -j "$JOBS" >"$OUT/build-tests.log" 2>&1 || { log "test build failed: $OUT/build-tests.log"; exit 2; }
 
+# Synchronization.Mutex on Linux locks with a futex through atomics compiled without TSan, so TSan sees
+# no happens-before edge and reports every Mutex-protected access as a race (a 15-line program with two
+# threads incrementing under one Mutex reproduces it: correct result, three "Swift access race" reports).
+# Code that touches shared state only inside Mutex.withLock is therefore suppressed, by its wrapper
+# (withLock itself is inlined and never appears in the stacks). Any race in those wrappers is hidden too:
+# keep them to "lock, touch the guarded state, unlock".
+SUPPRESSIONS="$OUT/tsan-suppressions.txt"
+cat >"$SUPPRESSIONS" <<'SUPP'
+race:7ShardedC9withShard
+race:16IdempotencyStore
+race:17IdempotencyJournal
+race:14JournalStorage
+race:11JournalFile
+race:9MockStats
+SUPP
+
 declare -A RESULT REPORTS TESTS
 for san in $SANITIZERS; do
     case "$san" in
@@ -48,7 +64,7 @@ for san in $SANITIZERS; do
     # halt_on_error=0 for TSan: keep running and report every race; ASan stops the process at the first error
     # (the test then fails too). Leak checking is off: the gateway is stopped with SIGTERM, which skips it.
     GATEWAY_BUILD_DIR="$PWD/$scratch/debug" \
-    TSAN_OPTIONS="log_path=$reports/report halt_on_error=0 second_deadlock_stack=1" \
+    TSAN_OPTIONS="log_path=$reports/report halt_on_error=0 second_deadlock_stack=1 suppressions=$SUPPRESSIONS" \
     ASAN_OPTIONS="log_path=$reports/report detect_leaks=0 abort_on_error=0" \
         swift test --skip-build --filter "$FILTER" >"$OUT/test-$short.log" 2>&1
     rc=$?

@@ -176,6 +176,10 @@ extension ClientConnection {
     private func finishStreamedBody() {
         if exchange.clientFraming == .chunked { output.appendOwned("0\r\n\r\n") }
         exchange.responsePhase = .done
+        // The whole answer is recorded: store (and journal) it before its last bytes can reach the
+        // client. Settled only at endExchange, after the flush, a client could see the response and
+        // retry before the entry existed, or a crash in between lose it despite `fsync always`.
+        if exchange.requestBodyDone { settleIdempotency() }
     }
 
     /// Gathers an upstream error body (up to the rewrite buffer) and answers with the envelope.

@@ -45,10 +45,17 @@ final class UpstreamFaultTests: XCTestCase {
             XCTAssertTrue(settled, "[\(label)] \(establishedConnections(toPort: port)) connections to \(port) for a pool of \(Self.poolSize)",
                           file: file, line: line)
         }
-        // Fresh connections land on either worker; the slot is global, so each must be admitted.
+        // Fresh connections land on either worker; the slot is global, so each must be admitted. The slot
+        // of the previous request is given back just after its last byte is written, so a client that is
+        // quicker than that may see one transient 429; a leaked slot never comes back.
         for i in 0..<4 {
-            let response = try client().exchange(keyed("/v1/sessions/slot\(i)", "Connection: close\r\n"))
-            XCTAssertEqual(response.status, 200, "[\(label)] the concurrency-1 key was not admitted: \(response.text)", file: file, line: line)
+            var last = ""
+            let admitted = try eventually(timeout: 2) {
+                let response = try client().exchange(keyed("/v1/sessions/slot\(i)", "Connection: close\r\n"))
+                last = "\(response.status) \(response.text)"
+                return response.status == 200
+            }
+            XCTAssertTrue(admitted, "[\(label)] the concurrency-1 key was not admitted: \(last)", file: file, line: line)
         }
     }
 
