@@ -124,6 +124,9 @@ extension ClientConnection: UpstreamDelegate {
         exchange.upstreamReady = false
         if nothingReceived && exchange.reusedConnection && exchange.retryableOnStaleConnection {
             // A pooled connection the server had already closed: a fresh one gets the request once more.
+            // The EOF seen was that connection's, not the fresh one's: left set, the retry would be
+            // answered 502 before the new connection could say anything (after sending the request).
+            exchange.upstreamEOF = false
             connectUpstream()
             return
         }

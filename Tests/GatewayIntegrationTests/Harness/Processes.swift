@@ -8,7 +8,14 @@ enum Binaries {
     static var gateway: String { path("gateway") }
     static var mockUpstream: String { path("mock-upstream") }
 
+    /// `GATEWAY_BUILD_DIR` (a directory holding `gateway` and `mock-upstream`, e.g. a sanitizer build's
+    /// `.build-tsan/debug`) or `GATEWAY_BINARY` (the gateway alone) choose other binaries than `.build`'s.
     private static func path(_ name: String) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if name == "gateway", let binary = environment["GATEWAY_BINARY"], !binary.isEmpty { return binary }
+        if let directory = environment["GATEWAY_BUILD_DIR"], !directory.isEmpty {
+            return URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        }
         for configuration in ["debug", "release"] {
             let candidate = root.appendingPathComponent(".build/\(configuration)/\(name)").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
