@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Single entry point for developing the gateway: deps | run | test | bench.
+# Single entry point for developing the gateway: deps | run | test | bench | fuzz.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,7 +13,9 @@ usage: ./dev.sh <command> [args]
   deps                      install missing system packages (Debian) and put swift on PATH
   run [UPSTREAM_HOST:PORT]  release build, then run the gateway with gateway.conf
                             (without an upstream, a mock-upstream on :9000 is started too)
-  test                      debug build (all products) and swift test
+  test                      debug build (all products), swift test, then each fuzz target for 5 s
+                            (skipped when the toolchain cannot build libFuzzer targets)
+  fuzz [SECONDS]            build and run every fuzz target for SECONDS each (default 30); see Tests/Fuzz/README.md
   bench [args]              release build, then benchmarks/run.sh args
 EOF
 }
@@ -119,7 +121,29 @@ cmd_test() {
     log "swift test"
     local rc=0
     swift test || rc=$?
+    # A short fuzz pass catches a parser regression the unit tests miss; a missing fuzz
+    # toolchain is not a failure of the code, so it only skips.
+    local fuzz_rc=0
+    "$ROOT/Tests/Fuzz/run.sh" --check || fuzz_rc=$?
+    if [[ $fuzz_rc -eq 0 ]]; then
+        log "fuzz targets, 5 s each"
+        FUZZ_SECONDS=5 "$ROOT/Tests/Fuzz/run.sh" || fuzz_rc=$?
+    elif [[ $fuzz_rc -eq 2 ]]; then
+        log "fuzz pass skipped: this toolchain cannot build libFuzzer targets"
+        fuzz_rc=0
+    fi
+    if [[ $rc -eq 0 ]]; then rc=$fuzz_rc; fi
     exit "$rc"
+}
+
+cmd_fuzz() {
+    local seconds="${1:-30}"
+    if [[ ! "$seconds" =~ ^[0-9]+$ ]]; then
+        log "fuzz: SECONDS must be a whole number, got '$seconds'"
+        exit 2
+    fi
+    ensure_swift
+    FUZZ_SECONDS="$seconds" exec "$ROOT/Tests/Fuzz/run.sh"
 }
 
 cmd_run() {
@@ -199,6 +223,7 @@ main() {
         run)   cmd_run "$@" ;;
         test)  cmd_test "$@" ;;
         bench) cmd_bench "$@" ;;
+        fuzz)  cmd_fuzz "$@" ;;
         -h|--help|help) usage ;;
         *) usage; exit 2 ;;
     esac
