@@ -19,34 +19,15 @@ GATEWAY_PORT=19280
 log() { printf '[features] %s\n' "$*" >&2; }
 [[ -x "$GATEWAY" ]] || { log "$GATEWAY missing: run swift build -c release"; exit 1; }
 mkdir -p "$DIR"
-exec 9>"$STATE/lock"
-flock -n 9 || { log "another benchmark is running; wait for it to finish"; exit 1; }
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+bench_lock
 
-PIDS=()
-cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
-cat >"$DIR/backend.conf" <<CONF
-worker_processes 1;
-pid $DIR/nginx.pid;
-error_log $DIR/nginx-error.log warn;
-$([[ "$(id -u)" -eq 0 ]] && echo "user root;")
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $DIR/cb; proxy_temp_path $DIR/px; fastcgi_temp_path $DIR/fc; uwsgi_temp_path $DIR/uw; scgi_temp_path $DIR/sc;
-    keepalive_requests 1000000;
-    default_type application/json;
-    server {
-        listen 127.0.0.1:$BACKEND_PORT;
-        location /v1/sessions/ { return 200 '{"success":true,"data":{"id":"s1","status":"connected"}}'; }
-        location /v1/missing/ { return 404 '{"error":{"code":"SESSION_NOT_FOUND","message":"Session not found"}}'; }
-        location /v1/messages/ { return 201 '{"success":true,"data":{"id":"msg_1","status":"queued"}}'; }
-    }
-}
-CONF
-nginx -p "$DIR" -c "$DIR/backend.conf" -g 'daemon off;' 9>&- &
-PIDS+=($!)
+start_nginx_backend "$DIR" "$BACKEND_PORT" "
+        location /v1/sessions/ { return 200 '{\"success\":true,\"data\":{\"id\":\"s1\",\"status\":\"connected\"}}'; }
+        location /v1/missing/ { return 404 '{\"error\":{\"code\":\"SESSION_NOT_FOUND\",\"message\":\"Session not found\"}}'; }
+        location /v1/messages/ { return 201 '{\"success\":true,\"data\":{\"id\":\"msg_1\",\"status\":\"queued\"}}'; }"
 
 cat >"$DIR/gateway.conf" <<CONF
 listen 127.0.0.1:$GATEWAY_PORT;
@@ -57,7 +38,7 @@ idempotency { ttl 24h; max_memory 4g; }
 CONF
 "$GATEWAY" --config "$DIR/gateway.conf" 2>"$DIR/gateway.log" 9>&- &
 GW=$!
-PIDS+=($GW)
+PIDS+=("$GW")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$GATEWAY_PORT/v1/sessions/x" >/dev/null 2>&1 && break; sleep 0.05; done
 
 cat >"$DIR/post.lua" <<'LUA'

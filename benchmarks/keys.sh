@@ -26,30 +26,13 @@ done
 [[ -x "$GATEWAY" ]] || { log "$GATEWAY missing: run swift build -c release"; exit 1; }
 
 mkdir -p "$STATE/keys-bench"
-# Shares benchmarks/run.sh's lock: never two benchmarks at once on the 2 cores.
-exec 9>"$STATE/lock"
-flock -n 9 || { log "another benchmark is running; wait for it to finish"; exit 1; }
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+bench_lock
 DIR="$STATE/keys-bench"
 
-PIDS=()
-cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
-cat >"$DIR/backend.conf" <<CONF
-worker_processes 1;
-pid $DIR/nginx.pid;
-error_log $DIR/nginx-error.log warn;
-$([[ "$(id -u)" -eq 0 ]] && echo "user root;")
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $DIR/cb; proxy_temp_path $DIR/px; fastcgi_temp_path $DIR/fc; uwsgi_temp_path $DIR/uw; scgi_temp_path $DIR/sc;
-    keepalive_requests 100000;
-    server { listen 127.0.0.1:$BACKEND_PORT; location /v1/ { default_type application/json; return 200 '{"success":true}'; } }
-}
-CONF
-nginx -p "$DIR" -c "$DIR/backend.conf" -g 'daemon off;' 9>&- &
-PIDS+=($!)
+start_nginx_backend "$DIR" "$BACKEND_PORT" "location /v1/ { return 200 '{\"success\":true}'; }"
 
 log "generating $KEYS key hashes"
 BENCH_HASH="$("$GATEWAY" hash-key "$BENCH_KEY")"

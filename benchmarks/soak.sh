@@ -27,14 +27,11 @@ for b in "$GATEWAY" "$MOCK"; do
 done
 
 mkdir -p "$STATE/soak"
-# Shares benchmarks/run.sh's lock: never two benchmarks at once on the 2 cores.
-exec 9>"$STATE/lock"
-flock -n 9 || { log "another benchmark is running; wait for it to finish"; exit 1; }
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+bench_lock
 DIR="$STATE/soak"
 
-PIDS=()
-cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
 for p in $MOCK_PORT $GATEWAY_PORT; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then log "port $p is in use; stop whatever holds it"; exit 1; fi

@@ -11,9 +11,11 @@ GATEWAY="${GATEWAY:-$ROOT/.build/release/gateway}"
 MOCK="${MOCK:-$ROOT/.build/release/mock-upstream}"
 UP_PORT=19190
 GW_PORT=19180
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+STATE="$ROOT/benchmarks/results/tmp"
+log() { printf '[stream] %s\n' "$*" >&2; }
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+bench_lock
 
 cat > "$TMP/gateway.conf" <<CONF
 listen 127.0.0.1:$GW_PORT;
@@ -21,8 +23,8 @@ workers 1;
 upstream mock { server 127.0.0.1:$UP_PORT; }
 route /v1/ { upstream mock; max_body 1g; }
 CONF
-"$MOCK" --port "$UP_PORT" > "$TMP/mock.log" 2>&1 & pids+=($!)
-"$GATEWAY" --config "$TMP/gateway.conf" > "$TMP/gateway.log" 2>&1 & gw=$!; pids+=($gw)
+"$MOCK" --port "$UP_PORT" > "$TMP/mock.log" 2>&1 9>&- & PIDS+=($!)
+"$GATEWAY" --config "$TMP/gateway.conf" > "$TMP/gateway.log" 2>&1 9>&- & gw=$!; PIDS+=("$gw")
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$GW_PORT/v1/sessions/x" >/dev/null 2>&1 && break; sleep 0.1; done
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$gw/status"; }
