@@ -4,10 +4,14 @@ import COpenSSL
 public enum KeyHash {
     public static let digestLength = 32
 
+    /// SHA-256 fetched once. `EVP_sha256()` makes every digest call fetch the implementation
+    /// again under OpenSSL 3's provider lock: measured at 3.5% of proxy CPU with auth on.
+    nonisolated(unsafe) public static let algorithm: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)!
+
     /// SHA-256 of `count` bytes at `bytes` into the 32 bytes at `out`.
     public static func sha256(_ bytes: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<UInt8>) {
         var length: UInt32 = 0
-        let ok = EVP_Digest(bytes, count, out, &length, EVP_sha256(), nil)
+        let ok = EVP_Digest(bytes, count, out, &length, algorithm, nil)
         precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")
     }
 

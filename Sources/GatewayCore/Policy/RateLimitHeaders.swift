@@ -13,25 +13,43 @@ enum RateLimitHeaders {
     /// One entry per bucket the request passed through: its policy item, rate and state.
     typealias Entry = (item: String, name: String, rate: TokenRate, status: BucketStatus)
 
+    /// Written straight into the response's extra headers: this runs on every authenticated
+    /// request, so no intermediate Strings.
     static func add(_ style: RateLimitHeaderStyle, _ first: Entry?, _ second: Entry?, to context: RequestContext) {
+        if first == nil && second == nil { return }
+        let out = context.extraResponseHeaders
         if style == .ietf || style == .both {
-            context.addResponseHeader("RateLimit-Policy", list(first, second) { $0.item })
-            context.addResponseHeader("RateLimit", list(first, second) { "\"\($0.name)\";r=\($0.status.remaining);t=\(seconds($0.status))" })
+            out.append("RateLimit-Policy: ")
+            forEach(first, second, separatedBy: out) { out.append($0.item) }
+            out.append("\r\nRateLimit: ")
+            forEach(first, second, separatedBy: out) { entry in
+                out.append(byte: UInt8(ascii: "\""))
+                out.append(entry.name)
+                out.append("\";r=")
+                out.appendDecimal(Int(entry.status.remaining))
+                out.append(";t=")
+                out.appendDecimal(Int(seconds(entry.status)))
+            }
+            out.append("\r\n")
         }
         if style == .legacy || style == .both, let tightest = tightest(first, second) {
-            context.addResponseHeader("X-RateLimit-Limit", String(tightest.rate.burst))
-            context.addResponseHeader("X-RateLimit-Remaining", String(tightest.status.remaining))
-            context.addResponseHeader("X-RateLimit-Reset", String(seconds(tightest.status)))
+            out.append("X-RateLimit-Limit: ")
+            out.appendDecimal(Int(tightest.rate.burst))
+            out.append("\r\nX-RateLimit-Remaining: ")
+            out.appendDecimal(Int(tightest.status.remaining))
+            out.append("\r\nX-RateLimit-Reset: ")
+            out.appendDecimal(Int(seconds(tightest.status)))
+            out.append("\r\n")
         }
     }
 
     private static func seconds(_ status: BucketStatus) -> UInt64 { (status.msUntilFull + 999) / 1000 }
 
-    private static func list(_ first: Entry?, _ second: Entry?, _ render: (Entry) -> String) -> String {
-        switch (first, second) {
-        case let (a?, b?): render(a) + ", " + render(b)
-        case let (a?, nil), let (nil, a?): render(a)
-        case (nil, nil): ""
+    private static func forEach(_ first: Entry?, _ second: Entry?, separatedBy out: ByteBuffer, _ body: (Entry) -> Void) {
+        if let first { body(first) }
+        if let second {
+            if first != nil { out.append(", ") }
+            body(second)
         }
     }
 

@@ -42,7 +42,7 @@ public final class RequestFingerprinter {
     private init() {
         // Allocation failure of a few hundred bytes means the process is already lost.
         context = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        EVP_DigestInit_ex(context, KeyHash.algorithm, nil)
     }
 
     private func absorb(_ method: UnsafeRawBufferPointer, _ path: UnsafeRawBufferPointer) {

@@ -19,7 +19,7 @@ enum JournalFrame {
     static func checksum(_ payload: ArraySlice<UInt8>) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         payload.withUnsafeBytes { p in
-            _ = EVP_Digest(p.baseAddress, p.count, &digest, nil, EVP_sha256(), nil)
+            _ = EVP_Digest(p.baseAddress, p.count, &digest, nil, KeyHash.algorithm, nil)
         }
         return digest
     }
