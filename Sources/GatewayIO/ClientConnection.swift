@@ -14,7 +14,8 @@ final class ClientConnection: EventHandler {
     let worker: WorkerContext
     var loop: EventLoop { worker.loop }
     var input: ByteBuffer?
-    let output = WriteQueue(ownedCapacity: 16 * 1024)
+    /// Starts small and grows on demand: 10,000 idle connections must not each pin 16 KiB.
+    let output = WriteQueue(ownedCapacity: 2048)
     var parser: RequestHeadParser
     let context = RequestContext()
     var phase = Phase.idle

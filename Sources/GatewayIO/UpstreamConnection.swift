@@ -22,7 +22,8 @@ final class UpstreamConnection: EventHandler {
     private(set) var state: State
     weak var delegate: UpstreamDelegate?
     var input: ByteBuffer?
-    let output = WriteQueue(ownedCapacity: 16 * 1024)
+    /// Starts small and grows on demand: 10,000 idle connections must not each pin 16 KiB.
+    let output = WriteQueue(ownedCapacity: 2048)
     var readable = false
     var writable = false
     /// The server shut its side: after the data, a read will see EOF; no further edge will come.

@@ -15,17 +15,12 @@ final class WriteQueue {
     private var segments: [Segment] = []
     private var head = 0
     private let owned: ByteBuffer
-    private let iov: UnsafeMutablePointer<iovec>
     private static let maxIOV = 64
     private(set) var borrowedCount = 0
 
     init(ownedCapacity: Int) {
         owned = ByteBuffer(capacity: ownedCapacity)
-        iov = .allocate(capacity: Self.maxIOV)
-        segments.reserveCapacity(Self.maxIOV)
     }
-
-    deinit { iov.deallocate() }
 
     var isEmpty: Bool { head == segments.count }
     var hasBorrowed: Bool { borrowedCount > 0 }
@@ -68,30 +63,33 @@ final class WriteQueue {
     enum FlushResult { case drained, blocked, failed(Int32) }
 
     /// Writes as much as the socket takes, in as few writev calls as possible.
+    /// The iovec array lives on the stack for the call, so idle connections carry none.
     func flush(to fd: Int32) -> FlushResult {
-        while head < segments.count {
-            var n = 0
-            var i = head
-            while i < segments.count && n < Self.maxIOV {
-                let s = segments[i]
-                let base = s.borrowed ?? UnsafeRawPointer(owned.base + s.offset)
-                iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: s.length)
-                n += 1
-                i += 1
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxIOV) { iov in
+            while head < segments.count {
+                var n = 0
+                var i = head
+                while i < segments.count && n < Self.maxIOV {
+                    let s = segments[i]
+                    let base = s.borrowed ?? UnsafeRawPointer(owned.base + s.offset)
+                    iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: s.length)
+                    n += 1
+                    i += 1
+                }
+                switch Socket.writev(fd, iov.baseAddress!, n) {
+                case .bytes(let written):
+                    consume(written)
+                case .wouldBlock:
+                    return .blocked
+                case .failed(let e):
+                    return .failed(e)
+                case .closed:
+                    return .failed(EPIPE)
+                }
             }
-            switch Socket.writev(fd, iov, n) {
-            case .bytes(let written):
-                consume(written)
-            case .wouldBlock:
-                return .blocked
-            case .failed(let e):
-                return .failed(e)
-            case .closed:
-                return .failed(EPIPE)
-            }
+            reset()
+            return .drained
         }
-        reset()
-        return .drained
     }
 
     /// Drops everything queued (the connection is closing).

@@ -10,7 +10,6 @@ public struct RequestHeadParser: Sendable {
 
     public init(limits: HeadLimits) {
         self.limits = limits
-        head.facts.fields.reserveCapacity(limits.maxHeaders)
     }
 
     public mutating func reset() {

@@ -8,7 +8,6 @@ public struct ResponseHeadParser: Sendable {
 
     public init(limits: HeadLimits) {
         self.limits = limits
-        head.facts.fields.reserveCapacity(limits.maxHeaders)
     }
 
     public mutating func reset() {
