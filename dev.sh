@@ -199,8 +199,10 @@ EOF
     cat >&2 <<EOF
 
   gateway listening on $listen (config: $conf)
-  try:  curl -s localhost:$port/v1/sessions/demo
-        curl -s -X POST localhost:$port/v1/messages/text -H 'content-type: application/json' -d '{"to":"demo","text":"hi"}'
+  try:  curl -s localhost:$port/v1/sessions/demo -H 'Authorization: Bearer demo-key-123'
+        curl -s -X POST localhost:$port/v1/messages/text -H 'Authorization: Bearer demo-key-123' \\
+             -H 'Idempotency-Key: demo-1' -H 'content-type: application/json' -d '{"to":"+15550100","text":"hi"}'
+        curl -s localhost:$port/v1/sessions/demo          # no key: the 401 envelope
   stop: Ctrl-C
 
 EOF
