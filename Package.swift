@@ -26,7 +26,7 @@ let package = Package(
         // Everything that touches the OS: event loops, sockets, connections, pools.
         .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"], swiftSettings: hotPath),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
-        .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore", "COpenSSL"]),
+        .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"]),

@@ -23,7 +23,7 @@ extension ClientConnection {
                         break
                     }
                 }
-                if exchange.upstreamEOF {
+                if upstream.ended {
                     upstreamBroke("connection closed before a response")
                     return true
                 }
@@ -47,7 +47,7 @@ extension ClientConnection {
 
     /// Reads from the upstream; false when nothing new arrived (EOF is recorded, not returned).
     private func readUpstream(_ upstream: UpstreamConnection) -> Bool {
-        if !upstream.readable || exchange.upstreamEOF { return false }
+        if !upstream.readable || upstream.ended { return false }
         if let buffer = upstream.input, buffer.writableCount == 0, !output.hasBorrowed { buffer.compact() }
         switch upstream.read() {
         case .bytes(let n):
@@ -56,7 +56,6 @@ extension ClientConnection {
         case .wouldBlock:
             return false
         case .closed, .failed:
-            exchange.upstreamEOF = true
             return true
         }
     }
@@ -152,7 +151,7 @@ extension ClientConnection {
                 return true
             case .needMore(let consumed):
                 buffer.readIndex += consumed
-                if exchange.upstreamEOF {
+                if upstream.ended {
                     if exchange.responseDecoder.endsAtClose {
                         finishStreamedBody()
                         return true
@@ -168,7 +167,6 @@ extension ClientConnection {
                 if !readUpstream(upstream) { return progressed }
                 progressed = true
             case .failed(let reason):
-                exchange.upstreamEOF = true
                 upstreamBroke("malformed response body (\(reason.text))")
                 return true
             }
@@ -204,14 +202,14 @@ extension ClientConnection {
                 return true
             case .needMore(let consumed):
                 buffer.readIndex += consumed
-                if exchange.upstreamEOF {
+                if upstream.ended {
                     answerWithRewrite(complete: exchange.responseDecoder.endsAtClose)
                     return true
                 }
                 buffer.compact()
                 return readUpstream(upstream)
             case .failed:
-                exchange.upstreamEOF = true
+                upstream.ended = true
                 answerWithRewrite(complete: false)
                 return true
             }
@@ -231,7 +229,7 @@ extension ClientConnection {
         guard let upstream else { return }
         self.upstream = nil
         exchange.upstreamReady = false
-        let clean = exchange.upstreamKeepAlive && exchange.requestBodyDone && !exchange.upstreamEOF
+        let clean = exchange.upstreamKeepAlive && exchange.requestBodyDone && !upstream.ended
             && upstream.output.isEmpty && (upstream.input?.readableCount ?? 0) == 0
         if clean { upstream.release() } else { upstream.close() }
     }

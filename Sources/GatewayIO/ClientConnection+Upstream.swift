@@ -37,10 +37,15 @@ extension ClientConnection: UpstreamDelegate {
                 return
             case .failure(let error):
                 Log.warn("upstream \(group.config.name) server \(server.label): \(error)")
-                group.reportFailure(server, now: loop.now)
-                exchange.triedServers |= 1 << UInt64(group.index(of: server) % 64)
+                serverFailed(group, server)
             }
         }
+    }
+
+    /// Passive health plus "not this one again" for the current request.
+    private func serverFailed(_ group: UpstreamGroup, _ server: UpstreamGroup.Server) {
+        group.reportFailure(server, now: loop.now)
+        exchange.triedServers |= server.triedBit
     }
 
     func upstreamConnected(_ upstream: UpstreamConnection) {
@@ -83,14 +88,12 @@ extension ClientConnection: UpstreamDelegate {
         switch failure {
         case .connectRefused(let code):
             Log.warn("upstream \(group.config.name) server \(server.label): connect: \(String(cString: strerror(code)))")
-            group.reportFailure(server, now: loop.now)
-            exchange.triedServers |= 1 << UInt64(group.index(of: server) % 64)
+            serverFailed(group, server)
             connectUpstream()
         case .connectTimeout:
             Log.warn("upstream \(group.config.name) server \(server.label): connect timed out")
-            group.reportFailure(server, now: loop.now)
-            exchange.triedServers |= 1 << UInt64(group.index(of: server) % 64)
-            if group.pick(now: loop.now, excluding: exchange.triedServers) == nil {
+            serverFailed(group, server)
+            if !group.hasCandidate(now: loop.now, excluding: exchange.triedServers) {
                 failExchange(GatewayError(.upstreamTimeout, "Timed out connecting to the upstream",
                                           retryAfterSeconds: worker.retryAfterDefault))
             } else {
@@ -124,9 +127,6 @@ extension ClientConnection: UpstreamDelegate {
         exchange.upstreamReady = false
         if nothingReceived && exchange.reusedConnection && exchange.retryableOnStaleConnection {
             // A pooled connection the server had already closed: a fresh one gets the request once more.
-            // The EOF seen was that connection's, not the fresh one's: left set, the retry would be
-            // answered 502 before the new connection could say anything (after sending the request).
-            exchange.upstreamEOF = false
             connectUpstream()
             return
         }

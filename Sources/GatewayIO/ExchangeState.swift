@@ -32,7 +32,6 @@ struct ExchangeState {
     var clientFraming = BodyFraming.none
     var responseStarted = false
     var closeAfterResponse = false
-    var upstreamEOF = false
     var upstreamKeepAlive = false
     var status = 0
     /// A final response head came from the upstream.

@@ -28,6 +28,10 @@ final class UpstreamConnection: EventHandler {
     var writable = false
     /// The server shut its side: after the data, a read will see EOF; no further edge will come.
     var hangup = false
+    /// Nothing more will come from this connection: it read EOF or an error, or what it sent
+    /// could not be parsed. Kept here, not on the exchange, so a retry on a fresh connection
+    /// starts clean.
+    var ended = false
     /// Requests served; a reused connection may have been closed by the server meanwhile.
     var requestsServed = 0
     var deadline: UInt64 = 0
@@ -142,8 +146,11 @@ final class UpstreamConnection: EventHandler {
         case .bytes(let n):
             // A short read drained the socket, unless a FIN is pending behind the data.
             if n < buffer.writableCount + n && !hangup { readable = false }
-        case .wouldBlock, .closed, .failed:
+        case .wouldBlock:
             readable = false
+        case .closed, .failed:
+            readable = false
+            ended = true
         }
         return result
     }

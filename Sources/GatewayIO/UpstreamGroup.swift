@@ -9,14 +9,17 @@ final class UpstreamGroup {
         let label: String
         /// `host:port`, sent as Host when a client (HTTP/1.0) sent none.
         let hostHeader: [UInt8]
+        /// This server's bit in an exchange's set of servers already tried.
+        let triedBit: UInt64
         var currentWeight = 0
         var fails = 0
         var ejectedUntil: UInt64 = 0
         var idle: [UpstreamConnection] = []
 
-        init(config: UpstreamServer, address: SocketAddress) {
+        init(config: UpstreamServer, address: SocketAddress, index: Int) {
             self.config = config
             self.address = address
+            triedBit = 1 << UInt64(index % 64)
             label = "\(config.host):\(config.port)"
             hostHeader = Array(label.utf8)
         }
@@ -24,12 +27,17 @@ final class UpstreamGroup {
 
     let config: UpstreamConfig
     let servers: [Server]
-    private let totalWeight: Int
 
     init(config: UpstreamConfig) {
         self.config = config
-        servers = config.servers.map { Server(config: $0, address: SocketAddress(host: $0.host, port: $0.port)!) }
-        totalWeight = servers.reduce(0) { $0 + $1.config.weight }
+        servers = config.servers.enumerated().map {
+            Server(config: $1, address: SocketAddress(host: $1.host, port: $1.port)!, index: $0)
+        }
+    }
+
+    /// Whether `pick` would find a server, without moving the round-robin weights.
+    func hasCandidate(now: UInt64, excluding tried: UInt64) -> Bool {
+        servers.contains { $0.ejectedUntil <= now && tried & $0.triedBit == 0 }
     }
 
     /// Smooth weighted round-robin (as in nginx) over servers that are not ejected.
@@ -37,7 +45,7 @@ final class UpstreamGroup {
     func pick(now: UInt64, excluding tried: UInt64) -> Server? {
         var best: Server?
         var total = 0
-        for (i, server) in servers.enumerated() where server.ejectedUntil <= now && tried & (1 << UInt64(i % 64)) == 0 {
+        for server in servers where server.ejectedUntil <= now && tried & server.triedBit == 0 {
             server.currentWeight += server.config.weight
             total += server.config.weight
             if best == nil || server.currentWeight > best!.currentWeight { best = server }
@@ -45,8 +53,6 @@ final class UpstreamGroup {
         best?.currentWeight -= total
         return best
     }
-
-    func index(of server: Server) -> Int { servers.firstIndex { $0 === server } ?? 0 }
 
     /// Passive health: `max_fails` failures in a row eject the server for `fail_timeout`.
     func reportFailure(_ server: Server, now: UInt64) {

@@ -27,9 +27,9 @@ enum MockRoutes {
         let isControl = request.path.hasPrefix("/__mock/")
         if !isControl { conn.requestCount = MockStats.shared.record(method: request.methodText, path: request.path) }
 
-        let hasher = MockSHA256()
+        let hasher = SHA256Stream()
         var length = 0
-        switch conn.consumeBody(request, { chunk in hasher.update(chunk); length += chunk.count }) {
+        switch conn.consumeBody(request, { chunk in hasher.update(chunk.baseAddress, count: chunk.count); length += chunk.count }) {
         case .complete:
             break
         case .eof:
@@ -40,7 +40,7 @@ enum MockRoutes {
             _ = conn.respond(status: 400, contentType: "application/json", body: body, keepAlive: false, version: request.version)
             return false
         }
-        let ex = MockExchange(request: request, dialect: dialect, bodyLength: length, bodySHA256: hasher.finalHex())
+        let ex = MockExchange(request: request, dialect: dialect, bodyLength: length, bodySHA256: KeyHash.hex(hasher.finish()))
 
         if isControl { return control(ex, on: conn) }
         if request.path.hasPrefix("/v1/") {

@@ -1,5 +1,3 @@
-import COpenSSL
-
 /// SHA-256 of a request's method, target and body: what "the same request" means for a key.
 public struct RequestFingerprint: Sendable, Hashable {
     /// The digest as four words, so an entry holds it inline without another allocation.
@@ -25,7 +23,7 @@ public struct RequestFingerprint: Sendable, Hashable {
 /// Method and target are each followed by a NUL, which neither may contain, so no two
 /// (method, target, body) triples share an input.
 public final class RequestFingerprinter {
-    private let context: OpaquePointer
+    private let digest = SHA256Stream()
 
     /// `path` is the request target as received (path and query: a different query is a different request).
     public convenience init(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) {
@@ -39,11 +37,7 @@ public final class RequestFingerprinter {
         method.withUTF8 { m in path.withUTF8 { p in absorb(UnsafeRawBufferPointer(m), UnsafeRawBufferPointer(p)) } }
     }
 
-    private init() {
-        // Allocation failure of a few hundred bytes means the process is already lost.
-        context = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(context, KeyHash.algorithm, nil)
-    }
+    private init() {}
 
     private func absorb(_ method: UnsafeRawBufferPointer, _ path: UnsafeRawBufferPointer) {
         var separator: UInt8 = 0
@@ -53,17 +47,12 @@ public final class RequestFingerprinter {
         update(&separator, count: 1)
     }
 
-    deinit { EVP_MD_CTX_free(context) }
-
     public func update(_ bytes: UnsafeRawPointer?, count: Int) {
-        guard let bytes, count > 0 else { return }
-        EVP_DigestUpdate(context, bytes, count)
+        digest.update(bytes, count: count)
     }
 
     /// Call once, after the last body byte.
     public func finish() -> RequestFingerprint {
-        var digest = [UInt8](repeating: 0, count: 32)
-        EVP_DigestFinal_ex(context, &digest, nil)
-        return RequestFingerprint(bytes: digest)!
+        RequestFingerprint(bytes: digest.finish())!
     }
 }
