@@ -17,7 +17,12 @@ extension ClientConnection {
                     return true
                 case .failed(let error):
                     let kind: GatewayErrorKind
-                    if case .headersTooLarge = error { kind = .headersTooLarge } else { kind = .invalidRequest }
+                    switch error {
+                    case .headersTooLarge: kind = .headersTooLarge
+                    case .requestLineTooLong: kind = .uriTooLong
+                    case .notImplemented: kind = .notImplemented
+                    case .malformed: kind = .invalidRequest
+                    }
                     prepareUnparsedRequestContext()
                     sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
                     return true

@@ -41,7 +41,12 @@ final class MockConnection {
                 break
             case .failed(let error):
                 let status: Int
-                if case .headersTooLarge = error { status = 431 } else { status = 400 }
+                switch error {
+                case .headersTooLarge: status = 431
+                case .requestLineTooLong: status = 414
+                case .notImplemented: status = 501
+                case .malformed: status = 400
+                }
                 let body = MockErrors.body(code: MockErrors.code("invalid_request", "VALIDATION_ERROR", config.dialect),
                                            message: "malformed request: \(error.reason)", dialect: config.dialect)
                 _ = respond(status: status, contentType: "application/json", body: body, keepAlive: false, version: .http11)

@@ -23,6 +23,8 @@ final class ErrorCatalogTests: XCTestCase {
             (.serviceUnavailable, "service_unavailable", "SERVICE_UNAVAILABLE", 503, true),
             (.upstreamTimeout, "upstream_timeout", "SERVER_ERROR", 504, true),
             (.internalServerError, "internal_server_error", "SERVER_ERROR", 500, true),
+            (.uriTooLong, "uri_too_long", "VALIDATION_ERROR", 414, false),
+            (.notImplemented, "not_implemented", "NOT_IMPLEMENTED", 501, false),
         ]
         XCTAssertEqual(rows.count, GatewayErrorKind.allCases.count)
         for (kind, snake, upper, status, retryable) in rows {

@@ -1,9 +1,9 @@
-/// One row of the error catalog (/work/shared/error-catalog.md): status, both spellings, retry class.
+/// One row of the error catalog (README's "Error reference"): status, both spellings, retry class.
 public enum GatewayErrorKind: CaseIterable, Sendable {
     case missingApiKey, invalidApiKey, expiredApiKey, insufficientPermissions, rateLimitExceeded,
          concurrentRequestLimitExceeded, dailyMessageLimitReached, idempotencyConflict, invalidRequest,
          missingRequiredParameter, requestTooLarge, headersTooLarge, resourceNotFound, methodNotAllowed,
-         requestTimeout, badGateway, serviceUnavailable, upstreamTimeout, internalServerError
+         requestTimeout, badGateway, serviceUnavailable, upstreamTimeout, internalServerError, uriTooLong, notImplemented
 
     public var status: Int {
         switch self {
@@ -14,6 +14,8 @@ public enum GatewayErrorKind: CaseIterable, Sendable {
         case .invalidRequest, .missingRequiredParameter: return 400
         case .requestTooLarge: return 413
         case .headersTooLarge: return 431
+        case .uriTooLong: return 414
+        case .notImplemented: return 501
         case .resourceNotFound: return 404
         case .methodNotAllowed: return 405
         case .requestTimeout: return 408
@@ -45,6 +47,8 @@ public enum GatewayErrorKind: CaseIterable, Sendable {
         case .serviceUnavailable: return "service_unavailable"
         case .upstreamTimeout: return "upstream_timeout"
         case .internalServerError: return "internal_server_error"
+        case .uriTooLong: return "uri_too_long"
+        case .notImplemented: return "not_implemented"
         }
     }
 
@@ -54,12 +58,13 @@ public enum GatewayErrorKind: CaseIterable, Sendable {
         case .insufficientPermissions, .dailyMessageLimitReached: return "FORBIDDEN"
         case .rateLimitExceeded, .concurrentRequestLimitExceeded: return "RATE_LIMITED"
         case .idempotencyConflict: return "IDEMPOTENCY_CONFLICT"
-        case .invalidRequest, .missingRequiredParameter, .requestTooLarge, .headersTooLarge: return "VALIDATION_ERROR"
+        case .invalidRequest, .missingRequiredParameter, .requestTooLarge, .headersTooLarge, .uriTooLong: return "VALIDATION_ERROR"
         case .resourceNotFound: return "NOT_FOUND"
         case .methodNotAllowed: return "METHOD_NOT_ALLOWED"
         case .requestTimeout: return "REQUEST_TIMEOUT"
         case .badGateway, .upstreamTimeout, .internalServerError: return "SERVER_ERROR"
         case .serviceUnavailable: return "SERVICE_UNAVAILABLE"
+        case .notImplemented: return "NOT_IMPLEMENTED"
         }
     }
 

@@ -42,6 +42,7 @@ public struct ErrorCodeTranslator: Sendable {
         .invalidApiKey, .insufficientPermissions, .rateLimitExceeded, .idempotencyConflict,
         .invalidRequest, .requestTooLarge, .headersTooLarge, .resourceNotFound, .methodNotAllowed,
         .requestTimeout, .internalServerError, .badGateway, .upstreamTimeout, .serviceUnavailable,
+        .uriTooLong, .notImplemented,
     ]
 
     /// Snake codes whose UPPER spelling is not their upper-cased words (catalog: both mean SESSION_DISCONNECTED).

@@ -156,14 +156,18 @@ public struct ResponseHead: Sendable {
     }
 }
 
-/// Why a message was refused; the connection answers 400 or 431 and closes.
+/// Why a message was refused; the connection answers 400, 414, 431 or 501 and closes.
 public enum HTTPParseError: Error, Sendable, Equatable {
     case headersTooLarge(StaticStringBox)
     case malformed(StaticStringBox)
+    /// The request line is longer than `max_request_line` (414).
+    case requestLineTooLong(StaticStringBox)
+    /// A transfer coding the gateway does not implement (501, RFC 9112 §6.1).
+    case notImplemented(StaticStringBox)
 
     public var reason: String {
         switch self {
-        case .headersTooLarge(let r), .malformed(let r): return r.text
+        case .headersTooLarge(let r), .malformed(let r), .requestLineTooLong(let r), .notImplemented(let r): return r.text
         }
     }
 }
