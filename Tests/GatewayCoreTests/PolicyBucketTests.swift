@@ -16,11 +16,20 @@ final class PolicyBucketTests: XCTestCase {
         }
         let refused = buckets.take(1, (0, perMinute), nil, nowMs: 1_000)
         XCTAssertEqual(refused.waitMs, 600)
-        XCTAssertEqual(refused.first, BucketStatus(remaining: 0, msUntilFull: 12_000))
+        XCTAssertEqual(refused.first, BucketStatus(remaining: 0, msUntilNextToken: 600), "t is when the next request is admitted")
         XCTAssertEqual(PolicyErrors.rateLimited(perMinute, waitMs: refused.waitMs).retryAfterSeconds, 1)
         XCTAssertEqual(buckets.take(1, (0, perMinute), nil, nowMs: 1_599).waitMs, 1)
         XCTAssertTrue(buckets.take(1, (0, perMinute), nil, nowMs: 1_600).admitted)
         XCTAssertFalse(buckets.take(1, (0, perMinute), nil, nowMs: 1_600).admitted)
+    }
+
+    func testNextTokenIsWhenTheBucketHoldsOneMore() {
+        let buckets = table()
+        for _ in 0..<5 { _ = buckets.take(3, (0, perMinute), nil, nowMs: 1_000) }
+        let partial = buckets.take(3, (0, perMinute), nil, nowMs: 1_300)
+        // 6 taken, 300 ms (half a token) refilled: 14.5 tokens, the 15th arrives in 300 ms.
+        XCTAssertEqual(partial.first, BucketStatus(remaining: 14, msUntilNextToken: 300))
+        XCTAssertEqual(buckets.take(4, (0, perMinute), nil, nowMs: 0).first, BucketStatus(remaining: 19, msUntilNextToken: 600))
     }
 
     func testFractionalRatesAreExact() {

@@ -81,9 +81,9 @@ final class PolicyStageTests: XCTestCase {
         let context = RequestContext()
         XCTAssertNil(admit("/v1/x", key: "alpha", context: context))
         XCTAssertEqual(text(context.extraResponseHeaders), """
-        RateLimit-Policy: "free";q=3;w=3\r
+        RateLimit-Policy: "free";q=60;w=60\r
         RateLimit: "free";r=2;t=1\r
-        X-RateLimit-Limit: 3\r
+        X-RateLimit-Limit: 60\r
         X-RateLimit-Remaining: 2\r
         X-RateLimit-Reset: 1\r
 
@@ -95,6 +95,18 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(refused?.kind, .rateLimitExceeded)
         XCTAssertEqual(refused?.retryAfterSeconds, 1)
         XCTAssertNil(request("/v1/x", key: "beta"), "another key has its own bucket")
+    }
+
+    func testRoutePolicyAdvertisesItsRealRateUnderItsOwnName() throws {
+        pipeline = RequestPipeline(config: try parseConfig(config + """
+        route /v1/burst { upstream u; auth required; rate 10/s burst 5; }
+        """))
+        let context = RequestContext()
+        XCTAssertNil(admit("/v1/burst/x", key: "beta", context: context))
+        let headers = text(context.extraResponseHeaders)
+        XCTAssertTrue(headers.contains("RateLimit-Policy: \"free\";q=60;w=60, \"/v1/burst\";q=10;w=1\r\n"), headers)
+        XCTAssertTrue(headers.contains("RateLimit: \"free\";r=2;t=1, \"/v1/burst\";r=4;t=1\r\n"), headers)
+        pipeline.finish(context, outcome: .completed(status: 200))
     }
 
     func testConcurrencyIsReleasedExactlyOnceWhateverTheOutcome() {

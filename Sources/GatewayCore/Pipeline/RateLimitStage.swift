@@ -24,7 +24,7 @@ public final class RateLimitStage: RequestStage {
         let verdict = policies.keyBuckets.take(key, own, routeBucket, nowMs: context.monotonicMillis)
         if policies.headerStyle != .off {
             let first = own.map { (policies.policyItems[policyIndex]!, policy.name, $0.rate, verdict.first!) }
-            let second = routeBucket.map { (policies.routeItems[route.index]!, "route", $0.rate, verdict.second!) }
+            let second = routeBucket.map { (policies.routeItems[route.index]!, route.config.prefix, $0.rate, verdict.second!) }
             RateLimitHeaders.add(policies.headerStyle, first, second, to: context)
         }
         return verdict.admitted ? .proceed : .reject(Self.error(verdict, own?.rate, routeBucket?.rate))

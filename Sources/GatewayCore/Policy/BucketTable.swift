@@ -1,7 +1,9 @@
 /// One bucket's state after a request, for the RateLimit headers.
 public struct BucketStatus: Sendable, Equatable {
     public var remaining: Int64
-    public var msUntilFull: UInt64
+    /// Until one more token is available (0 when full): RateLimit's `t`, and on an empty bucket
+    /// the same instant as Retry-After.
+    public var msUntilNextToken: UInt64
 }
 
 /// The answer for up to two stacked buckets (an owner's own and a route's).
@@ -71,13 +73,12 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     }
 
     private static func status(_ bucket: TokenBucket, _ end: UInt64, _ nowMs: UInt64) -> BucketStatus {
-        BucketStatus(remaining: bucket.remaining(end: end, nowMs: nowMs), msUntilFull: bucket.msUntilFull(end: end, nowMs: nowMs))
+        BucketStatus(remaining: bucket.remaining(end: end, nowMs: nowMs), msUntilNextToken: bucket.msUntilNextToken(end: end, nowMs: nowMs))
     }
 
     private static func store(_ shard: inout Shard, _ key: Key, _ bucket: TokenBucket, _ end: UInt64, _ nowMs: UInt64) -> BucketStatus {
-        let status = status(bucket, end, nowMs)
-        shard.buckets[key] = Stored(end: end, fullAtMs: nowMs + status.msUntilFull)
-        return status
+        shard.buckets[key] = Stored(end: end, fullAtMs: nowMs + bucket.msUntilFull(end: end, nowMs: nowMs))
+        return status(bucket, end, nowMs)
     }
 
     private static func sweep(_ shard: inout Shard, nowMs: UInt64) {

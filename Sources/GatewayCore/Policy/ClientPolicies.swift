@@ -26,6 +26,6 @@ public final class ClientPolicies: Sendable {
         calendar = QuotaCalendar(resetOffsetMs: config.quotaResetOffsetMs)
         concurrency = ConcurrencyGate(globalLimit: config.globalConcurrency)
         policyItems = config.policies.map { p in p.limits.rate.map { RateLimitHeaders.policyItem(name: p.name, $0) } }
-        routeItems = routes.map { r in r.rate.map { RateLimitHeaders.policyItem(name: "route", $0) } }
+        routeItems = routes.map { r in r.rate.map { RateLimitHeaders.policyItem(name: r.prefix, $0) } }
     }
 }

@@ -1,13 +1,14 @@
-/// RateLimit headers (IETF httpapi draft form, legacy X-RateLimit-* trio, both or none).
-/// A bucket of burst B refilled at R per period is announced as `q=B` per `w` = the seconds it
-/// takes to refill B tokens, so q/w is the sustained rate and r never exceeds q.
+/// RateLimit headers (IETF httpapi draft-10 form, legacy X-RateLimit-* trio, both or none).
+/// A bucket refilled at N per period is announced as its real rate, `q=N;w=<period s>`; `r` is
+/// what the bucket holds now (at most its burst) and `t` the seconds until it holds one more,
+/// so on a 429 `t`, Retry-After and `details.retry_after_s` name the same instant.
 enum RateLimitHeaders {
     static func policyItem(name: String, _ rate: TokenRate) -> String {
-        "\"\(name)\";q=\(rate.burst);w=\(window(rate))"
+        "\"\(name)\";q=\(rate.count);w=\(window(rate))"
     }
 
     static func window(_ rate: TokenRate) -> Int64 {
-        max(1, (rate.burst * rate.periodMs + rate.count * 1000 - 1) / (rate.count * 1000))
+        max(1, (rate.periodMs + 999) / 1000)
     }
 
     /// One entry per bucket the request passed through: its policy item, rate and state.
@@ -34,7 +35,7 @@ enum RateLimitHeaders {
         }
         if style == .legacy || style == .both, let tightest = tightest(first, second) {
             out.append("X-RateLimit-Limit: ")
-            out.appendDecimal(Int(tightest.rate.burst))
+            out.appendDecimal(Int(tightest.rate.count))
             out.append("\r\nX-RateLimit-Remaining: ")
             out.appendDecimal(Int(tightest.status.remaining))
             out.append("\r\nX-RateLimit-Reset: ")
@@ -43,7 +44,7 @@ enum RateLimitHeaders {
         }
     }
 
-    private static func seconds(_ status: BucketStatus) -> UInt64 { (status.msUntilFull + 999) / 1000 }
+    private static func seconds(_ status: BucketStatus) -> UInt64 { (status.msUntilNextToken + 999) / 1000 }
 
     private static func forEach(_ first: Entry?, _ second: Entry?, separatedBy out: ByteBuffer, _ body: (Entry) -> Void) {
         if let first { body(first) }

@@ -37,5 +37,14 @@ struct TokenBucket {
         Self.ceilDiv(debt(end: end, nowMs: nowMs), perMs)
     }
 
+    /// Ms until the bucket holds one more whole token than now (0 when it is full). For an
+    /// empty bucket this is `waitMs`: the moment the next request would be admitted.
+    func msUntilNextToken(end: UInt64, nowMs: UInt64) -> UInt64 {
+        let owed = debt(end: end, nowMs: nowMs)
+        if owed == 0 { return 0 }
+        let whole = (capacity - min(capacity, owed)) / unit
+        return Self.ceilDiv(owed - (capacity - (whole + 1) * unit), perMs)
+    }
+
     static func ceilDiv(_ a: UInt64, _ b: UInt64) -> UInt64 { (a + b - 1) / b }
 }
