@@ -48,7 +48,7 @@ extension ClientConnection {
         let buffer = input!
         let bytes = UnsafePointer(buffer.readPointer)
         let head = parser.head
-        context.reset(method: head.method, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
+        worker.reset(context, method: head.method)
         assignRequestID(head, bytes)
 
         exchange = ExchangeState()
@@ -89,7 +89,7 @@ extension ClientConnection {
 
     /// A request that never parsed still gets a fresh id for its error envelope and log line.
     func prepareUnparsedRequestContext() {
-        context.reset(method: .get, monotonicMillis: loop.now, wallMillis: Clock.wallMillis())
+        worker.reset(context, method: .get)
         worker.nextRequestID(into: &context.requestID)
     }
 

@@ -12,6 +12,7 @@ final class WorkerContext {
     let retryAfterDefault: Int
     let idempotency: IdempotencyStage?
     private var requestIDs: RequestIDGenerator
+    private var date = HTTPDateLine()
 
     init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
         self.idempotency = idempotency
@@ -26,6 +27,13 @@ final class WorkerContext {
         accessLog = config.accessLog
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         requestIDs = RequestIDGenerator(seed: UInt64.random(in: .min ... .max))
+    }
+
+    /// Starts a request's context: its clock readings, and the Date line every response carries.
+    func reset(_ context: RequestContext, method: HTTPMethod) {
+        let wall = Clock.wallMillis()
+        context.reset(method: method, monotonicMillis: loop.now, wallMillis: wall)
+        context.extraResponseHeaders.append(date.line(epochSeconds: Int64(wall / 1000)))
     }
 
     func nextRequestID(into id: inout [UInt8]) {

@@ -217,6 +217,10 @@ final class HTTPProxyHeadWriterTests: XCTestCase {
              "HTTP/1.1 200 Fine\r\nX-Request-Id: rid-1\r\nContent-Length: 3\r\n\r\n"),
             ("until close", respond("HTTP/1.1 500 Oops\r\nServer: s\r\n\r\n", connection: .close),
              "HTTP/1.1 500 Oops\r\nServer: s\r\nX-Request-Id: rid-1\r\nConnection: close\r\n\r\n"),
+            ("the gateway's Date replaces the upstream's",
+             respond("HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nServer: s\r\nContent-Length: 0\r\n\r\n",
+                     framing: .length(0), extra: "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+             "HTTP/1.1 200 OK\r\nServer: s\r\nX-Request-Id: rid-1\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n"),
             ("HEAD drops length", respond("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nETag: x\r\n\r\n", method: .head),
              "HTTP/1.1 200 OK\r\nETag: x\r\nX-Request-Id: rid-1\r\n\r\n"),
             ("HEAD keeps length", respond("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nETag: x\r\n\r\n", method: .head,
@@ -289,7 +293,7 @@ final class HTTPProxyHeadWriterTests: XCTestCase {
             ("Trailer", .trailer), ("Upgrade", .upgrade), ("Expect", .expect), ("X-Request-ID", .xRequestId),
             ("X-Forwarded-For", .xForwardedFor), ("X-Forwarded-Proto", .xForwardedProto), ("Authorization", .authorization),
             ("X-Api-Key", .xApiKey), ("Idempotency-Key", .idempotencyKey), ("Content-Type", .contentType),
-            ("Retry-After", .retryAfter), ("Hosts", .other), ("Content-Lengths", .other), ("X-Forwarded-Host", .other),
+            ("Retry-After", .retryAfter), ("date", .date), ("Dates", .other), ("Hosts", .other), ("Content-Lengths", .other), ("X-Forwarded-Host", .other),
             ("Trailers", .other), ("T", .other), ("Content_Length", .other),
         ]
         for (name, expected) in cases {

@@ -146,3 +146,26 @@ final class ForwardingTests: XCTestCase {
         XCTAssertEqual(up.json["received"] as? Int, size)
     }
 }
+
+/// RFC 9110 §6.6.1: every response leaving the gateway carries a Date, proxied or its own.
+final class DateHeaderTests: XCTestCase {
+    func testEveryResponseCarriesOneDate() throws {
+        let deployment = Deployment()
+        defer { deployment.stop() }
+        let mock = try deployment.startMock()
+        try deployment.startGateway(servers: [mock])
+        let c = try RawClient(port: deployment.gatewayPort)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let answers = [("proxied", try c.exchange(get("/v1/sessions/a"))),
+                       ("gateway's own 404", try c.exchange(get("/nowhere"))),
+                       ("rewritten upstream error", try c.exchange(get("/v1/sessions/a?fail=html502")))]
+        for (name, response) in answers {
+            XCTAssertEqual(response.headers("Date").count, 1, name)
+            let date = try XCTUnwrap(response.header("Date").flatMap { formatter.date(from: $0) }, name)
+            XCTAssertLessThan(abs(date.timeIntervalSinceNow), 5, name)
+        }
+    }
+}

@@ -20,7 +20,7 @@ public enum KnownHeader: UInt8, Sendable {
     case other
     case host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
     case expect, xRequestId, xForwardedFor, xForwardedProto
-    case authorization, xApiKey, idempotencyKey, contentType, retryAfter
+    case authorization, xApiKey, idempotencyKey, contentType, retryAfter, date
 
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the framing headers the gateway re-creates itself.
     public var isDroppedWhenForwarding: Bool {
@@ -35,7 +35,9 @@ public enum KnownHeader: UInt8, Sendable {
     static func classify(_ p: UnsafePointer<UInt8>, _ n: Int) -> KnownHeader {
         switch n {
         case 2: return Bytes.equalsLowercase(p, n, "te") ? .te : .other
-        case 4: return Bytes.equalsLowercase(p, n, "host") ? .host : .other
+        case 4:
+            if Bytes.equalsLowercase(p, n, "host") { return .host }
+            return Bytes.equalsLowercase(p, n, "date") ? .date : .other
         case 6: return Bytes.equalsLowercase(p, n, "expect") ? .expect : .other
         case 7:
             if Bytes.equalsLowercase(p, n, "trailer") { return .trailer }

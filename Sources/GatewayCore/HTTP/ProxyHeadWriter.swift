@@ -57,7 +57,8 @@ public enum ProxyHeadWriter {
     }
 
     /// Writes the response head for the client from an upstream response head.
-    /// `extraHeaders` are complete header lines (each ending in CRLF) added by policy stages.
+    /// `extraHeaders` are complete header lines (each ending in CRLF) added by the gateway: its
+    /// own `Date` (like nginx, the upstream's is replaced) and the policy stages' headers.
     public static func writeResponse(_ head: ResponseHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
                                      requestID: UnsafeRawBufferPointer, connection: ConnectionDirective,
                                      extraHeaders: UnsafeRawBufferPointer, preserveContentLength: Bool = false,
@@ -72,7 +73,8 @@ public enum ProxyHeadWriter {
                 appendField(field, p, out)
                 continue
             }
-            if field.known == .xRequestId || field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) {
+            if field.known == .xRequestId || field.known == .date || field.known.isDroppedWhenForwarding
+                || isNamedByConnection(field, head.facts, p) {
                 continue
             }
             appendField(field, p, out)
