@@ -1,44 +1,21 @@
 import GatewayCore
 
-/// Everything the connections of one event loop share: the loop, the pipeline, the per-loop
-/// upstream pools and the request-id generator. Never touched by another thread.
+/// Everything the connections of one event loop share: the loop, the exchange environment (filter
+/// chain, limits, balancers, ids) and the per-loop upstream pools. Never touched by another thread.
 final class WorkerContext {
     let loop: EventLoop
-    let pipeline: RequestPipeline
-    let limits: ClientLimits
-    let headLimits: HeadLimits
-    let groups: [UpstreamGroup]
-    let accessLog: Bool
-    let retryAfterDefault: Int
-    let idempotency: IdempotencyStage?
-    private var requestIDs: RequestIDGenerator
-    private var date = HTTPDateLine()
+    let environment: ExchangeEnvironment
+    /// One per upstream group, in the balancers' order.
+    let pools: [UpstreamPool]
 
     init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
-        self.idempotency = idempotency
         let limits = config.client
-        self.limits = limits
-        headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
         loop = EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
-        self.pipeline = pipeline
-        groups = pipeline.upstreamNames.map { UpstreamGroup(config: config.upstreams[$0]!) }
-        accessLog = config.accessLog
-        retryAfterDefault = config.errors.retryAfterDefaultSeconds
-        requestIDs = RequestIDGenerator(seed: UInt64.random(in: .min ... .max))
-    }
-
-    /// Starts a request's context: its clock readings, and the Date line every response carries.
-    func reset(_ context: RequestContext, method: HTTPMethod) {
-        let wall = Clock.wallMillis()
-        context.reset(method: method, monotonicMillis: loop.now, wallMillis: wall)
-        context.extraResponseHeaders.append(date.line(epochSeconds: Int64(wall / 1000)))
-    }
-
-    func nextRequestID(into id: inout [UInt8]) {
-        id.removeAll(keepingCapacity: true)
-        id.append(contentsOf: repeatElement(0, count: RequestIDGenerator.length))
-        id.withUnsafeMutableBufferPointer { requestIDs.next(nowMillis: Clock.wallMillis(), into: $0.baseAddress!) }
+        environment = ExchangeEnvironment(config: config, pipeline: pipeline, idempotency: idempotency,
+                                          seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
+                                          log: { level, message in level == .info ? Log.info(message) : Log.warn(message) })
+        pools = environment.balancers.enumerated().map { UpstreamPool(group: $0, balancer: $1) }
     }
 }

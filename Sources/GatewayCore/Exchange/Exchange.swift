@@ -1,0 +1,61 @@
+/// Facts about the request in flight and its progress, reset for every request. Phases are the
+/// machine's `State`; what lives here is data: framing, decoders, the servers tried, the answer.
+struct Exchange {
+    /// Request head bytes still at the front of the client's input buffer (kept until the body
+    /// needs the room, so a connect failure or a stale pooled connection can send it again).
+    var headLength = 0
+    var method = HTTPMethod.get
+    var clientVersion = HTTPVersion.http11
+    /// The client allows keep-alive and `keepalive_requests` is not reached.
+    var clientKeepAlive = true
+    var requestDecoder = BodyDecoder(framing: .none)
+    var upstreamFraming = BodyFraming.none
+    /// Index of the route's upstream group.
+    var group = 0
+    var triedServers: UInt64 = 0
+    /// The server of the current attempt.
+    var server: UpstreamBalancer.Server?
+    var attempts = 0
+    var startedAt: UInt64 = 0
+    var lastBodyProgress: UInt64 = 0
+    /// The moment the response timeout counts from while the whole request is with the upstream.
+    var upstreamWaitSince: UInt64 = 0
+    /// The upstream connection's write counter when this exchange got it.
+    var upstreamWrittenAtStart: UInt64 = 0
+    var logPrefix = ""
+    /// The filter chain admitted the request: its stages hear how it ended, exactly once.
+    var admitted = false
+    var idempotency: IdempotencyExchange?
+
+    // The answer
+    /// Decided once, when the response head is written (`decideKeepAlive`).
+    var keepAlive = false
+    /// The status the client got (the upstream's, or the gateway's own answer's).
+    var status = 0
+    /// Answered from the idempotency store.
+    var replayed = false
+    var upstreamKeepAlive = false
+    var responseDecoder = BodyDecoder(framing: .none)
+    var clientFraming = BodyFraming.none
+    var errorFacts: UpstreamErrorStage.HeadFacts?
+    var collected: [UInt8] = []
+    var collectLimit = 0
+    var collectOverflow = false
+}
+
+/// The Idempotency-Key side of one exchange: either this request holds the key's reservation
+/// (forward it, record the answer), or the key has settled (hash the body, then replay or refuse).
+struct IdempotencyExchange {
+    enum Mode {
+        case reserved(IdempotencyReservation, ResponseRecorder)
+        case replaying(SettledEntry)
+    }
+
+    var mode: Mode
+    let fingerprinter: RequestFingerprinter
+
+    var recorder: ResponseRecorder? {
+        if case .reserved(_, let recorder) = mode { return recorder }
+        return nil
+    }
+}

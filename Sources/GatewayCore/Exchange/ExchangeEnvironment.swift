@@ -1,0 +1,48 @@
+/// What every connection of one event loop shares: the filter chain, the limits, the loop's view
+/// of the upstream groups, the request-id generator and the Date line. Used by one thread only.
+public final class ExchangeEnvironment {
+    public enum LogLevel: Sendable { case info, warn }
+
+    public let pipeline: RequestPipeline
+    public let idempotency: IdempotencyStage?
+    public let limits: ClientLimits
+    public let headLimits: HeadLimits
+    /// One per upstream group, in `pipeline.upstreamNames` order.
+    public let balancers: [UpstreamBalancer]
+    public let accessLog: Bool
+    public let retryAfterDefault: Int
+    /// Wall-clock milliseconds (request ids, Date, idempotency deadlines); injected, so tests own time.
+    let wallClock: () -> UInt64
+    /// Where the machine's log lines go.
+    let log: (LogLevel, String) -> Void
+    private var requestIDs: RequestIDGenerator
+    private var date = HTTPDateLine()
+
+    public init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?, seed: UInt64,
+                wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void) {
+        self.pipeline = pipeline
+        self.idempotency = idempotency
+        limits = config.client
+        headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
+        balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
+        accessLog = config.accessLog
+        retryAfterDefault = config.errors.retryAfterDefaultSeconds
+        self.wallClock = wallClock
+        self.log = log
+        requestIDs = RequestIDGenerator(seed: seed)
+    }
+
+    /// Starts a request's context: its clock readings, and the Date line every response carries.
+    func reset(_ context: RequestContext, method: HTTPMethod, now: UInt64) {
+        let wall = wallClock()
+        context.reset(method: method, monotonicMillis: now, wallMillis: wall)
+        context.extraResponseHeaders.append(date.line(epochSeconds: Int64(wall / 1000)))
+    }
+
+    func nextRequestID(into id: inout [UInt8]) {
+        id.removeAll(keepingCapacity: true)
+        id.append(contentsOf: repeatElement(0, count: RequestIDGenerator.length))
+        let wall = wallClock()
+        id.withUnsafeMutableBufferPointer { requestIDs.next(nowMillis: wall, into: $0.baseAddress!) }
+    }
+}

@@ -1,0 +1,319 @@
+import Glibc
+
+/// The life of the requests on one client connection, as one sans-I/O state machine (in the
+/// manner of h11 and SwiftNIO's state machines). The I/O layer feeds it events (bytes read,
+/// flushed, upstream connected, timer fired) and performs the actions `next()` returns (read,
+/// flush, connect, release, close); the machine never touches a socket or a clock.
+///
+/// Every state a request can be in, and every way out:
+///
+///     idle ──bytes──▶ readingHead ──head──▶ (stages) ──reject──▶ answered
+///       ▲                 │ malformed/timeout ▶ closing          │ suspend ▶ awaitingAdmission ──resume──▶ (stages)
+///       │                 ▼                                      │ replay  ▶ replaying ──body hashed──▶ answered
+///       │             closed ◀─ EOF                              ▼ forward
+///       │                                                    connecting ──connected──▶ forwarding(request, response)
+///       │                                                      │ refused/timeout: next server, else answered(503/504)
+///       │     forwarding: request leg  sending ▶ sent | abandoned (server stopped reading)
+///       │                 response leg awaitingHead ▶ streaming | collecting (error rewrite) ▶ complete
+///       │                 stale pooled connection ▶ connecting again (safe requests, once)
+///       │                 failures ▶ answered (502/504) or, after the response started, closed
+///       └──keep-alive── answered / forwarding(…, complete) ──flushed──▶ idle | closing ──▶ lingering ──▶ closed
+///
+/// Three decisions are made in one place each: keep-alive or close (`decideKeepAlive`), whether
+/// a failed request may be sent again (`mayRetryOnFreshConnection`), and how an Idempotency-Key
+/// settles (`settlement`).
+public struct ExchangeMachine {
+    public enum State: Equatable {
+        /// Between requests. `fresh`: no request yet, so the header timeout applies, not keep-alive's.
+        case idle(since: UInt64, fresh: Bool)
+        /// Part of a request head has arrived.
+        case readingHead(since: UInt64)
+        /// A request-head stage suspended (a store round trip); `admissionResumed` continues.
+        case awaitingAdmission
+        /// Waiting for a connection to the upstream server chosen for this attempt.
+        case connecting(since: UInt64)
+        /// Request and response travel at once: an upstream may answer before the body is sent.
+        case forwarding(RequestLeg, ResponseLeg)
+        /// The Idempotency-Key has settled: the body is read and hashed, never forwarded, then the
+        /// stored answer is replayed or the request refused.
+        case replaying
+        /// The whole answer is queued for the client; once flushed: idle (keep-alive) or closing.
+        case answered
+        /// The last bytes go out, then the connection closes (or lingers).
+        case closing
+        /// Write side shut: what the client still sends is read and dropped (nginx's lingering close).
+        case lingering(since: UInt64, lastRead: UInt64)
+        case closed
+    }
+
+    public enum RequestLeg: Equatable {
+        /// Head and/or body bytes still on their way to the upstream.
+        case sending
+        /// Everything reached the upstream's socket: it may act on the request.
+        case sent
+        /// The upstream stopped taking the request (it answered early and closed, or reset).
+        case abandoned
+    }
+
+    public enum ResponseLeg: Equatable {
+        case awaitingHead
+        /// Relaying the body to the client as it arrives.
+        case streaming
+        /// Gathering an error body so the error stage can rewrite it into the envelope.
+        case collecting
+        /// The upstream's answer is complete (it may still be leaving the client's queue).
+        case complete
+        /// The upstream's error answer is complete and rewritten: the gateway sends the envelope.
+        case rewritten
+    }
+
+    public internal(set) var state: State
+    public let client: ClientLink
+    public internal(set) var upstream: UpstreamLink?
+    public let context = RequestContext()
+    let environment: ExchangeEnvironment
+    /// `X-Forwarded-Proto` for this listener: "http", or "https" once TLS terminates here.
+    let proto: StaticString
+    var exchange = Exchange()
+    var parser: RequestHeadParser
+    var responseParser: ResponseHeadParser
+    var requestsServed = 0
+    /// The client's bytes may still be arriving unread when the connection closes.
+    var unreadClientBytes = false
+    /// When the client deadline and the upstream deadline fall (monotonic ms, 0 = none); the I/O
+    /// arms its timers from these whenever `next()` returns `.wait`.
+    public internal(set) var clientDeadline: UInt64 = 0
+    public internal(set) var upstreamDeadline: UInt64 = 0
+    /// The I/O's clock, set before every event.
+    public var now: UInt64
+
+    public init(environment: ExchangeEnvironment, client: ClientLink, clientAddress: [UInt8], proto: StaticString = "http",
+                now: UInt64) {
+        self.environment = environment
+        self.proto = proto
+        self.client = client
+        self.now = now
+        parser = RequestHeadParser(limits: environment.headLimits)
+        responseParser = ResponseHeadParser(limits: environment.headLimits)
+        context.clientAddress = clientAddress
+        state = .idle(since: now, fresh: true)
+    }
+
+    public var isClosed: Bool { state == .closed }
+
+    // MARK: Events from the I/O
+
+    /// Readiness of the client socket (epoll flags, or a TLS engine's wants).
+    public mutating func clientEvent(readable: Bool, writable: Bool, hangup: Bool, error: Bool) {
+        if state == .closed { return }
+        if error {
+            abort("client connection error")
+            return
+        }
+        if readable || hangup { client.readable = true }
+        if hangup { client.hangup = true }
+        if writable { client.writable = true }
+        // nginx's behaviour: a client that closes while waiting for its answer has abandoned it.
+        if hangup, case .forwarding = state, exchange.requestDecoder.isDone {
+            abort("client closed the connection before the response completed")
+        }
+    }
+
+    /// What reading from the client (into `client.input`, asked for by `.readClient`) gave.
+    public mutating func clientRead(_ result: ReadResult, room: Int) {
+        switch result {
+        case .bytes(let n):
+            if n < room && !client.hangup { client.readable = false }
+        case .wouldBlock:
+            client.readable = false
+        case .eof:
+            client.readable = false
+            client.peerClosed = true
+        }
+    }
+
+    /// What flushing `client.output` (asked for by `.flushClient`) gave.
+    public mutating func clientFlushed(_ result: FlushResult) {
+        switch result {
+        case .drained:
+            client.lastWriteProgress = now
+        case .blocked(let progressed):
+            client.writable = false
+            if progressed { client.lastWriteProgress = now }
+        case .failed:
+            abort("write to client failed")
+        }
+    }
+
+    public mutating func upstreamEvent(readable: Bool, writable: Bool, hangup: Bool) {
+        guard let upstream else { return }
+        if readable || hangup { upstream.readable = true }
+        if hangup { upstream.hangup = true }
+        if writable { upstream.writable = true }
+    }
+
+    public mutating func upstreamRead(_ result: ReadResult, room: Int) {
+        guard let upstream else { return }
+        switch result {
+        case .bytes(let n):
+            // A short read drained the socket, unless a FIN is pending behind the data.
+            if n < room && !upstream.hangup { upstream.readable = false }
+            // The response timeout counts from the last sign of life.
+            if n > 0 && exchange.upstreamWaitSince != 0 { exchange.upstreamWaitSince = now }
+        case .wouldBlock:
+            upstream.readable = false
+        case .eof:
+            upstream.readable = false
+            upstream.ended = true
+        }
+    }
+
+    public mutating func upstreamFlushed(_ result: FlushResult) {
+        guard let upstream else { return }
+        switch result {
+        case .drained:
+            upstream.lastWriteProgress = now
+            if case .forwarding(.sending, let response) = state, exchange.requestDecoder.isDone {
+                state = .forwarding(.sent, response)
+            }
+        case .blocked(let progressed):
+            upstream.writable = false
+            if progressed { upstream.lastWriteProgress = now }
+        case .failed(let code):
+            // Often the server answered early (413, 401) and closed without reading the body:
+            // stop sending, and relay that answer if it is there.
+            environment.log(.warn, "upstream \(environment.balancers[exchange.group].config.name) server \(upstream.server.label): "
+                            + "request write failed: \(String(cString: strerror(code))), request \(context.requestIDText)")
+            upstream.output.reset()
+            if case .forwarding(_, let response) = state { state = .forwarding(.abandoned, response) }
+        }
+    }
+
+    /// A connect the I/O started for `.connect` completed at once or later, or a pooled one was lent.
+    public mutating func upstreamConnected(_ link: UpstreamLink) {
+        upstream = link
+        link.lastWriteProgress = now
+        startForwarding(on: link)
+    }
+
+    /// The I/O is connecting (non-blocking); `upstreamConnected` or `upstreamFailed` follows.
+    public mutating func upstreamConnecting(_ link: UpstreamLink) {
+        upstream = link
+        state = .connecting(since: now)
+    }
+
+    /// The connect of this attempt was refused (at once, or later through SO_ERROR).
+    public mutating func upstreamConnectFailed(code: Int32) {
+        guard case .connecting = state, let server = exchange.server else { return }
+        let name = environment.balancers[exchange.group].config.name
+        environment.log(.warn, "upstream \(name) server \(server.label): connect: \(String(cString: strerror(code)))")
+        serverFailed(server)
+        if upstream != nil { retireUpstream(reusable: false) }
+        connectNext()
+    }
+
+    /// A stage that suspended admission has its answer.
+    public mutating func admissionResumed(_ verdict: StageVerdict) {
+        guard state == .awaitingAdmission else { return }
+        continueAdmission(after: verdict)
+    }
+
+    /// The client timer fired (the I/O armed it at `clientDeadline`).
+    public mutating func clientTimerFired() {
+        if state == .closed || clientDeadline == 0 || now < clientDeadline { return }
+        if !client.output.isEmpty && !client.writable {
+            abort("send timeout: client not reading")
+            return
+        }
+        switch state {
+        case .lingering, .idle, .closing:
+            close()
+        case .readingHead:
+            refuseUnparsed(GatewayError(.requestTimeout, "Timed out waiting for the request headers"))
+        case .forwarding, .replaying, .connecting, .awaitingAdmission:
+            if !exchange.requestDecoder.isDone {
+                failExchange(GatewayError(.requestTimeout, "Timed out waiting for the request body"))
+            }
+        case .answered, .closed:
+            break
+        }
+    }
+
+    /// The upstream timer fired: connect, send or response timeout, by what was being waited for.
+    public mutating func upstreamTimerFired() {
+        guard let upstream, upstreamDeadline != 0, now >= upstreamDeadline else { return }
+        switch state {
+        case .connecting: handleUpstreamTimeout(.connect)
+        case .forwarding: handleUpstreamTimeout(upstream.output.isEmpty ? .response : .send)
+        default: break
+        }
+    }
+
+    // MARK: What to do next
+
+    /// Makes every bit of progress that needs no I/O, and returns the next I/O to perform;
+    /// `.wait` when only an event can move things on (the deadlines are then up to date).
+    public mutating func next() -> ExchangeAction {
+        while true {
+            if let link = retiring {
+                retiring = nil
+                return retiringReusable ? .releaseUpstream(link) : .closeUpstream(link)
+            }
+            if state == .closed {
+                if closeOwed {
+                    closeOwed = false
+                    return .closeClient
+                }
+                return .wait
+            }
+            if !client.output.isEmpty && client.writable { return .flushClient }
+            let step: Step
+            switch state {
+            case .idle, .readingHead:
+                step = client.output.isEmpty ? stepHead() : .wait
+            case .awaitingAdmission:
+                step = .wait
+            case .connecting:
+                if let (group, server, verify) = pendingConnect {
+                    pendingConnect = nil
+                    step = .act(.connect(group: group, server: server, verifyIdle: verify))
+                } else {
+                    step = .wait
+                }
+            case .forwarding:
+                step = stepForwarding()
+            case .replaying:
+                step = stepReplayBody()
+            case .answered:
+                step = client.output.isEmpty ? finishExchange() : .wait
+            case .closing:
+                step = client.output.isEmpty ? finishClosing() : .wait
+            case .lingering:
+                step = stepLingering()
+            case .closed:
+                step = .wait
+            }
+            switch step {
+            case .progress: continue
+            case .act(let action): return action
+            case .wait:
+                updateDeadlines()
+                return .wait
+            }
+        }
+    }
+
+    /// An upstream connection this exchange is done with, for the I/O to pool or close.
+    var retiring: UpstreamLink?
+    var retiringReusable = false
+    /// The connection reached `closed`; the I/O has not closed the socket yet.
+    var closeOwed = false
+    /// The server `connecting` waits for, until `.connect` has been handed out.
+    var pendingConnect: (group: Int, server: Int, verify: Bool)?
+
+    enum Step {
+        case progress
+        case act(ExchangeAction)
+        case wait
+    }
+}

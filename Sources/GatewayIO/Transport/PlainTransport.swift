@@ -1,0 +1,44 @@
+import CSystem
+import GatewayCore
+import Glibc
+
+/// Bytes over a plain TCP socket. The HTTP code above never learns whether it talks through this
+/// or through TLS: both read into a connection's buffer and drain an `OutputQueue`.
+struct PlainTransport {
+    let fd: Int32
+
+    /// Reads into the free tail of `buffer`.
+    func read(into buffer: ByteBuffer) -> ReadResult {
+        switch Socket.read(fd, into: buffer) {
+        case .bytes(let n): return .bytes(n)
+        case .wouldBlock: return .wouldBlock
+        case .closed, .failed: return .eof
+        }
+    }
+
+    /// Writes as much of `queue` as the socket takes, in as few writev calls as possible. The iovec
+    /// array lives on the stack for the call, so idle connections carry none.
+    func flush(_ queue: OutputQueue) -> FlushResult {
+        let before = queue.totalWritten
+        return withUnsafeTemporaryAllocation(of: iovec.self, capacity: OutputQueue.maxSegments) { iov in
+            while !queue.isEmpty {
+                let n = queue.gather(into: iov.baseAddress!, capacity: OutputQueue.maxSegments)
+                switch Socket.writev(fd, iov.baseAddress!, n) {
+                case .bytes(let written):
+                    queue.consume(written)
+                case .wouldBlock:
+                    return .blocked(progressed: queue.totalWritten != before)
+                case .failed(let e):
+                    return .failed(e)
+                case .closed:
+                    return .failed(EPIPE)
+                }
+            }
+            return .drained
+        }
+    }
+
+    func shutdownWrite() {
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+}

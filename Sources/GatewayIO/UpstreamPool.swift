@@ -1,0 +1,42 @@
+import GatewayCore
+
+/// One loop's keep-alive connections to the servers of one `upstream` block, by server index
+/// (the balancer in GatewayCore decides which server; this holds the sockets).
+final class UpstreamPool {
+    let group: Int
+    let balancer: UpstreamBalancer
+    let addresses: [SocketAddress]
+    private var idle: [[UpstreamConnection]]
+
+    init(group: Int, balancer: UpstreamBalancer) {
+        self.group = group
+        self.balancer = balancer
+        addresses = balancer.servers.map { SocketAddress(host: $0.config.host, port: $0.config.port)! }
+        idle = Array(repeating: [], count: balancer.servers.count)
+    }
+
+    var config: UpstreamConfig { balancer.config }
+
+    /// The most recently used idle connection: it is the least likely to have been closed by the
+    /// server. `verified` checks with the kernel that it is still quiet (one recv): for a request
+    /// that must not be retried, a connection the server already closed would mean a 502.
+    func takeIdle(_ server: Int, verified: Bool) -> UpstreamConnection? {
+        while let connection = idle[server].popLast() {
+            if !verified || Socket.isQuiet(connection.fd) { return connection }
+            connection.close()
+        }
+        return nil
+    }
+
+    func keepIdle(_ connection: UpstreamConnection) -> Bool {
+        let server = connection.link.server.index
+        if idle[server].count >= config.keepalive { return false }
+        idle[server].append(connection)
+        return true
+    }
+
+    func forgetIdle(_ connection: UpstreamConnection) {
+        let server = connection.link.server.index
+        if let i = idle[server].firstIndex(where: { $0 === connection }) { idle[server].remove(at: i) }
+    }
+}
