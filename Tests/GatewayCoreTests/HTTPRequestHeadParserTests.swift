@@ -141,6 +141,15 @@ final class HTTPRequestHeadParserTests: XCTestCase {
             Case(name: "CL leading zeros", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n") { r in
                 XCTAssertEqual(r.framing, .length(7))
             },
+            Case(name: "CL many leading zeros", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000000000000000012\r\n\r\n") { r in
+                XCTAssertEqual(r.framing, .length(12))
+            },
+            Case(name: "CL largest Int64 after zeros", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0009223372036854775807\r\n\r\n") { r in
+                XCTAssertEqual(r.framing, .length(Int64.max))
+            },
+            Case(name: "CL zeros and list", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 05\r\nContent-Length: 005\r\n\r\n") { r in
+                XCTAssertEqual(r.framing, .length(5))
+            },
             Case(name: "CL largest Int64", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n") { r in
                 XCTAssertEqual(r.framing, .length(Int64.max))
             },
@@ -203,6 +212,14 @@ final class HTTPRequestHeadParserTests: XCTestCase {
             ("CL with inner space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 0\r\n\r\n", .malformed("invalid Content-Length")),
             ("CL over Int64", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\n", .malformed("invalid Content-Length")),
             ("CL 19 nines", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9999999999999999999\r\n\r\n", .malformed("invalid Content-Length")),
+            ("CL leading empty element", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ,5\r\n\r\n", .malformed("empty element in Content-Length list")),
+            ("CL trailing empty element", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", .malformed("empty element in Content-Length list")),
+            ("CL inner empty element", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,,5\r\n\r\n", .malformed("empty element in Content-Length list")),
+            ("CL blank element", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, \t,5\r\n\r\n", .malformed("empty element in Content-Length list")),
+            ("CL only a comma", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ,\r\n\r\n", .malformed("empty element in Content-Length list")),
+            ("empty CL after a valid one", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length:\r\n\r\n", .malformed("empty Content-Length")),
+            ("blank CL after a valid one", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length:  \r\n\r\n", .malformed("empty Content-Length")),
+            ("CL 20 significant digits after zeros", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0010000000000000000000\r\n\r\n", .malformed("invalid Content-Length")),
             ("CL 20 digits", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000000000000000\r\n\r\n", .malformed("invalid Content-Length")),
             ("empty CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", .malformed("empty Content-Length")),
             ("TE gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", .malformed("request Transfer-Encoding must be chunked alone")),

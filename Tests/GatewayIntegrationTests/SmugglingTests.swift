@@ -32,6 +32,10 @@ final class SmugglingTests: XCTestCase {
         ("hex CL", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0x5\r\n\r\nhello"),
         ("empty CL", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: \r\n\r\n"),
         ("CL overflow", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        ("CL list with a leading empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: ,5\r\n\r\nhello"),
+        ("CL list with a trailing empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5,\r\n\r\nhello"),
+        ("CL list with an inner empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5,,5\r\n\r\nhello"),
+        ("empty CL line after a valid one", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length:\r\n\r\nhello"),
         ("TE not ending in chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
         ("TE gzip then chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
         ("TE other than chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"),
@@ -85,10 +89,15 @@ final class SmugglingTests: XCTestCase {
         ("missing Host in 1.1", "GET /v1/echo HTTP/1.1\r\nX-A: b\r\n\r\n"),
     ]
 
+    /// Refused with another status than 400: name, status, code, raw bytes.
+    static let refusedOther: [(String, Int, String, String)] = []
+
     func testEveryRefusedMessageIs400AndClosedAndNeverForwarded() throws {
         try resetMock(port: mock)
-        var accepted: [String] = []
-        for (name, raw) in Self.refused {
+        var cases = Self.refused.map { ($0.0, 400, "invalid_request", $0.1) }
+        cases += Self.refusedOther
+        var unexpected: [String] = []
+        for (name, status, code, raw) in cases {
             let client = try RawClient(port: deployment.gatewayPort, timeout: 3)
             try client.send(raw)
             let response: WireResponse
@@ -98,14 +107,14 @@ final class SmugglingTests: XCTestCase {
                 XCTFail("[\(name)] no response: \(error)")
                 continue
             }
-            if response.status != 400 { accepted.append("\(name): \(response.status)") }
-            assertEnvelope(response, status: 400, code: "invalid_request", retryAfter: false, name)
+            if response.status != status { unexpected.append("\(name): \(response.status)") }
+            assertEnvelope(response, status: status, code: code, retryAfter: false, name)
             XCTAssertEqual(response.header("Connection")?.lowercased(), "close", "[\(name)] Connection: close expected")
             let rest = client.readUntilClose()
-            XCTAssertTrue(rest.closed, "[\(name)] the connection must be closed after the 400")
-            XCTAssertEqual(rest.bytes.count, 0, "[\(name)] nothing may follow the 400: \(String(decoding: rest.bytes, as: UTF8.self))")
+            XCTAssertTrue(rest.closed, "[\(name)] the connection must be closed after the \(status)")
+            XCTAssertEqual(rest.bytes.count, 0, "[\(name)] nothing may follow the \(status): \(String(decoding: rest.bytes, as: UTF8.self))")
         }
-        XCTAssertEqual(accepted, [], "messages that were not refused with 400")
+        XCTAssertEqual(unexpected, [], "messages that were not refused with the expected status")
         // Give the gateway's loops time to (wrongly) forward anything, then ask the mock what it saw.
         usleep(200_000)
         let stats = try mockStats(port: mock)
@@ -209,6 +218,19 @@ final class SmugglingTests: XCTestCase {
         XCTAssertEqual((second.json["data"] as? [String: Any])?["path"] as? String, "/v1/smuggled")
         let stats = try mockStats(port: mock)
         XCTAssertEqual(stats.paths, ["POST /v1/echo": 1, "GET /v1/smuggled": 1])
+    }
+
+    func testLeadingZerosInContentLengthAndChunkSizesFrameTheBody() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        try client.send("POST /v1/echo?z=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0005\r\n\r\nhello"
+                        + "POST /v1/echo?z=2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n00000\r\n\r\n")
+        let first = try Echo(client.readResponse())
+        assertForwarded(first, method: "POST", target: "/v1/echo?z=1", body: Array("hello".utf8), "CL 0005")
+        XCTAssertEqual(first.values("Content-Length"), ["5"], "the length is re-created, without the zeros")
+        let second = try Echo(client.readResponse())
+        assertForwarded(second, method: "POST", target: "/v1/echo?z=2", body: Array("hello".utf8), "chunk size 0005")
+        XCTAssertEqual(try mockStats(port: mock).requests, 2)
     }
 
     func testPipelinedRequestsReachTheUpstreamOneByOneInOrder() throws {

@@ -56,10 +56,15 @@ public enum Bytes {
     }
 
     /// Parses an unsigned decimal; nil on empty input, a non-digit, or overflow past `limit`.
+    /// Leading zeros are accepted (RFC 9110 §8.6's `1*DIGIT`, as nginx and HAProxy do) and do not
+    /// count toward the 19 significant digits an Int64 can hold.
     @inlinable public static func parseDecimal(_ p: UnsafePointer<UInt8>, _ count: Int, limit: Int64 = Int64.max) -> Int64? {
-        if count == 0 || count > 19 { return nil }
+        if count == 0 { return nil }
+        var first = 0
+        while first < count - 1 && p[first] == UInt8(ascii: "0") { first += 1 }
+        if count - first > 19 { return nil }
         var value: Int64 = 0
-        for i in 0..<count {
+        for i in first..<count {
             let d = p[i] &- 48
             if d > 9 { return nil }
             // 19 digits can exceed Int64.max ("9999999999999999999"): refuse instead of trapping.
