@@ -54,6 +54,10 @@ final class SmugglingTests: XCTestCase {
         ("chunk data too long", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"),
         ("oversized chunk extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;"
             + String(repeating: "e", count: 5000) + "\r\nhello\r\n0\r\n\r\n"),
+        ("trailer line without a colon", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sum\r\n\r\n"),
+        ("request after a last chunk without its final CRLF", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "5\r\nhello\r\n0\r\nGET /v1/echo?smuggled=1 HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("whitespace after a chunk size without extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\t\r\nhello\r\n0\r\n\r\n"),
         ("control char in chunk extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;a\u{1}b\r\nhello\r\n0\r\n\r\n"),
         // Line syntax (RFC 9112 §2.2, §5)
         ("obs-fold", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n"),
@@ -230,6 +234,18 @@ final class SmugglingTests: XCTestCase {
         XCTAssertEqual(first.values("Content-Length"), ["5"], "the length is re-created, without the zeros")
         let second = try Echo(client.readResponse())
         assertForwarded(second, method: "POST", target: "/v1/echo?z=2", body: Array("hello".utf8), "chunk size 0005")
+        XCTAssertEqual(try mockStats(port: mock).requests, 2)
+    }
+
+    func testWhitespaceBeforeAChunkExtensionIsAccepted() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        try client.send("POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=1\r\nhello\r\n6\t;b\r\n world\r\n0 ;end\r\n\r\n"
+                        + get("/v1/echo?after=1"))
+        let echo = try Echo(client.readResponse())
+        assertForwarded(echo, method: "POST", target: "/v1/echo", body: Array("hello world".utf8), "BWS before ;")
+        let next = try Echo(client.readResponse())
+        assertForwarded(next, method: "GET", target: "/v1/echo?after=1", body: [], "after BWS")
         XCTAssertEqual(try mockStats(port: mock).requests, 2)
     }
 
