@@ -22,8 +22,10 @@ public enum ByteClass {
     /// tchar: the characters of a token (method, header name, transfer-coding).
     @inlinable public static var token: ByteSet { ByteSet(0x03FF_6CFA_0000_0000, 0x57FF_FFFF_C7FF_FFFE, 0, 0) }
 
-    /// Bytes allowed in a request target: visible ASCII only (no space, no controls, no obs-text).
-    @inlinable public static var target: ByteSet { ByteSet(0xFFFF_FFFE_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0, 0) }
+    /// Bytes allowed in a request target: visible ASCII except `#` (no space, no controls, no
+    /// obs-text). A fragment is never part of a request target (RFC 9112 §3.2), and an upstream that
+    /// cuts the path at `#` would serve another resource than the one routed (HAProxy refuses it too).
+    @inlinable public static var target: ByteSet { ByteSet(0xFFFF_FFF6_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0, 0) }
 
     /// field-vchar / SP / HTAB / obs-text: what a header value may hold.
     @inlinable public static var fieldValue: ByteSet {
