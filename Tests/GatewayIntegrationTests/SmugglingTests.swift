@@ -93,6 +93,15 @@ final class SmugglingTests: XCTestCase {
         ("two Host headers", "GET /v1/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
         ("two identical Host headers", "GET /v1/echo HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
         ("missing Host in 1.1", "GET /v1/echo HTTP/1.1\r\nX-A: b\r\n\r\n"),
+        ("Host with a comma", "GET /v1/echo HTTP/1.1\r\nHost: a, b\r\n\r\n"),
+        ("Host with a space", "GET /v1/echo HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        ("Host with a path", "GET /v1/echo HTTP/1.1\r\nHost: a/v1/admin\r\n\r\n"),
+        ("Host with an inner tab", "GET /v1/echo HTTP/1.1\r\nHost: a\tb\r\n\r\n"),
+        ("Host with userinfo", "GET /v1/echo HTTP/1.1\r\nHost: user@a\r\n\r\n"),
+        ("Host with a bad port", "GET /v1/echo HTTP/1.1\r\nHost: a:8o\r\n\r\n"),
+        ("Host with an open IPv6 literal", "GET /v1/echo HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        ("Host with a comma in HTTP/1.0", "GET /v1/echo HTTP/1.0\r\nHost: a,b\r\n\r\n"),
+        ("two Authorization headers", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"),
     ]
 
     /// Refused with another status than 400: name, status, code, raw bytes.
@@ -246,6 +255,19 @@ final class SmugglingTests: XCTestCase {
         let second = try Echo(client.readResponse())
         assertForwarded(second, method: "POST", target: "/v1/echo?z=2", body: Array("hello".utf8), "chunk size 0005")
         XCTAssertEqual(try mockStats(port: mock).requests, 2)
+    }
+
+    func testValidHostValuesAreForwardedAsSent() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        for host in ["api.example.com:8443", "[2001:db8::1]:80", "127.0.0.1", "h:"] {
+            let echo = try Echo(client.exchange("GET /v1/echo HTTP/1.1\r\nHost: \(host)\r\n\r\n"))
+            assertForwarded(echo, method: "GET", target: "/v1/echo", body: [], host)
+            XCTAssertEqual(echo.values("Host"), [host])
+        }
+        // An empty Host (allowed when the target has no authority) is forwarded empty, as before.
+        let empty = try Echo(client.exchange("GET /v1/echo HTTP/1.1\r\nHost:\r\n\r\n"))
+        XCTAssertEqual(empty.values("Host"), [""])
     }
 
     func testHTTP1MinorVersionsAboveOneAreServedAsHTTP11() throws {

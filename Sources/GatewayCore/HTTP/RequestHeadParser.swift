@@ -105,8 +105,18 @@ public struct RequestHeadParser: Sendable {
         } else {
             head.framing = facts.contentLength > 0 ? .length(facts.contentLength) : .none
         }
-        let hosts = facts.count(.host)
+        var hosts = 0, authorizations = 0
+        for field in facts.fields {
+            if field.known == .host { hosts += 1 } else if field.known == .authorization { authorizations += 1 }
+        }
         if hosts > 1 || (hosts == 0 && head.version == .http11) { return .malformed("exactly one Host header is required") }
+        // An empty Host is allowed (RFC 9112 §3.2: a target without authority); a bad one is a 400.
+        if hosts == 1, let host = facts.first(.host), host.valueLength > 0,
+           !HostSyntax.isValid(p + Int(host.valueStart), Int(host.valueLength)) {
+            return .malformed("invalid Host header")
+        }
+        // Which of two credentials counts is a choice the gateway and the upstream could make differently.
+        if authorizations > 1 { return .malformed("more than one Authorization header") }
         if let expect = facts.first(.expect) {
             head.expectContinue = Bytes.equalsLowercase(p + Int(expect.valueStart), Int(expect.valueLength), "100-continue")
         }
