@@ -1,3 +1,5 @@
+import Glibc
+
 /// Incremental, strict HTTP/1.1 request-head parser (RFC 9112). Feed it the bytes of the
 /// message from its first byte as they arrive; it resumes where it stopped.
 public struct RequestHeadParser: Sendable {
@@ -55,6 +57,23 @@ public struct RequestHeadParser: Sendable {
         }
     }
 
+    /// Rewrites the target of a complete head in place, so that every consumer (routing, policies,
+    /// the idempotency fingerprint, the log, the upstream) sees one canonical form: the path
+    /// normalised by `PathNormalizer`, the query moved up behind it. Fails with what cannot be
+    /// normalised safely. `p` is the buffer the head was parsed from.
+    public mutating func normalizeTarget(_ p: UnsafeMutablePointer<UInt8>) -> HTTPParseError? {
+        switch PathNormalizer.normalize(p + head.pathStart, count: head.pathLength) {
+        case .refused(let reason):
+            return .malformed(reason)
+        case .normalized(let length):
+            if length != head.pathLength && head.queryLength > 0 {
+                memmove(p + head.pathStart + length, p + head.queryStart, head.queryLength)
+            }
+            head.pathLength = length
+            return nil
+        }
+    }
+
     private mutating func parseRequestLine(_ p: UnsafePointer<UInt8>, start: Int, length: Int) -> HTTPParseError? {
         let end = start + length
         var i = start
@@ -71,12 +90,13 @@ public struct RequestHeadParser: Sendable {
             i += 1
         }
         if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
-        head.targetStart = targetStart
-        head.targetLength = i - targetStart
-        head.pathLength = (query < 0 ? i : query) - targetStart
+        let pathEnd = query < 0 ? i : query
+        head.pathStart = targetStart
+        head.pathLength = pathEnd - targetStart
+        head.queryLength = i - pathEnd
         if p[targetStart] != UInt8(ascii: "/") {
             // OPTIONS * asks about the server as a whole; a gateway has no such resource to route.
-            if head.targetLength == 1 && p[targetStart] == UInt8(ascii: "*") && head.method == .options {
+            if i - targetStart == 1 && p[targetStart] == UInt8(ascii: "*") && head.method == .options {
                 return .malformed("asterisk-form (OPTIONS *) is not supported")
             }
             return .malformed("only origin-form request targets are accepted")
