@@ -145,9 +145,9 @@ final class HTTPPathNormalizerTests: XCTestCase {
 
 /// The parser's in-place target rewrite: path normalised, query moved up behind it, untouched.
 final class HTTPNormalizeTargetTests: XCTestCase {
-    private func normalizedTarget(_ target: String) -> (path: String, query: String, target: String)? {
+    private func normalizedTarget(_ target: String) -> (path: String, query: String, target: String, authority: String)? {
         var input = bytes("GET \(target) HTTP/1.1\r\nHost: a\r\nX-After: kept\r\n\r\n")
-        return input.withUnsafeMutableBufferPointer { b -> (String, String, String)? in
+        return input.withUnsafeMutableBufferPointer { b -> (String, String, String, String)? in
             var parser = RequestHeadParser(limits: testHeadLimits)
             guard case .complete = parser.parse(b.baseAddress!, count: b.count) else { return nil }
             if parser.normalizeTarget(b.baseAddress!) != nil { return nil }
@@ -156,7 +156,8 @@ final class HTTPNormalizeTargetTests: XCTestCase {
             XCTAssertEqual(headers(head.facts, all).last?.value, "kept", "headers are not moved")
             return (text(Array(all[head.pathStart..<head.pathStart + head.pathLength])),
                     text(Array(all[head.queryStart..<head.queryStart + head.queryLength])),
-                    text(Array(all[head.targetStart..<head.targetStart + head.targetLength])))
+                    text(Array(all[head.targetStart..<head.targetStart + head.targetLength])),
+                    text(Array(all[head.authorityStart..<head.authorityStart + head.authorityLength])))
         }
     }
 
@@ -169,12 +170,16 @@ final class HTTPNormalizeTargetTests: XCTestCase {
             ("/v1/./a", "/v1/a", ""),
             ("/", "/", ""),
             ("/?q=..", "/", "?q=.."),
+            ("http://h.example:81/a/./b?q", "/a/b", "?q"),
+            ("http://h.example:81?q=1", "/", "?q=1"),
+            ("https://h.example", "/", ""),
         ]
-        for (target, path, query) in cases {
+        for (target, path, query) in cases where !path.isEmpty {
             guard let r = normalizedTarget(target) else { XCTFail(target); continue }
             XCTAssertEqual(r.path, path, target)
             XCTAssertEqual(r.query, query, target)
             XCTAssertEqual(r.target, path + query, target)
+            XCTAssertEqual(r.authority, target.hasPrefix("http") ? "h.example" + (target.contains(":81") ? ":81" : "") : "", target)
         }
     }
 

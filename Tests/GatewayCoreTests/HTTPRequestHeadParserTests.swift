@@ -74,6 +74,29 @@ final class HTTPRequestHeadParserTests: XCTestCase {
                 XCTAssertEqual(r.status, .complete(headLength: 32))
                 XCTAssertEqual(r.methodText, "GET")
             },
+            Case(name: "absolute-form", input: "GET http://api.example.com:8080/a/b?x=1 HTTP/1.1\r\nHost: api.example.com:8080\r\n\r\n") { r in
+                XCTAssertEqual(r.authority, "api.example.com:8080")
+                XCTAssertEqual(r.path, "/a/b")
+                XCTAssertEqual(r.query, "?x=1")
+                XCTAssertEqual(r.target, "/a/b?x=1")
+            },
+            Case(name: "absolute-form https upper case", input: "GET HTTPS://[::1]/ HTTP/1.1\r\nHost: x\r\n\r\n") { r in
+                XCTAssertEqual(r.authority, "[::1]")
+                XCTAssertEqual(r.target, "/")
+            },
+            Case(name: "absolute-form without path", input: "GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n") { r in
+                XCTAssertEqual(r.authority, "h")
+                XCTAssertEqual(r.path, "", "made / by normalizeTarget")
+                XCTAssertEqual(r.query, "?q")
+            },
+            Case(name: "absolute-form in HTTP/1.0 without Host", input: "GET http://h/p HTTP/1.0\r\n\r\n") { r in
+                XCTAssertEqual(r.authority, "h")
+                XCTAssertEqual(r.path, "/p")
+            },
+            Case(name: "origin-form has no authority", input: "GET //h/p HTTP/1.1\r\nHost: h\r\n\r\n") { r in
+                XCTAssertEqual(r.authority, "")
+                XCTAssertEqual(r.path, "//h/p")
+            },
             Case(name: "HTTP/1.2 as 1.1", input: "GET / HTTP/1.2\r\nHost: a\r\n\r\n") { r in
                 XCTAssertEqual(r.version, .http11)
                 XCTAssertTrue(r.keepAlive)
@@ -199,6 +222,7 @@ final class HTTPRequestHeadParserTests: XCTestCase {
     }
 
     func testRejectedHeads() {
+        let otherForm: StaticStringBox = "only origin-form and http(s) absolute-form request targets are accepted"
         let cases: [(String, String, HTTPParseError)] = [
             ("CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
              .malformed("both Content-Length and Transfer-Encoding")),
@@ -260,14 +284,24 @@ final class HTTPRequestHeadParserTests: XCTestCase {
             ("empty method", " / HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid method")),
             ("method only", "GET\r\nHost: a\r\n\r\n", .malformed("invalid method")),
             ("tab after method", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid method")),
-            ("absolute-form", "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
-             .malformed("only origin-form request targets are accepted")),
+            ("ftp scheme", "GET ftp://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", .malformed(otherForm)),
+            ("scheme without slashes", "GET http:example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed(otherForm)),
+            ("one slash", "GET http:/example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed(otherForm)),
+            ("relative", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", .malformed(otherForm)),
+            ("empty authority", "GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("only scheme", "GET http:// HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("authority with query only", "GET http://?q HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("userinfo", "GET http://user:pw@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("comma in authority", "GET http://a,b/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("bad port", "GET http://a:x/ HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("invalid authority in request target")),
+            ("absolute-form and a bad Host", "GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n", .malformed("invalid Host header")),
+            ("absolute-form and two Hosts", "GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", .malformed("exactly one Host header is required")),
             ("authority-form", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-             .malformed("only origin-form request targets are accepted")),
-            ("asterisk with GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("only origin-form request targets are accepted")),
-            ("OPTIONS *x", "OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", .malformed("only origin-form request targets are accepted")),
+             .malformed(otherForm)),
+            ("asterisk with GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", .malformed(otherForm)),
+            ("OPTIONS *x", "OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", .malformed(otherForm)),
             ("HTTP/0.9", "GET /\r\n", .malformed("invalid request target")),
-            ("PRI preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", .malformed("only origin-form request targets are accepted")),
+            ("PRI preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", .malformed(otherForm)),
             ("HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", .malformed("unsupported HTTP version")),
             ("HTTP/0.9 version", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", .malformed("unsupported HTTP version")),
             ("HTTP/3.0", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", .malformed("unsupported HTTP version")),

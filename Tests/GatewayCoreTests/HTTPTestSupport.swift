@@ -35,6 +35,7 @@ struct RequestParse: Equatable {
     var target = ""
     var path = ""
     var query = ""
+    var authority = ""
     var version: HTTPVersion = .http11
     var headers: [ParsedHeader] = []
     var framing: BodyFraming = .none
@@ -54,6 +55,7 @@ struct RequestParse: Equatable {
         target = text(Array(input[head.targetStart..<head.targetStart + head.targetLength]))
         path = text(Array(input[head.pathStart..<head.pathStart + head.pathLength]))
         query = text(Array(input[head.queryStart..<head.queryStart + head.queryLength]))
+        authority = text(Array(input[head.authorityStart..<head.authorityStart + head.authorityLength]))
         version = head.version
         headers = GatewayCoreTests.headers(head.facts, input)
         framing = head.framing

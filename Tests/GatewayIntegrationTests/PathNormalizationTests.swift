@@ -48,6 +48,16 @@ final class PathNormalizationTests: XCTestCase {
         XCTAssertEqual(try mockStats(port: mock).paths, ["GET /v1/admin/a": Self.traversals.count])
     }
 
+    func testAbsoluteFormTargetsAreNormalisedAndRoutedTheSameWay() throws {
+        try resetMock(port: mock)
+        for target in ["http://gw.example/v1/x/../admin/a", "HTTP://gw.example:8080/v1/%61dmin/a", "https://gw.example/v1//admin/a"] {
+            let response = try RawClient(port: deployment.gatewayPort, timeout: 5)
+                .exchange("GET \(target) HTTP/1.1\r\nHost: gw.example\r\nAuthorization: Bearer k-user\r\n\r\n")
+            assertEnvelope(response, status: 403, code: "insufficient_permissions", retryAfter: false, target)
+        }
+        XCTAssertEqual(try mockStats(port: mock).requests, 0)
+    }
+
     func testEncodedSlashesAndOtherUnsafePathsAre400AndClose() throws {
         try resetMock(port: mock)
         for target in ["/v1/admin%2Fa", "/v1/x/..%2fadmin/a", "/v1/admin%5ca", "/v1/a%00", "/v1/a%zz", "/v1/..;/admin/a",

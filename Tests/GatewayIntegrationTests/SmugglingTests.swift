@@ -77,7 +77,10 @@ final class SmugglingTests: XCTestCase {
         ("empty method", " /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("two spaces", "GET  /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("space in the target", "GET /v1/echo x HTTP/1.1\r\nHost: t\r\n\r\n"),
-        ("absolute-form target", "GET http://127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with another scheme", "GET ftp://127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with userinfo", "GET http://user@127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with a comma in the authority", "GET http://a,b/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form without authority", "GET http:///v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("authority-form target", "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n"),
         ("asterisk-form for GET", "GET * HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("HTTP/0.9 request line", "GET /v1/echo\r\n\r\n"),
@@ -268,6 +271,25 @@ final class SmugglingTests: XCTestCase {
         // An empty Host (allowed when the target has no authority) is forwarded empty, as before.
         let empty = try Echo(client.exchange("GET /v1/echo HTTP/1.1\r\nHost:\r\n\r\n"))
         XCTAssertEqual(empty.values("Host"), [""])
+    }
+
+    func testAbsoluteFormIsForwardedInOriginFormWithTheTargetsAuthorityAsHost() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        let cases: [(String, String, String)] = [
+            ("GET http://api.example:8080/v1/echo?x=%2e HTTP/1.1\r\nHost: t\r\n\r\n", "/v1/echo?x=%2e", "api.example:8080"),
+            ("GET HTTPS://[::1]/v1/x/../echo HTTP/1.1\r\nHost: [::1]\r\n\r\n", "/v1/echo", "[::1]"),
+            ("GET http://h/v1//echo HTTP/1.1\r\nHost:\r\n\r\n", "/v1/echo", "h"),
+        ]
+        for (raw, target, host) in cases {
+            let echo = try Echo(client.exchange(raw))
+            assertForwarded(echo, method: "GET", target: target, body: [], raw)
+            XCTAssertEqual(echo.values("Host"), [host], "RFC 9112 §3.2.2: the authority replaces Host")
+        }
+        // An authority without a path asks for "/", which no route of this gateway serves.
+        let root = try client.exchange("GET http://h?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        assertEnvelope(root, status: 404, code: "resource_not_found", retryAfter: false)
+        XCTAssertEqual(try mockStats(port: mock).requests, cases.count)
     }
 
     func testHTTP1MinorVersionsAboveOneAreServedAsHTTP11() throws {

@@ -124,6 +124,9 @@ public struct RequestHead: Sendable {
     public var pathStart = 0, pathLength = 0
     /// The query with its leading `?`, 0 when there is none; it is never normalised.
     public var queryLength = 0
+    /// An absolute-form target's authority (`host[:port]`, RFC 9112 §3.2.2); length 0 for origin-form.
+    /// It replaces the Host header toward the upstream.
+    public var authorityStart = 0, authorityLength = 0
     public var version: HTTPVersion = .http11
     public var facts = HeaderFacts()
     public var expectContinue = false

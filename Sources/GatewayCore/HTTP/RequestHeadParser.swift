@@ -1,5 +1,3 @@
-import Glibc
-
 /// Incremental, strict HTTP/1.1 request-head parser (RFC 9112). Feed it the bytes of the
 /// message from its first byte as they arrive; it resumes where it stopped.
 public struct RequestHeadParser: Sendable {
@@ -58,20 +56,11 @@ public struct RequestHeadParser: Sendable {
     }
 
     /// Rewrites the target of a complete head in place, so that every consumer (routing, policies,
-    /// the idempotency fingerprint, the log, the upstream) sees one canonical form: the path
-    /// normalised by `PathNormalizer`, the query moved up behind it. Fails with what cannot be
-    /// normalised safely. `p` is the buffer the head was parsed from.
+    /// the idempotency fingerprint, the log, the upstream) sees one canonical origin-form target:
+    /// the path normalised by `PathNormalizer`, the query moved up behind it untouched. Fails with
+    /// what cannot be normalised safely. `p` is the buffer the head was parsed from.
     public mutating func normalizeTarget(_ p: UnsafeMutablePointer<UInt8>) -> HTTPParseError? {
-        switch PathNormalizer.normalize(p + head.pathStart, count: head.pathLength) {
-        case .refused(let reason):
-            return .malformed(reason)
-        case .normalized(let length):
-            if length != head.pathLength && head.queryLength > 0 {
-                memmove(p + head.pathStart + length, p + head.queryStart, head.queryLength)
-            }
-            head.pathLength = length
-            return nil
-        }
+        RequestTarget.normalize(p, &head)
     }
 
     private mutating func parseRequestLine(_ p: UnsafePointer<UInt8>, start: Int, length: Int) -> HTTPParseError? {
@@ -90,16 +79,8 @@ public struct RequestHeadParser: Sendable {
             i += 1
         }
         if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
-        let pathEnd = query < 0 ? i : query
-        head.pathStart = targetStart
-        head.pathLength = pathEnd - targetStart
-        head.queryLength = i - pathEnd
-        if p[targetStart] != UInt8(ascii: "/") {
-            // OPTIONS * asks about the server as a whole; a gateway has no such resource to route.
-            if i - targetStart == 1 && p[targetStart] == UInt8(ascii: "*") && head.method == .options {
-                return .malformed("asterisk-form (OPTIONS *) is not supported")
-            }
-            return .malformed("only origin-form request targets are accepted")
+        if let error = RequestTarget.parse(p, start: targetStart, end: i, query: query, method: head.method, into: &head) {
+            return error
         }
         i += 1
         if end - i != 8 { return .malformed("invalid HTTP version") }
