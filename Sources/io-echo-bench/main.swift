@@ -16,9 +16,12 @@ let only = CommandLine.arguments.last.flatMap { ["epoll", "io_uring"].contains($
 
 csys_ignore_sigpipe()
 _ = csys_raise_nofile_limit()
-if case .unavailable(let reason) = URing.availability() {
+switch URing.availability() {
+case .unavailable(let reason):
     print("io_uring unavailable: \(reason)")
     exit(1)
+case .available(let capabilities):
+    print("io_uring: \(capabilities.description)")
 }
 print("\(rounds) rounds × \(echoes) echoes, \(connections) connections, \(messageSize)-byte messages")
 

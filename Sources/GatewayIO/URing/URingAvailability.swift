@@ -36,8 +36,12 @@ extension URing {
         case ENOSYS:
             return "io_uring_setup: not implemented (a kernel without io_uring, or a seccomp filter such as a container runtime's)"
         case EPERM:
-            let sysctl = readSysctl("/proc/sys/kernel/io_uring_disabled").map { "kernel.io_uring_disabled = \($0)" }
-            return "io_uring_setup: not permitted (\(sysctl ?? "a seccomp filter or missing privilege"))"
+            // kernel.io_uring_disabled (6.6): 1 allows only members of kernel.io_uring_group, 2 nobody.
+            switch readSysctl("/proc/sys/kernel/io_uring_disabled") {
+            case "2": return "io_uring_setup: disabled by sysctl kernel.io_uring_disabled = 2"
+            case "1": return "io_uring_setup: kernel.io_uring_disabled = 1 and this process is not in kernel.io_uring_group"
+            default: return "io_uring_setup: not permitted (a seccomp filter or security module refuses it)"
+            }
         case ENOMEM:
             return "io_uring_setup: out of memory (RLIMIT_MEMLOCK on kernels before 5.12)"
         default:
