@@ -29,7 +29,8 @@ package struct URingSetupFlags: OptionSet, Sendable, CustomStringConvertible {
             (.submitAll, "SUBMIT_ALL"), (.coopTaskrun, "COOP_TASKRUN"), (.taskrunFlag, "TASKRUN_FLAG"),
             (.singleIssuer, "SINGLE_ISSUER"), (.deferTaskrun, "DEFER_TASKRUN"), (.noSQArray, "NO_SQARRAY"),
         ]
-        return names.filter { contains($0.0) }.map(\.1).joined(separator: "|")
+        let taken = names.filter { contains($0.0) }.map(\.1)
+        return taken.isEmpty ? "none" : taken.joined(separator: "|")
     }
 }
 
