@@ -10,7 +10,13 @@ extension ExchangeMachine {
             if case .idle = state { state = .readingHead(since: now) }
             switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
             case .complete(let headLength):
-                beginExchange(headLength: headLength)
+                // Routing, policies and the upstream all see the normalised target, rewritten in place.
+                if let error = parser.normalizeTarget(buffer.readPointer) {
+                    unreadClientBytes = true
+                    refuseUnparsed(Self.error(for: error))
+                } else {
+                    beginExchange(headLength: headLength)
+                }
                 return .progress
             case .failed(let error):
                 unreadClientBytes = true
@@ -69,9 +75,9 @@ extension ExchangeMachine {
         exchange.startedAt = now
         exchange.lastBodyProgress = now
         if environment.accessLog {
-            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart,
-                                                                         count: head.targetStart + head.targetLength - head.methodStart),
-                                        as: UTF8.self)
+            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
+                                        as: UTF8.self) + " "
+                + String(decoding: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength), as: UTF8.self)
         }
         state = .awaitingAdmission
         if let error = environment.pipeline.admit(head, bytes: bytes, context: context) {
