@@ -114,8 +114,11 @@ public struct ExchangeMachine {
         if hangup { client.hangup = true }
         if writable { client.writable = true }
         // nginx's behaviour: a client that closes while waiting for its answer has abandoned it.
-        if hangup, case .forwarding = state, exchange.requestDecoder.isDone {
-            abort("client closed the connection before the response completed")
+        if hangup && exchange.requestDecoder.isDone {
+            switch state {
+            case .awaitingAdmission, .connecting, .forwarding: abort("client closed the connection before the response completed")
+            default: break
+            }
         }
     }
 
