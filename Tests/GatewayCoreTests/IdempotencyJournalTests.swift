@@ -3,7 +3,7 @@ import XCTest
 @testable import GatewayCore
 
 final class IdempotencyJournalTests: XCTestCase {
-    private let limits = IdempotencyLimits(ttlMs: 100_000, unknownOutcomeLockMs: 30_000)
+    private let limits = IdempotencyLimits(ttlMs: 100_000)
 
     private func key(_ name: String, identity: UInt32? = 1) -> IdempotencyCacheKey {
         IdempotencyCacheKey(identity: identity, routePrefix: "/v1/", key: bytes(name))
@@ -58,7 +58,7 @@ final class IdempotencyJournalTests: XCTestCase {
         let unknown = try XCTUnwrap(settled(store, "timeout"))
         guard case .unknownOutcome = unknown.outcome else { return XCTFail() }
         XCTAssertNil(unknown.fingerprint)
-        XCTAssertEqual(unknown.deadline, 33_000)
+        XCTAssertEqual(unknown.deadline, 103_000)
         XCTAssertNotNil(settled(store, "anon", identity: nil))
         XCTAssertNil(settled(store, "anon", identity: 1), "identity is part of the key")
         XCTAssertNil(settled(store, "released"), "in-flight reservations are never journalled")
@@ -66,7 +66,8 @@ final class IdempotencyJournalTests: XCTestCase {
 
     func testCompactionDropsRemovedAndExpiredEntries() throws {
         let storage = InMemoryJournalStorage()
-        let store = IdempotencyStore(limits: limits, shardCount: 1, journal: IdempotencyJournal(storage: storage, policy: .never))
+        let store = IdempotencyStore(limits: IdempotencyLimits(ttlMs: 30_000), shardCount: 1,
+                                     journal: IdempotencyJournal(storage: storage, policy: .never))
         // A budget of one entry: the second evicts the first and journals its removal.
         guard case .replayable(let sample) = response(200, "x") else { return XCTFail() }
         let budget = IdempotencyShard.nodeCost(key("evicted")) + sample.memoryCost + IdempotencyShard.nodeCost(key("kept")) + 8

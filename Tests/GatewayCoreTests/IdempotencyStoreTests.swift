@@ -100,28 +100,26 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("k1")).settled)
     }
 
-    func testUnknownOutcomeLocksTheKeyUntilTheLockEnds() throws {
-        let stage = idempotencyStage(limits: IdempotencyLimits(unknownOutcomeLockMs: 60_000))
+    /// The safe rule: an unknown outcome answers 409 for the entry's whole TTL, with no
+    /// Retry-After inviting a resend, and the key executes again only once it has expired.
+    func testUnknownOutcomeLocksTheKeyForTheWholeTTL() throws {
+        let stage = idempotencyStage(limits: IdempotencyLimits(ttlMs: 86_400_000))
         let reservation = try XCTUnwrap(begin(stage, post("k1"), now: 10_000).reservation)
         stage.markUnknown(reservation, fingerprint: fingerprint("body"), now: 10_000)
 
-        let entry = try XCTUnwrap(begin(stage, post("k1"), now: 40_500).settled)
-        let error = try XCTUnwrap(stage.resolve(entry, fingerprint: fingerprint("body"), now: 40_500).rejection)
-        XCTAssertEqual(error.kind.status, 409)
-        XCTAssertEqual(reason(error), "outcome_unknown")
-        XCTAssertEqual(error.retryAfterSeconds, 30, "29.5 s left, rounded up")
-        XCTAssertTrue(error.message.contains("may have been executed"))
-        XCTAssertEqual(reason(stage.resolve(entry, fingerprint: fingerprint("other"), now: 40_500).rejection), "request_mismatch")
-
-        XCTAssertNotNil(begin(stage, post("k1"), now: 69_999).settled)
-        XCTAssertNotNil(begin(stage, post("k1"), now: 70_000).reservation, "the lock has ended")
-    }
-
-    func testUnknownOutcomeWithoutLockReleases() throws {
-        let stage = idempotencyStage(limits: IdempotencyLimits(unknownOutcomeLockMs: 0))
-        let reservation = try XCTUnwrap(begin(stage, post("k1")).reservation)
-        stage.markUnknown(reservation, fingerprint: nil, now: 1_000)
-        XCTAssertNotNil(begin(stage, post("k1")).reservation)
+        for now: UInt64 in [10_001, 70_000, 3_600_000, 86_409_999] {
+            let entry = try XCTUnwrap(begin(stage, post("k1"), now: now).settled, "still locked at \(now)")
+            XCTAssertEqual(entry.deadline, 86_410_000)
+            let error = try XCTUnwrap(stage.resolve(entry, fingerprint: fingerprint("body"), now: now).rejection)
+            XCTAssertEqual(error.kind.status, 409)
+            XCTAssertEqual(reason(error), "outcome_unknown")
+            XCTAssertNil(error.retryAfterSeconds, "waiting never makes a resend safe")
+            XCTAssertTrue(error.message.contains("may have been executed"))
+            XCTAssertTrue(error.message.contains("new Idempotency-Key"))
+        }
+        let entry = try XCTUnwrap(begin(stage, post("k1"), now: 20_000).settled)
+        XCTAssertEqual(reason(stage.resolve(entry, fingerprint: fingerprint("other"), now: 20_000).rejection), "request_mismatch")
+        XCTAssertNotNil(begin(stage, post("k1"), now: 86_410_000).reservation, "expired with its TTL")
     }
 
     func testEntriesExpireAfterTheTTL() throws {
@@ -184,7 +182,7 @@ final class IdempotencyStoreTests: XCTestCase {
         // One shard with room for the two pinned entries, three completed ones and a few reservations, not four.
         // Half an entry of slack either way: an entry's cost counts its arrays' capacities, which malloc may
         // round up differently from one allocation to the next, so `entry` is only about what each one costs.
-        let limits = IdempotencyLimits(ttlMs: 100_000, maxMemory: pinned + 3 * entry + entry / 2, unknownOutcomeLockMs: 200_000)
+        let limits = IdempotencyLimits(ttlMs: 100_000, maxMemory: pinned + 3 * entry + entry / 2)
         let stage = idempotencyStage(limits: limits, shards: 1)
         func settle(_ name: String, at now: UInt64) throws {
             let reservation = try XCTUnwrap(begin(stage, post(name), now: now).reservation)
@@ -202,6 +200,7 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("e2"), now: 99_600).reservation, "e2, least recently used, was evicted")
         XCTAssertNotNil(begin(stage, post("e1"), now: 99_600).settled)
         XCTAssertNotNil(begin(stage, post("e3"), now: 99_600).settled)
+        XCTAssertNotNil(begin(stage, post("locked"), now: 99_600).settled, "an unknown outcome is never evicted")
 
         // e1 expires at 100_000: it makes room, so e4 (least recently used now) survives.
         try settle("e5", at: 100_000)
@@ -209,7 +208,6 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("e1"), now: 100_000).reservation, "expired e1 went first")
 
         XCTAssertEqual(reason(begin(stage, post("in-flight"), now: 100_000).rejection), "in_progress")
-        XCTAssertNotNil(begin(stage, post("locked"), now: 100_000).settled)
         XCTAssertLessThanOrEqual(stage.store.usage.bytes, limits.maxMemory)
     }
 

@@ -103,14 +103,16 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try executions(), 0)
     }
 
-    func testUpstreamTimeoutLocksTheKey() throws {
-        try deployment.startGateway(servers: [mockPort], upstreamExtra: "response_timeout 300ms;",
-                                    extra: "idempotency { unknown_outcome_lock 30s; }")
+    /// The key stays "outcome unknown" until the entry's TTL (unit-tested to the millisecond), and
+    /// the 409 carries no Retry-After that would invite a resend before then.
+    func testUpstreamTimeoutLocksTheKeyUntilItsTTL() throws {
+        try deployment.startGateway(servers: [mockPort], upstreamExtra: "response_timeout 300ms;", extra: "idempotency { ttl 1h; }")
         let timedOut = try send("k-7", path: "/v1/messages/text?delay_ms=1000")
         XCTAssertEqual(timedOut.status, 504)
         let retry = try send("k-7", path: "/v1/messages/text?delay_ms=1000")
         XCTAssertEqual(retry.status, 409, "the first send may have happened: never risk a second one")
-        XCTAssertNotNil(retry.header("Retry-After"))
+        XCTAssertEqual((retry.errorObject["details"] as? [String: Any])?["reason"] as? String, "outcome_unknown")
+        XCTAssertNil(retry.header("Retry-After"), "no invitation to resend")
         XCTAssertEqual(try executions(), 1)
     }
 

@@ -1,10 +1,10 @@
 /// One slice of the store: a dictionary from key to node slot, nodes in an array with free-list
 /// reuse, and intrusive index-linked lists, so lookup, insert, touch and evict are all O(1).
 ///
-/// Lists: `lru` and `expiring` hold completed entries (replayable or not); `locks` holds unknown
-/// outcomes. Every entry of one list has the same lifetime, so append order is deadline order and
-/// expiry only ever pops heads. In-flight entries are on no list: nothing can evict them, and
-/// unknown outcomes leave only when their lock ends.
+/// Lists: `expiring` holds every settled entry, `lru` only completed ones (replayable or not).
+/// Every settled entry lives `ttl` from when it settled, so append order is deadline order and
+/// expiry only ever pops heads. In-flight entries are on no list and unknown outcomes are not on
+/// `lru`: nothing can evict them, and an unknown outcome leaves only when its `ttl` ends.
 struct IdempotencyShard {
     let budget: Int
     private(set) var bytesUsed = 0
@@ -13,7 +13,6 @@ struct IdempotencyShard {
     private var free: [Int32] = []
     private var lru = Ends()
     private var expiring = Ends()
-    private var locks = Ends()
     private var nextToken: UInt64 = 0
 
     init(budget: Int) {
@@ -37,7 +36,7 @@ struct IdempotencyShard {
             case .inFlight:
                 return .inFlight
             case .settled(let entry) where entry.deadline > now:
-                if case .unknownOutcome = entry.outcome {} else { touch(i) }
+                if !entry.isUnknownOutcome { touch(i) }
                 return .settled(entry)
             case .settled:
                 remove(i)
@@ -97,18 +96,13 @@ struct IdempotencyShard {
         node.cost = cost
         node.state = .settled(entry)
         nodes[Int(i)] = node
-        if case .unknownOutcome = entry.outcome {
-            appendTime(i, toLocks: true)
-        } else {
-            appendTime(i, toLocks: false)
-            pushLRU(i)
-        }
+        appendTime(i)
+        if !entry.isUnknownOutcome { pushLRU(i) }
     }
 
     /// Expired entries go first, in deadline order; then least recently used completed entries.
     private mutating func purgeExpired(now: UInt64) {
         while expiring.head >= 0, nodes[Int(expiring.head)]!.deadline <= now { remove(expiring.head) }
-        while locks.head >= 0, nodes[Int(locks.head)]!.deadline <= now { remove(locks.head) }
     }
 
     private mutating func evict(into evicted: inout [IdempotencyCacheKey]) {
@@ -121,12 +115,8 @@ struct IdempotencyShard {
     private mutating func remove(_ i: Int32) {
         let node = nodes[Int(i)]!
         if case .settled(let entry) = node.state {
-            if case .unknownOutcome = entry.outcome {
-                unlinkTime(i, fromLocks: true)
-            } else {
-                unlinkTime(i, fromLocks: false)
-                unlinkLRU(i)
-            }
+            unlinkTime(i)
+            if !entry.isUnknownOutcome { unlinkLRU(i) }
         }
         slots[node.key] = nil
         bytesUsed -= node.cost
@@ -162,21 +152,17 @@ struct IdempotencyShard {
         if next >= 0 { nodes[Int(next)]!.lruPrev = prev } else { lru.tail = prev }
     }
 
-    private mutating func appendTime(_ i: Int32, toLocks: Bool) {
-        var ends = toLocks ? locks : expiring
-        nodes[Int(i)]!.timePrev = ends.tail
+    private mutating func appendTime(_ i: Int32) {
+        nodes[Int(i)]!.timePrev = expiring.tail
         nodes[Int(i)]!.timeNext = -1
-        if ends.tail >= 0 { nodes[Int(ends.tail)]!.timeNext = i } else { ends.head = i }
-        ends.tail = i
-        if toLocks { locks = ends } else { expiring = ends }
+        if expiring.tail >= 0 { nodes[Int(expiring.tail)]!.timeNext = i } else { expiring.head = i }
+        expiring.tail = i
     }
 
-    private mutating func unlinkTime(_ i: Int32, fromLocks: Bool) {
-        var ends = fromLocks ? locks : expiring
+    private mutating func unlinkTime(_ i: Int32) {
         let (prev, next) = (nodes[Int(i)]!.timePrev, nodes[Int(i)]!.timeNext)
-        if prev >= 0 { nodes[Int(prev)]!.timeNext = next } else { ends.head = next }
-        if next >= 0 { nodes[Int(next)]!.timePrev = prev } else { ends.tail = prev }
-        if fromLocks { locks = ends } else { expiring = ends }
+        if prev >= 0 { nodes[Int(prev)]!.timeNext = next } else { expiring.head = next }
+        if next >= 0 { nodes[Int(next)]!.timePrev = prev } else { expiring.tail = prev }
     }
 
     private struct Ends {

@@ -78,8 +78,7 @@ public final class IdempotencyStage: Sendable {
         case .notReplayable:
             return .reject(IdempotencyErrors.notReplayable())
         case .unknownOutcome:
-            let remainingMs = entry.deadline > now ? entry.deadline - now : 0
-            return .reject(IdempotencyErrors.outcomeUnknown(retryAfterSeconds: max(1, Int((remainingMs + 999) / 1000))))
+            return .reject(IdempotencyErrors.outcomeUnknown())
         }
     }
 
@@ -105,9 +104,9 @@ public final class IdempotencyStage: Sendable {
 
     /// The upstream timed out, or the connection broke, after the whole request was sent. A
     /// non-idempotent request may then have been executed: releasing the key would let a retry
-    /// execute it a second time, so the key stays locked for `unknown_outcome_lock` and retries
-    /// get 409 saying why. Stale answers are preferable to duplicate side effects (a message sent
-    /// twice). `fingerprint` is nil if the body was not read to the end.
+    /// execute it a second time, so the key stays locked for its whole `ttl` and retries get 409
+    /// saying why. Stale answers are preferable to duplicate side effects (a message sent twice).
+    /// `fingerprint` is nil if the body was not read to the end.
     public func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
         store.markUnknown(reservation, fingerprint: fingerprint, now: now)
     }

@@ -46,11 +46,9 @@ public final class IdempotencyStore: Sendable {
         settle(reservation, SettledEntry(outcome: outcome, fingerprint: fingerprint, deadline: now &+ limits.ttlMs), now: now)
     }
 
-    /// With `unknown_outcome_lock 0` the key is simply released.
+    /// Locked for the whole `ttl`, like a stored answer: the entry is what stops a second execution.
     public func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
-        guard limits.unknownOutcomeLockMs > 0 else { return release(reservation) }
-        settle(reservation, SettledEntry(outcome: .unknownOutcome, fingerprint: fingerprint,
-                                         deadline: now &+ limits.unknownOutcomeLockMs), now: now)
+        settle(reservation, SettledEntry(outcome: .unknownOutcome, fingerprint: fingerprint, deadline: now &+ limits.ttlMs), now: now)
     }
 
     public func release(_ reservation: IdempotencyReservation) {
@@ -112,13 +110,10 @@ public struct IdempotencyLimits: Sendable, Equatable {
     public var ttlMs: UInt64
     public var maxMemory: Int
     public var maxResponseSize: Int
-    public var unknownOutcomeLockMs: UInt64
 
-    public init(ttlMs: UInt64 = 86_400_000, maxMemory: Int = 256 << 20, maxResponseSize: Int = 1 << 20,
-                unknownOutcomeLockMs: UInt64 = 60_000) {
+    public init(ttlMs: UInt64 = 86_400_000, maxMemory: Int = 256 << 20, maxResponseSize: Int = 1 << 20) {
         self.ttlMs = ttlMs
         self.maxMemory = maxMemory
         self.maxResponseSize = maxResponseSize
-        self.unknownOutcomeLockMs = unknownOutcomeLockMs
     }
 }
