@@ -20,7 +20,8 @@ extension ClientConnection {
             sendError(error, close: head.framing != .none, outcome: .rejected)
             return false
         case .proceed(let reservation):
-            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, stage.makeRecorder()), fingerprinter: fingerprinter())
+            let recorder = stage.makeRecorder(requestID: context.requestID)
+            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, recorder), fingerprinter: fingerprinter())
             return true
         case .awaitFingerprint(let entry):
             exchange.idempotency = IdempotencyExchange(mode: .replaying(entry), fingerprinter: fingerprinter())
@@ -78,10 +79,7 @@ extension ClientConnection {
             let directive = ProxyHeadWriter.ConnectionDirective(keep: keep, clientVersion: exchange.clientVersion)
             let out = output.ownedBuffer
             let start = out.writeIndex
-            context.requestID.withUnsafeBytes { id in
-                IdempotencyReplay.write(stored, requestID: id, connection: directive,
-                                        extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
-            }
+            IdempotencyReplay.write(stored, connection: directive, extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
             output.commitOwned(from: start)
             exchange.responseStarted = true
             exchange.responsePhase = .done

@@ -4,7 +4,8 @@ import XCTest
 @testable import GatewayCore
 
 final class IdempotencyStoreTests: XCTestCase {
-    private let ok = response(201, "{\"id\":\"m1\"}", headers: "Content-Type: application/json\r\nLocation: /v1/messages/m1\r\n")
+    private let ok = response(201, "{\"id\":\"m1\"}",
+                              headers: "Content-Type: application/json\r\nLocation: /v1/messages/m1\r\nX-Request-Id: req-1\r\n")
 
     func testExactlyOneOfManyRacingRequestsProceeds() {
         let stage = idempotencyStage(shards: 64)
@@ -31,13 +32,11 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertEqual(text(replayed.body), "{\"id\":\"m1\"}")
 
         let out = ByteBuffer(capacity: 64)
-        let id = bytes("req-2"), extra = bytes("X-RateLimit-Remaining: 9\r\n")
-        id.withUnsafeBytes { i in extra.withUnsafeBytes { e in
-            IdempotencyReplay.write(replayed, requestID: i, connection: .keepAlive, extraHeaders: e, into: out)
-        } }
+        let extra = bytes("Date: Mon, 30 Nov 2026 10:00:00 GMT\r\nX-RateLimit-Remaining: 9\r\n")
+        extra.withUnsafeBytes { IdempotencyReplay.write(replayed, connection: .keepAlive, extraHeaders: $0, into: out) }
         XCTAssertEqual(text(out), "HTTP/1.1 201 Whatever\r\nContent-Type: application/json\r\nLocation: /v1/messages/m1\r\n"
-                       + "Idempotent-Replayed: true\r\nX-Request-Id: req-2\r\nX-RateLimit-Remaining: 9\r\n"
-                       + "Connection: keep-alive\r\nContent-Length: 11\r\n\r\n{\"id\":\"m1\"}")
+                       + "X-Request-Id: req-1\r\nIdempotent-Replayed: true\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n"
+                       + "X-RateLimit-Remaining: 9\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\n{\"id\":\"m1\"}")
     }
 
     func testKeysAreScopedByIdentityAndRoute() {
@@ -133,7 +132,7 @@ final class IdempotencyStoreTests: XCTestCase {
 
     func testOversizedResponseIsCompletedButNotReplayable() throws {
         let stage = idempotencyStage(limits: IdempotencyLimits(maxResponseSize: 1024))
-        let recorder = stage.makeRecorder()
+        let recorder = stage.makeRecorder(requestID: bytes("r"))
         recorder.recordRewritten(RenderedError(status: 400, retryAfterSeconds: nil, body: bytes("{}")))
         let big = [UInt8](repeating: 0x61, count: 1000)
         big.withUnsafeBytes { recorder.append($0.baseAddress, count: $0.count) }

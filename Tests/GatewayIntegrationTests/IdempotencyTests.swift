@@ -35,8 +35,28 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(second.status, 201)
         XCTAssertEqual(second.header("Idempotent-Replayed"), "true")
         XCTAssertEqual(second.body, first.body, "replayed byte for byte")
-        XCTAssertNotEqual(second.header("X-Request-Id"), first.header("X-Request-Id"))
         XCTAssertEqual(try executions(), 1)
+    }
+
+    /// The replay carries the header section the client first got (Server, the mock's own fields,
+    /// and the original X-Request-Id, since it is that response); Date, RateLimit*, connection and
+    /// framing are written fresh.
+    func testReplayCarriesTheHeaderSectionAsFirstSent() throws {
+        try start()
+        let request = post("/v1/messages/text", body: "{}", headers: "Idempotency-Key: k-h\r\nX-Request-Id: first-request\r\n")
+        let first = try RawClient(port: deployment.gatewayPort).exchange(request)
+        XCTAssertEqual(first.header("Server"), "mock-upstream")
+        let retry = post("/v1/messages/text", body: "{}", headers: "Idempotency-Key: k-h\r\nX-Request-Id: the-retry\r\n")
+        let second = try RawClient(port: deployment.gatewayPort).exchange(retry)
+        XCTAssertEqual(second.header("Idempotent-Replayed"), "true")
+        let fresh: Set<String> = ["date", "ratelimit", "ratelimit-policy", "connection", "content-length", "idempotent-replayed"]
+        func kept(_ response: WireResponse) -> [String] {
+            response.headers.filter { !fresh.contains($0.0.lowercased()) }.map { "\($0.0): \($0.1)" }
+        }
+        XCTAssertEqual(kept(second), kept(first))
+        XCTAssertTrue(kept(second).contains("Server: mock-upstream"))
+        XCTAssertEqual(second.header("X-Request-Id"), "first-request", "the original response, so the original id")
+        XCTAssertNotNil(second.header("Date"))
     }
 
     func testSameKeyDifferentBodyConflicts() throws {
@@ -76,11 +96,17 @@ final class IdempotencyTests: XCTestCase {
     func testClientErrorIsStoredAndReplayed() throws {
         try start()
         let path = "/v1/messages/text?fail=json&status=400&code=invalid_phone_number"
-        XCTAssertEqual(try send("k-5", path: path).status, 400)
+        let first = try send("k-5", path: path)
+        XCTAssertEqual(first.status, 400)
         let replay = try send("k-5", path: path)
         XCTAssertEqual(replay.status, 400)
         XCTAssertEqual(replay.header("Idempotent-Replayed"), "true")
         XCTAssertEqual(try executions(), 1)
+        // One rule for the envelope: request_id equals X-Request-Id, and both name the original request.
+        let original = try XCTUnwrap(first.header("X-Request-Id"))
+        XCTAssertEqual(first.errorObject["request_id"] as? String, original)
+        XCTAssertEqual(replay.header("X-Request-Id"), original)
+        XCTAssertEqual(replay.errorObject["request_id"] as? String, original)
     }
 
     func testEntriesExpireAfterTTL() throws {

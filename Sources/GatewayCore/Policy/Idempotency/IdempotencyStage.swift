@@ -83,8 +83,9 @@ public final class IdempotencyStage: Sendable {
     }
 
     /// A recorder bounded by `max_response_size`; feed it the final response as it is relayed.
-    public func makeRecorder() -> ResponseRecorder {
-        ResponseRecorder(limit: config.limits.maxResponseSize)
+    /// `requestID` is the X-Request-Id the response goes out with: replays carry it too.
+    public func makeRecorder(requestID: [UInt8]) -> ResponseRecorder {
+        ResponseRecorder(limit: config.limits.maxResponseSize, requestID: requestID)
     }
 
     /// The final response was relayed in full. 2xx and 4xx answers are the request's result and
