@@ -11,15 +11,23 @@ final class IdempotencyJournalTests: XCTestCase {
 
     private func reserve(_ store: IdempotencyStore, _ name: String, identity: UInt32? = 1, now: UInt64 = 0) throws -> IdempotencyReservation {
         guard case .reserved(let r) = store.lookupOrReserve(key(name, identity: identity), now: now) else {
-            throw XCTSkip("\(name) was not reserved")
+            throw NotReserved(name: name)
         }
         return r
+    }
+
+    /// A store journaling to `storage`, opened (and compacted) as at start-up.
+    private func open(_ storage: JournalStorage, limits: IdempotencyLimits? = nil, shards: Int = 1,
+                      policy: JournalSyncPolicy = .always, now: UInt64 = 0) throws -> (IdempotencyStore, JournalLoadReport) {
+        let store = IdempotencyStore(limits: limits ?? self.limits, shardCount: shards,
+                                     journal: IdempotencyJournal(storage: storage, policy: policy))
+        return (store, try JournalLoader.load(into: store, now: now))
     }
 
     /// A journal with: a stored response, a completed-unreplayable key, an unknown outcome, an
     /// anonymous entry, and an entry that was written and then evicted.
     private func populate(_ storage: JournalStorage) throws {
-        let store = IdempotencyStore(limits: limits, shardCount: 1, journal: IdempotencyJournal(storage: storage, policy: .always))
+        let (store, _) = try open(storage)
         store.complete(try reserve(store, "stored"), fingerprint: fingerprint("a"),
                        response: response(201, "{\"id\":1}", headers: "Location: /m/1\r\n"), now: 1_000)
         store.complete(try reserve(store, "big"), fingerprint: fingerprint("b"), response: .notReplayable(status: 200), now: 2_000)
@@ -28,9 +36,8 @@ final class IdempotencyJournalTests: XCTestCase {
         store.release(try reserve(store, "released"))
     }
 
-    private func restore(_ storage: JournalStorage, now: UInt64 = 5_000) -> (IdempotencyStore, JournalLoadReport) {
-        let store = IdempotencyStore(limits: limits, shardCount: 4)
-        return (store, JournalLoader.load(storage, into: store, now: now))
+    private func restore(_ storage: JournalStorage, now: UInt64 = 5_000) throws -> (IdempotencyStore, JournalLoadReport) {
+        try open(storage, shards: 4, policy: .never, now: now)
     }
 
     private func settled(_ store: IdempotencyStore, _ name: String, identity: UInt32? = 1, now: UInt64 = 5_000) -> SettledEntry? {
@@ -42,7 +49,7 @@ final class IdempotencyJournalTests: XCTestCase {
         let storage = InMemoryJournalStorage()
         try populate(storage)
         XCTAssertEqual(storage.syncedCount, storage.bytes.count, "fsync always")
-        let (store, report) = restore(storage)
+        let (store, report) = try restore(storage)
         XCTAssertEqual(report, JournalLoadReport(recordsLoaded: 4, entriesRestored: 4, bytesSkipped: 0, problems: [], compacted: true))
 
         let stored = try XCTUnwrap(settled(store, "stored"))
@@ -61,24 +68,22 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertEqual(unknown.deadline, 103_000)
         XCTAssertNotNil(settled(store, "anon", identity: nil))
         XCTAssertNil(settled(store, "anon", identity: 1), "identity is part of the key")
-        XCTAssertNil(settled(store, "released"), "in-flight reservations are never journalled")
+        XCTAssertNil(settled(store, "released"), "a released reservation is gone")
     }
 
     func testCompactionDropsRemovedAndExpiredEntries() throws {
         let storage = InMemoryJournalStorage()
-        let store = IdempotencyStore(limits: IdempotencyLimits(ttlMs: 30_000), shardCount: 1,
-                                     journal: IdempotencyJournal(storage: storage, policy: .never))
         // A budget of one entry: the second evicts the first and journals its removal.
         guard case .replayable(let sample) = response(200, "x") else { return XCTFail() }
         let budget = IdempotencyShard.nodeCost(key("evicted")) + sample.memoryCost + IdempotencyShard.nodeCost(key("kept")) + 8
-        let small = IdempotencyStore(limits: IdempotencyLimits(ttlMs: 100_000, maxMemory: budget), shardCount: 1,
-                                     journal: IdempotencyJournal(storage: storage, policy: .never))
+        let (small, _) = try open(storage, limits: IdempotencyLimits(ttlMs: 100_000, maxMemory: budget), policy: .never)
         small.complete(try reserve(small, "evicted"), fingerprint: fingerprint(""), response: response(200, "x"), now: 0)
         small.complete(try reserve(small, "kept"), fingerprint: fingerprint(""), response: response(200, "y"), now: 0)
-        store.markUnknown(try reserve(store, "lock-ends"), fingerprint: nil, now: 0)
+        let shortLived = IdempotencyStore(limits: IdempotencyLimits(ttlMs: 30_000), shardCount: 1, journal: small.journal)
+        shortLived.markUnknown(try reserve(shortLived, "lock-ends"), fingerprint: nil, now: 0)
         let before = storage.bytes.count
 
-        let (restored, report) = restore(storage, now: 40_000)
+        let (restored, report) = try restore(storage, now: 40_000)
         XCTAssertEqual(report.recordsLoaded, 4, "two stored, one removal, one lock")
         XCTAssertEqual(report.entriesRestored, 1)
         XCTAssertTrue(report.compacted)
@@ -87,7 +92,7 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertNil(settled(restored, "evicted", now: 40_000))
         XCTAssertNil(settled(restored, "lock-ends", now: 40_000))
 
-        let (_, again) = restore(storage, now: 40_000)
+        let (_, again) = try restore(storage, now: 40_000)
         XCTAssertEqual(again, JournalLoadReport(recordsLoaded: 1, entriesRestored: 1, bytesSkipped: 0, problems: [], compacted: true))
     }
 
@@ -95,16 +100,16 @@ final class IdempotencyJournalTests: XCTestCase {
         let storage = InMemoryJournalStorage()
         try populate(storage)
         let whole = storage.bytes
-        let last = try XCTUnwrap(lastRecordStart(whole))
+        let last = try XCTUnwrap(recordStarts(whole).last)
         for cut in [last + 1, last + 20, whole.count - 1] {
             storage.bytes = Array(whole[..<cut])
-            let (store, report) = restore(storage)
+            let (store, report) = try restore(storage)
             XCTAssertEqual(report.recordsLoaded, 3, "cut at \(cut)")
             XCTAssertEqual(report.bytesSkipped, cut - last)
             XCTAssertEqual(report.problems, ["truncated record at offset \(last); skipped \(cut - last) bytes"])
             XCTAssertNil(settled(store, "anon", identity: nil))
             XCTAssertNotNil(settled(store, "stored"))
-            let (_, clean) = restore(storage)
+            let (_, clean) = try restore(storage)
             XCTAssertEqual(clean.bytesSkipped, 0, "compaction removed the torn tail")
         }
     }
@@ -115,10 +120,10 @@ final class IdempotencyJournalTests: XCTestCase {
         var bytes = storage.bytes
         let starts = recordStarts(bytes)
         XCTAssertEqual(starts.count, 4)
-        // A flipped payload byte in the second record ("big"): its checksum no longer holds.
+        // A flipped payload byte in the second record ("big"): its check no longer holds.
         bytes[starts[1] + JournalFrame.headerSize + 3] ^= 0x40
         storage.bytes = bytes
-        let (store, report) = restore(storage)
+        let (store, report) = try restore(storage)
         XCTAssertEqual(report.recordsLoaded, 3)
         XCTAssertEqual(report.bytesSkipped, starts[2] - starts[1])
         XCTAssertEqual(report.problems, ["checksum mismatch at offset \(starts[1]); skipped \(starts[2] - starts[1]) bytes"])
@@ -126,24 +131,109 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertNotNil(settled(store, "timeout"))
         XCTAssertNotNil(settled(store, "anon", identity: nil))
 
-        // A damaged length field: the reader resynchronises on the next record marker.
+        // A damaged length field: the reader resynchronises on the next record.
+        bytes[starts[1] + JournalFrame.headerSize + 3] ^= 0x40
+        bytes[starts[1] + JournalFrame.markerSize + 3] = 0xFF
         storage.bytes = bytes
-        var damaged = storage.bytes
-        damaged[starts[1] + 7] = 0xFF
-        storage.bytes = damaged
-        let (_, lengthReport) = restore(storage)
+        let (_, lengthReport) = try restore(storage)
         XCTAssertEqual(lengthReport.recordsLoaded, 3)
         XCTAssertEqual(lengthReport.problems.first?.hasPrefix("implausible record length"), true)
     }
 
-    func testGarbageFileStillLoads() {
+    /// Resynchronisation is unambiguous: a stored body holding complete, valid frames (a copy of
+    /// a real one, and one sealed for this file at the offset its record starts at) is never
+    /// restored as records when the record holding it is damaged just before them.
+    func testFramesInsideAStoredBodyAreNeverRestored() throws {
+        let storage = InMemoryJournalStorage()
+        try populate(storage)
+        let (store, _) = try open(storage, now: 5_000)
+        let marker = try XCTUnwrap(JournalFrame.marker(fromFileHeader: storage.bytes[...]))
+        let copied = Array(storage.bytes[recordStarts(storage.bytes)[0]..<recordStarts(storage.bytes)[1]])
+        var planted = PreparedFrame(.settled(key("planted"), SettledEntry(outcome: .stored(StoredResponse(
+            status: 200, reason: bytes("OK"), headerLines: [], body: bytes("forged"))), fingerprint: nil, deadline: 900_000)))
+        planted.seal(marker: marker, offset: Int64(storage.bytes.count))
+        let body = bytes("{\"data\":\"") + copied + planted.bytes + bytes("\"}")
+        let carried = RecordedResponse.replayable(StoredResponse(status: 200, reason: bytes("OK"), headerLines: [], body: body))
+
+        for name in ["stored", "big", "timeout"] {  // the copied frame would bring one of them back
+            store.journal?.append(.removed(key(name)), now: 5_000)
+        }
+        store.complete(try reserve(store, "carrier"), fingerprint: fingerprint(""), response: carried, now: 5_000)
+        store.complete(try reserve(store, "after"), fingerprint: fingerprint(""), response: response(201), now: 5_000)
+
+        var damaged = storage.bytes
+        let starts = recordStarts(damaged)
+        let carrier = try XCTUnwrap(starts.first {
+            String(decoding: damaged[($0 + JournalFrame.headerSize)...].prefix(30), as: UTF8.self).contains("carrier")
+        })
+        damaged[carrier + JournalFrame.markerSize + 4] ^= 0x01  // its check: the frame is damaged just before the body
+        storage.bytes = damaged
+
+        let (restored, report) = try restore(storage, now: 6_000)
+        XCTAssertNil(settled(restored, "planted", now: 6_000), "a frame inside a body is not a record")
+        for name in ["stored", "big", "timeout"] {
+            XCTAssertNil(settled(restored, name, now: 6_000), "nor is a copy of an earlier record")
+        }
+        XCTAssertNil(settled(restored, "carrier", now: 6_000))
+        XCTAssertNotNil(settled(restored, "after", now: 6_000), "the reader found the next real record")
+        XCTAssertEqual(report.problems.count, 1, "\(report.problems)")
+        XCTAssertTrue(report.problems[0].hasPrefix("checksum mismatch at offset \(carrier)"), report.problems[0])
+    }
+
+    /// Format 1 identified keys by their position in the key list: never restored, reported, replaced.
+    func testFormat1JournalIsReportedAndNotRestored() throws {
+        let payload = bytes("\u{1}\u{5}\u{0}hello")
+        var old = bytes("GWI1") + [UInt8(payload.count), 0, 0, 0]
+        old += JournalFrame.digest(payload[...]) + payload
+        let storage = InMemoryJournalStorage(bytes: old)
+        let (store, report) = try restore(storage)
+        XCTAssertEqual(report.recordsLoaded, 0)
+        XCTAssertEqual(report.bytesSkipped, old.count)
+        XCTAssertEqual(report.problems.count, 1)
+        XCTAssertTrue(report.problems[0].contains("format 1"), report.problems[0])
+        XCTAssertTrue(report.compacted)
+        XCTAssertEqual(store.usage.entries, 0)
+        XCTAssertNotNil(JournalFrame.marker(fromFileHeader: storage.bytes[...]), "replaced by a format-2 journal")
+    }
+
+    func testGarbageFileStillLoads() throws {
         let storage = InMemoryJournalStorage(bytes: Array("this is not a journal".utf8))
-        let (store, report) = restore(storage)
+        let (store, report) = try restore(storage)
         XCTAssertEqual(report.recordsLoaded, 0)
         XCTAssertEqual(report.bytesSkipped, 21)
-        XCTAssertEqual(report.problems, ["no record marker at offset 0; skipped 21 bytes"])
+        XCTAssertEqual(report.problems, ["not an idempotency journal, or its header is damaged: 21 bytes skipped and replaced"])
         XCTAssertEqual(store.usage.entries, 0)
-        XCTAssertEqual(storage.bytes, [], "compacted to an empty journal")
+        XCTAssertEqual(storage.bytes.count, JournalFrame.fileHeaderSize, "compacted to an empty journal")
+    }
+
+    func testDamagedFileHeaderRecoversTheMarkerFromTheFirstRecord() throws {
+        let storage = InMemoryJournalStorage()
+        try populate(storage)
+        var bytes = storage.bytes
+        bytes[1] ^= 0xFF
+        storage.bytes = bytes
+        let (_, report) = try restore(storage)
+        XCTAssertEqual(report.recordsLoaded, 4)
+        XCTAssertEqual(report.problems, ["file header damaged; its marker was recovered from the first record"])
+    }
+
+    /// ENOSPC: counted with the error, and the next record is written over the partial one.
+    func testFailedWritesAreCountedAndLeaveNoGarbage() throws {
+        let storage = InMemoryJournalStorage()
+        let (store, _) = try open(storage)
+        let journal = try XCTUnwrap(store.journal)
+        storage.capacity = storage.bytes.count + 10
+        store.complete(try reserve(store, "lost"), fingerprint: fingerprint(""), response: response(201), now: 1_000)
+        XCTAssertEqual(journal.stats.writeErrors, 1)
+        XCTAssertEqual(journal.stats.lastError?.code, 28)
+        storage.capacity = .max
+        store.complete(try reserve(store, "kept"), fingerprint: fingerprint(""), response: response(201), now: 1_000)
+        XCTAssertEqual(journal.stats.writeErrors, 1)
+        XCTAssertEqual(journal.stats.fileBytes, Int64(storage.bytes.count))
+        let (restored, report) = try restore(storage)
+        XCTAssertEqual(report.bytesSkipped, 0)
+        XCTAssertNotNil(settled(restored, "kept"))
+        XCTAssertNil(settled(restored, "lost"))
     }
 
     func testJournalFileRoundTripAndAtomicCompaction() throws {
@@ -155,7 +245,7 @@ final class IdempotencyJournalTests: XCTestCase {
         // A torn tail, as a crash mid-write leaves it.
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
-        handle.write(Data(JournalFrame.marker + [9, 0]))
+        handle.write(Data(try XCTUnwrap(JournalFrame.marker(fromFileHeader: Array(try Data(contentsOf: URL(fileURLWithPath: path)))[...])) + [9, 0]))
         handle.closeFile()
 
         var config = IdempotencyConfig()
@@ -163,7 +253,7 @@ final class IdempotencyJournalTests: XCTestCase {
         config.journalPath = path
         let (stage, report) = try IdempotencyStage.start(config: config, now: 5_000)
         XCTAssertEqual(report?.recordsLoaded, 4)
-        XCTAssertEqual(report?.bytesSkipped, 6)
+        XCTAssertEqual(report?.bytesSkipped, JournalFrame.markerSize + 2)
         XCTAssertEqual(report?.compacted, true)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".compact"))
 
@@ -174,29 +264,31 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertEqual(reloaded, JournalLoadReport(recordsLoaded: 5, entriesRestored: 5, bytesSkipped: 0, problems: [], compacted: true))
     }
 
-    func testIntervalPolicySyncsOnlyWhenDue() {
+    func testIntervalPolicySyncsOnlyWhenDue() throws {
         let storage = InMemoryJournalStorage()
-        let journal = IdempotencyJournal(storage: storage, policy: .interval(ms: 1000))
+        let (store, _) = try open(storage, policy: .interval(ms: 1000))
+        let journal = try XCTUnwrap(store.journal)
         journal.append(.removed(key("a")), now: 1_000)
         XCTAssertEqual(storage.syncedCount, storage.bytes.count, "first append: the interval since start has passed")
         journal.append(.removed(key("b")), now: 1_500)
         XCTAssertLessThan(storage.syncedCount, storage.bytes.count)
         journal.flush(now: 1_600)
         XCTAssertEqual(storage.syncedCount, storage.bytes.count)
-        XCTAssertEqual(journal.health.failures, 0)
+        XCTAssertEqual(journal.stats.errors, 0)
     }
 
+    /// Frame starts, walking the lengths from the file header on.
     private func recordStarts(_ bytes: [UInt8]) -> [Int] {
         var starts: [Int] = []
-        var i = 0
-        while i + JournalFrame.headerSize <= bytes.count, Array(bytes[i..<i + 4]) == JournalFrame.marker {
+        var i = JournalFrame.fileHeaderSize
+        while i + JournalFrame.headerSize <= bytes.count {
             starts.append(i)
             var length = 0
-            for b in 0..<4 { length |= Int(bytes[i + 4 + b]) << (8 * b) }
+            for b in 0..<4 { length |= Int(bytes[i + JournalFrame.markerSize + b]) << (8 * b) }
             i += JournalFrame.headerSize + length
         }
         return starts
     }
-
-    private func lastRecordStart(_ bytes: [UInt8]) -> Int? { recordStarts(bytes).last }
 }
+
+private struct NotReserved: Error { let name: String }

@@ -19,14 +19,14 @@ public final class IdempotencyStage: Sendable {
     }
 
     /// The stage for a configuration: with a journal path, opens the journal, restores and
-    /// compacts it, and journals from then on. Fails only if the file cannot be opened at all.
+    /// compacts it, and journals from then on. Fails only if the journal cannot be written at all.
     public static func start(config: IdempotencyConfig, now: UInt64) throws(JournalIOError) -> (IdempotencyStage, JournalLoadReport?) {
         guard let path = config.journalPath else {
             return (IdempotencyStage(config: config, store: IdempotencyStore(limits: config.limits)), nil)
         }
-        let file = try JournalFile(path: path)
-        let store = IdempotencyStore(limits: config.limits, journal: IdempotencyJournal(storage: file, policy: config.sync))
-        let report = JournalLoader.load(file, into: store, now: now)
+        let journal = IdempotencyJournal(storage: try JournalFile(path: path), policy: config.sync)
+        let store = IdempotencyStore(limits: config.limits, journal: journal)
+        let report = try JournalLoader.load(into: store, now: now)
         return (IdempotencyStage(config: config, store: store), report)
     }
 

@@ -7,7 +7,7 @@ import Synchronization
 public final class IdempotencyStore: Sendable {
     public let limits: IdempotencyLimits
     private let shards: [ShardBox]
-    private let journal: IdempotencyJournal?
+    let journal: IdempotencyJournal?
 
     /// `shardCount` is rounded up to a power of two; the memory budget is split evenly between shards.
     public init(limits: IdempotencyLimits, shardCount: Int = 64, journal: IdempotencyJournal? = nil) {

@@ -11,45 +11,85 @@ public enum JournalSyncPolicy: Sendable, Equatable {
     case never
 }
 
-/// Appends records for every event loop, under one lock of its own: only settled and evicted
-/// keys are journalled, never the lookups on the hot path. A failed write does not fail the
-/// request (the entry still protects retries from memory); it is counted for the operator.
+/// Counters for the operator (logged by the I/O layer, read by metrics).
+public struct JournalStats: Sendable, Equatable {
+    /// Size of the journal file.
+    public var fileBytes: Int64 = 0
+    /// Records that could not be written, and fsyncs that failed: each may be lost in a crash.
+    public var writeErrors = 0
+    public var syncErrors = 0
+    public var compactions = 0
+    public var compactionFailures = 0
+    public var lastError: JournalIOError?
+
+    public init() {}
+
+    /// Write, sync and compaction failures together: what a log line reports as one burst.
+    public var errors: Int { writeErrors + syncErrors + compactionFailures }
+}
+
+/// Appends records for every event loop, under one lock of its own. A failed write does not fail
+/// the request (the entry still protects retries from memory); it is counted for the operator.
 public final class IdempotencyJournal: Sendable {
     public let policy: JournalSyncPolicy
+    let storage: any JournalStorage
     private let state: Mutex<State>
 
     private struct State {
-        let storage: any JournalStorage
+        /// The current file's marker; nil until the loader has made the file appendable.
+        var marker: [UInt8]?
+        /// Where the next frame goes: the end of the last complete one.
+        var end: Int64 = 0
         var lastSyncMs: UInt64 = 0
         var unsynced = false
-        var failures = 0
-        var lastError: JournalIOError?
+        var stats = JournalStats()
     }
 
     public init(storage: any JournalStorage, policy: JournalSyncPolicy) {
         self.policy = policy
-        state = Mutex(State(storage: storage))
+        self.storage = storage
+        state = Mutex(State())
     }
 
-    /// Write failures so far and the most recent one, for logging.
-    public var health: (failures: Int, lastError: JournalIOError?) {
-        state.withLock { ($0.failures, $0.lastError) }
+    public var stats: JournalStats {
+        state.withLock { state in
+            var stats = state.stats
+            stats.fileBytes = state.end
+            return stats
+        }
+    }
+
+    /// Appends go to the file from `end`, framed with `marker`.
+    func attach(marker: [UInt8], end: Int64) {
+        state.withLock { state in
+            state.marker = marker
+            state.end = end
+            state.unsynced = false
+        }
     }
 
     func append(_ record: JournalRecord, now: UInt64) {
-        let frame = JournalFrame.encode(record)
+        var frame = PreparedFrame(record)
+        append(&frame, now: now)
+    }
+
+    func append(_ frame: inout PreparedFrame, now: UInt64) {
         state.withLock { state in
             do throws(JournalIOError) {
-                try state.storage.append(frame)
+                guard let marker = state.marker else { throw JournalIOError("append", path: "journal not open", code: 9) }
+                frame.seal(marker: marker, offset: state.end)
+                try storage.write(frame.bytes, at: state.end)
+                state.end += Int64(frame.count)
                 state.unsynced = true
-                switch policy {
-                case .always: try Self.sync(&state, now: now)
-                case .interval(let ms) where now &- state.lastSyncMs >= ms: try Self.sync(&state, now: now)
-                default: break
-                }
             } catch {
-                state.failures += 1
-                state.lastError = error
+                state.stats.writeErrors += 1
+                state.stats.lastError = error
+                return
+            }
+            switch policy {
+            case .always: Self.sync(&state, storage, now: now)
+            case .interval(let ms) where now &- state.lastSyncMs >= ms: Self.sync(&state, storage, now: now)
+            default: break
             }
         }
     }
@@ -59,18 +99,18 @@ public final class IdempotencyJournal: Sendable {
     public func flush(now: UInt64) {
         state.withLock { state in
             guard state.unsynced, policy != .never else { return }
-            do throws(JournalIOError) {
-                try Self.sync(&state, now: now)
-            } catch {
-                state.failures += 1
-                state.lastError = error
-            }
+            Self.sync(&state, storage, now: now)
         }
     }
 
-    private static func sync(_ state: inout State, now: UInt64) throws(JournalIOError) {
-        try state.storage.sync()
-        state.lastSyncMs = now
-        state.unsynced = false
+    private static func sync(_ state: inout State, _ storage: any JournalStorage, now: UInt64) {
+        do throws(JournalIOError) {
+            try storage.sync()
+            state.lastSyncMs = now
+            state.unsynced = false
+        } catch {
+            state.stats.syncErrors += 1
+            state.stats.lastError = error
+        }
     }
 }

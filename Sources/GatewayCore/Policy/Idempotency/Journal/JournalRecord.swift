@@ -9,8 +9,9 @@ public enum JournalRecord: Sendable {
     /// Payload layout, integers little-endian: kind u8, key (u16 length + bytes), then for settled
     /// entries deadline u64, fingerprint flag u8 (+ 32 bytes), and for stored responses status u16,
     /// reason (u16 + bytes), header lines (u32 + bytes), body (u32 + bytes).
-    func encode() -> [UInt8] {
-        var out = JournalWriter()
+    /// The payload, behind `reserving` bytes of room (for the frame header).
+    func encode(reserving: Int = 0) -> [UInt8] {
+        var out = JournalWriter(reserving: reserving)
         switch self {
         case .removed(let key):
             out.u8(Kind.removed.rawValue)
@@ -72,7 +73,9 @@ public enum JournalRecord: Sendable {
 }
 
 private struct JournalWriter {
-    var output: [UInt8] = []
+    var output: [UInt8]
+
+    init(reserving: Int) { output = [UInt8](repeating: 0, count: reserving) }
 
     mutating func u8(_ value: UInt8) { output.append(value) }
 
