@@ -10,8 +10,8 @@ extension ClientConnection {
             RequestFingerprinter(method: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
                                  path: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength))
         }
-        let decision = context.withIdentityBytes { identity in
-            stage.begin(identity: identity, route: route, head: head, bytes: bytes, now: context.wallMillis)
+        let decision = context.withIdempotencyCaller(worker.pipeline.policies.keys) { caller in
+            stage.begin(caller: caller, route: route, head: head, bytes: bytes, now: context.wallMillis)
         }
         switch decision {
         case .notApplicable:

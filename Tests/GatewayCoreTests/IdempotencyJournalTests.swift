@@ -164,7 +164,7 @@ final class IdempotencyJournalTests: XCTestCase {
         var damaged = storage.bytes
         let starts = recordStarts(damaged)
         let carrier = try XCTUnwrap(starts.first {
-            String(decoding: damaged[($0 + JournalFrame.headerSize)...].prefix(30), as: UTF8.self).contains("carrier")
+            String(decoding: damaged[($0 + JournalFrame.headerSize)...].prefix(50), as: UTF8.self).contains("carrier")
         })
         damaged[carrier + JournalFrame.markerSize + 4] ^= 0x01  // its check: the frame is damaged just before the body
         storage.bytes = damaged

@@ -39,6 +39,27 @@ final class IdempotencyStoreTests: XCTestCase {
                        + "X-RateLimit-Remaining: 9\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\n{\"id\":\"m1\"}")
     }
 
+    /// The namespace is the key's digest (16 bytes of it), never its index; anonymous callers are
+    /// told apart by address.
+    func testCacheKeyIdentities() {
+        let digest = KeyHash.sha256("alice")
+        let byKey = digest.withUnsafeBytes { IdempotencyCacheKey(caller: .apiKey(digest: $0), routePrefix: "/v1/", key: bytes("k")) }
+        XCTAssertEqual(Array(byKey.bytes[0..<18]), [1, 16] + digest.prefix(16))
+        XCTAssertEqual(Array(byKey.bytes[18...]), [0, 4] + bytes("/v1/k"))
+        let address = { (text: String) in
+            Array(text.utf8).withUnsafeBytes { IdempotencyCacheKey(caller: .clientAddress($0), routePrefix: "/v1/", key: bytes("k")) }
+        }
+        XCTAssertEqual(Array(address("10.0.0.1").bytes[0..<10]), [2, 8] + bytes("10.0.0.1"))
+        XCTAssertNotEqual(address("10.0.0.1"), address("10.0.0.2"))
+        XCTAssertNotEqual(address("10.0.0.1"), byKey)
+
+        var keys = KeyDirectory()
+        XCTAssertTrue(keys.insert(digest: KeyHash.sha256("bob"), KeyEntry(policy: 0)))
+        XCTAssertTrue(keys.insert(digest: digest, KeyEntry(policy: 0)))
+        XCTAssertEqual(keys.withDigest(of: 1) { Array($0) }, digest)
+        XCTAssertEqual(keys.withDigest(of: 0) { Array($0) }, KeyHash.sha256("bob"))
+    }
+
     func testKeysAreScopedByIdentityAndRoute() {
         let stage = idempotencyStage()
         XCTAssertNotNil(begin(stage, post("k"), identity: 1).reservation)
@@ -150,7 +171,7 @@ final class IdempotencyStoreTests: XCTestCase {
     func testMemoryAccounting() throws {
         let store = IdempotencyStore(limits: IdempotencyLimits(), shardCount: 8)
         let key = IdempotencyCacheKey(identity: 3, routePrefix: "/v1/", key: bytes("k1"))
-        XCTAssertEqual(key.bytes.count, 1 + 1 + 4 + 2 + 4 + 2)
+        XCTAssertEqual(key.bytes.count, 1 + 1 + 16 + 2 + 4 + 2)
         guard case .reserved(let reservation) = store.lookupOrReserve(key, now: 0) else { return XCTFail("not reserved") }
         let nodeCost = IdempotencyShard.nodeCost(key)
         XCTAssertEqual(store.usage.bytes, nodeCost)

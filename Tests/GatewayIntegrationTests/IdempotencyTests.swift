@@ -161,6 +161,37 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try executions(), 2)
     }
 
+    /// Entries belong to the API key itself (its digest), not to its position in the key list:
+    /// after a restart with another key inserted in front, the same client's retry is replayed and
+    /// the other key does not get the first one's response.
+    func testEntriesFollowTheKeyWhenTheKeyListChanges() throws {
+        let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        func start(_ keys: [String]) throws {
+            let lines = keys.map { "key plain:\($0) { plan p; }" }.joined(separator: "\n")
+            try deployment.startGateway(servers: [mockPort], routeExtra: "auth required;",
+                                        extra: "plan p { rate 1000/s; }\n\(lines)\nidempotency { journal \(journal); fsync always; }")
+        }
+        func send(_ apiKey: String) throws -> WireResponse {
+            try RawClient(port: deployment.gatewayPort).exchange(post("/v1/messages/text", body: #"{"text":"hi"}"#,
+                headers: "Idempotency-Key: same-key\r\nAuthorization: Bearer \(apiKey)\r\n"))
+        }
+        try start(["alice-key"])
+        let first = try send("alice-key")
+        XCTAssertEqual(first.status, 201)
+        deployment.gateway?.stop()
+
+        try start(["carol-key", "alice-key"])
+        let retry = try send("alice-key")
+        XCTAssertEqual(retry.header("Idempotent-Replayed"), "true", "alice's retry is answered from her entry")
+        XCTAssertEqual(retry.body, first.body)
+        XCTAssertEqual(try executions(), 1)
+        let carol = try send("carol-key")
+        XCTAssertEqual(carol.status, 201)
+        XCTAssertNil(carol.header("Idempotent-Replayed"), "carol never gets alice's stored response")
+        XCTAssertEqual(try executions(), 2)
+    }
+
     func testJournalKeepsReplaysAcrossRestart() throws {
         let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
         defer { try? FileManager.default.removeItem(atPath: journal) }

@@ -45,8 +45,8 @@ public final class IdempotencyStage: Sendable {
         case reject(GatewayError)
     }
 
-    /// `identity` is the API key's stable identity, nil for anonymous clients; `bytes` holds the head.
-    public func begin(identity: UnsafeRawBufferPointer?, route: CompiledRoute, head: RequestHead,
+    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
+    public func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
                       bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
         let policy = route.config.idempotency
         guard policy.mode != .off,
@@ -59,7 +59,7 @@ public final class IdempotencyStage: Sendable {
         guard head.facts.count(.idempotencyKey) == 1 else { return .reject(IdempotencyErrors.repeatedKey()) }
         let value = UnsafeRawBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength))
         guard let key = IdempotencyKeySyntax.parse(value) else { return .reject(IdempotencyErrors.invalidKey()) }
-        switch store.lookupOrReserve(IdempotencyCacheKey(identity: identity, routePrefix: route.config.prefix, key: key), now: now) {
+        switch store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now) {
         case .reserved(let reservation): return .proceed(reservation)
         case .inFlight: return .reject(IdempotencyErrors.inFlight())
         case .settled(let entry): return .awaitFingerprint(entry)
