@@ -217,6 +217,33 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertEqual(report.problems, ["file header damaged; its marker was recovered from the first record"])
     }
 
+    /// Loading keeps the latest state of each key within `max_memory` as it reads, never every
+    /// record first: 24 MB of stored bodies load into a 2 MiB budget while the heap grows by a few MiB.
+    func testLoadingStaysWithinTheMemoryBudget() throws {
+        let storage = InMemoryJournalStorage()
+        do {
+            let (writer, _) = try open(storage, policy: .never)
+            let body = [UInt8](repeating: 0x61, count: 100_000)
+            for i in 0..<240 {
+                let entry = SettledEntry(outcome: .stored(StoredResponse(status: 200, reason: [], headerLines: [], body: body)),
+                                         fingerprint: nil, deadline: 1_000_000)
+                writer.journal?.append(.settled(key("k\(i)"), entry), now: 0)
+            }
+        }
+        XCTAssertGreaterThan(storage.bytes.count, 24_000_000)
+        let sampling = SamplingStorage(storage)
+        let budget = 2 << 20
+        let store = IdempotencyStore(limits: IdempotencyLimits(ttlMs: 100_000, maxMemory: budget), shardCount: 1,
+                                     journal: IdempotencyJournal(storage: sampling, policy: .never))
+        let before = heapBytes()
+        let report = try JournalLoader.load(into: store, now: 5_000)
+        XCTAssertEqual(report.recordsLoaded, 240)
+        XCTAssertEqual(report.entriesRestored, budget / 100_200, "the most recently written that fit")
+        XCTAssertNotNil(settled(store, "k239"))
+        XCTAssertNil(settled(store, "k0"))
+        XCTAssertLessThan(sampling.peak - before, 10 << 20, "memory growth while loading")
+    }
+
     /// ENOSPC: counted with the error, and the next record is written over the partial one.
     func testFailedWritesAreCountedAndLeaveNoGarbage() throws {
         let storage = InMemoryJournalStorage()
@@ -292,3 +319,29 @@ final class IdempotencyJournalTests: XCTestCase {
 }
 
 private struct NotReserved: Error { let name: String }
+
+/// Forwards to a storage and samples resident memory at every read, i.e. while the loader works.
+private final class SamplingStorage: JournalStorage, @unchecked Sendable {
+    let inner: JournalStorage
+    private(set) var peak = 0
+
+    init(_ inner: JournalStorage) { self.inner = inner }
+
+    func read(at offset: Int64, maxBytes: Int, into buffer: inout [UInt8]) throws(JournalIOError) -> Int {
+        peak = max(peak, heapBytes())
+        return try inner.read(at: offset, maxBytes: maxBytes, into: &buffer)
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int64) throws(JournalIOError) { try inner.write(bytes, at: offset) }
+    func sync() throws(JournalIOError) { try inner.sync() }
+    func size() throws(JournalIOError) -> Int64 { try inner.size() }
+    func beginReplacement() throws(JournalIOError) -> any JournalReplacement { try inner.beginReplacement() }
+}
+
+/// Resident memory of this process (/proc/self/statm): freed heap is reused and large blocks
+/// are unmapped, so what the loader holds shows as growth.
+private func heapBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+}

@@ -81,6 +81,25 @@ struct IdempotencyShard {
         evict(into: &evicted)
     }
 
+    /// Drops the settled entry of `key`, if any: a later journal record said it is gone.
+    mutating func discard(_ key: IdempotencyCacheKey) {
+        guard let i = slots[key], case .settled = nodes[Int(i)]!.state else { return }
+        remove(i)
+    }
+
+    /// Records that rebuild this shard's live entries, in expiry order.
+    func snapshot(now: UInt64) -> [JournalRecord] {
+        var records: [JournalRecord] = []
+        records.reserveCapacity(slots.count)
+        var i = expiring.head
+        while i >= 0 {
+            let node = nodes[Int(i)]!
+            if case .settled(let entry) = node.state, entry.deadline > now { records.append(.settled(node.key, entry)) }
+            i = node.timeNext
+        }
+        return records
+    }
+
     /// What an entry costs: its node slot, its dictionary slot (at the 3/4 maximum load factor),
     /// the key's bytes, and the stored response if any.
     static func nodeCost(_ key: IdempotencyCacheKey) -> Int {

@@ -62,6 +62,23 @@ public final class IdempotencyStore: Sendable {
         }
     }
 
+    /// Start-up: one journal record, in journal order. The store keeps only each key's latest
+    /// state and applies its usual rules as it goes (expired entries dropped, the memory budget
+    /// enforced by evicting the least recently written), so loading never holds more than it will keep.
+    func apply(_ record: JournalRecord, now: UInt64) {
+        switch record {
+        case .settled(let key, let entry) where entry.deadline > now: _ = restore(key, entry, now: now)
+        case .settled(let key, _), .removed(let key): shard(key).mutex.withLock { $0.discard(key) }
+        }
+    }
+
+    var shardCount: Int { shards.count }
+
+    /// Records that rebuild one shard's live entries; the shard is locked only while they are gathered.
+    func snapshot(shard index: Int, now: UInt64) -> [JournalRecord] {
+        shards[index].mutex.withLock { $0.snapshot(now: now) }
+    }
+
     /// Start-up: an entry read back from the journal. Returns the keys evicted to make room.
     func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64) -> [IdempotencyCacheKey] {
         var entry = entry

@@ -42,6 +42,7 @@ public final class IdempotencyJournal: Sendable {
         var end: Int64 = 0
         var lastSyncMs: UInt64 = 0
         var unsynced = false
+        var compacting = false
         var stats = JournalStats()
     }
 
@@ -91,6 +92,51 @@ public final class IdempotencyJournal: Sendable {
             case .interval(let ms) where now &- state.lastSyncMs >= ms: Self.sync(&state, storage, now: now)
             default: break
             }
+        }
+    }
+
+    /// Starts a compaction (one at a time): the new file, and the current end of the old one.
+    func beginCompaction() throws(JournalIOError) -> CompactionSession {
+        let (marker, end) = try state.withLock { state throws(JournalIOError) -> ([UInt8]?, Int64) in
+            guard !state.compacting else { throw JournalIOError("compact", path: "journal", code: 16) }  // EBUSY
+            state.compacting = true
+            return (state.marker, state.end)
+        }
+        do {
+            return CompactionSession(rewrite: try JournalRewrite(storage), oldMarker: marker, copied: end)
+        } catch {
+            state.withLock { $0.compacting = false }
+            throw error
+        }
+    }
+
+    /// Copies what the loops appended since the last copy, without the lock; returns how much that was.
+    func copyTail(_ session: CompactionSession) throws(JournalIOError) -> Int64 {
+        let end = state.withLock { $0.end }
+        let from = session.copied
+        try session.copy(from: storage, upTo: end)
+        return end - from
+    }
+
+    /// The last records, and the switch to the new file, under the lock: appends wait only for this.
+    func finishCompaction(_ session: CompactionSession) throws(JournalIOError) {
+        try state.withLock { state throws(JournalIOError) in
+            try session.copy(from: storage, upTo: state.end)
+            try session.rewrite.commit()
+            state.marker = session.rewrite.marker
+            state.end = session.rewrite.end
+            state.unsynced = false
+            state.compacting = false
+            state.stats.compactions += 1
+        }
+    }
+
+    func abandonCompaction(_ session: CompactionSession, _ error: JournalIOError) {
+        session.rewrite.abandon()
+        state.withLock { state in
+            state.compacting = false
+            state.stats.compactionFailures += 1
+            state.stats.lastError = error
         }
     }
 

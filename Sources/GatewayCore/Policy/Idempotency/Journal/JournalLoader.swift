@@ -20,8 +20,11 @@ public struct JournalLoadReport: Sendable, Equatable {
     }
 }
 
-/// Start-up: replays the journal into the store, then compacts it. Damage never stops the
-/// gateway: damaged stretches are skipped and reported, and whatever was intact is restored.
+/// Start-up: replays the journal into the store, then compacts it. Records stream through in
+/// bounded chunks and go straight into the store, which keeps only each key's latest state and
+/// drops expired entries and evicts over `max_memory` as it goes: memory stays within the budget
+/// (plus one read chunk) however long the journal. Damage never stops the gateway: damaged
+/// stretches are skipped and reported, and whatever was intact is restored.
 public enum JournalLoader {
     /// Bound on one record's payload: the largest storable response plus key and metadata, so a
     /// corrupted length cannot make the reader swallow the rest of the file as one record.
@@ -34,7 +37,6 @@ public enum JournalLoader {
         let storage = journal.storage
         var report = JournalLoadReport()
         let kind = try JournalFileKind.detect(storage)
-        var live: [IdempotencyCacheKey: (sequence: Int, entry: SettledEntry)] = [:]
         var readAll = true
         switch kind {
         case .empty:
@@ -58,10 +60,7 @@ public enum JournalLoader {
                         continue
                     }
                     report.recordsLoaded += 1
-                    switch record {
-                    case .settled(let key, let entry): live[key] = (report.recordsLoaded, entry)
-                    case .removed(let key): live[key] = nil
-                    }
+                    store.apply(record, now: now)
                 }
             } catch {
                 readAll = false
@@ -70,27 +69,13 @@ public enum JournalLoader {
             report.bytesSkipped += scanner.bytesSkipped
             report.problems = scanner.problems + report.problems
         }
-
-        // Deadline order, so every shard list is filled in the order it expires.
-        let entries = live.filter { $0.value.entry.deadline > now }
-            .sorted { ($0.value.entry.deadline, $0.value.sequence) < ($1.value.entry.deadline, $1.value.sequence) }
-        var evicted: Set<IdempotencyCacheKey> = []
-        for (key, value) in entries { evicted.formUnion(store.restore(key, value.entry, now: now)) }
-        report.entriesRestored = entries.count - evicted.count
+        report.entriesRestored = store.usage.entries
 
         // A journal that could not be read to the end keeps its unread records: no rewrite.
         var failure: JournalIOError?
         if readAll {
             do throws(JournalIOError) {
-                let rewrite = try JournalRewrite(storage)
-                do throws(JournalIOError) {
-                    for (key, value) in entries where !evicted.contains(key) { try rewrite.append(.settled(key, value.entry)) }
-                    try rewrite.commit()
-                } catch {
-                    rewrite.abandon()
-                    throw error
-                }
-                journal.attach(marker: rewrite.marker, end: rewrite.end)
+                try JournalCompactor.compact(store, now: now)
                 report.compacted = true
                 return report
             } catch {
