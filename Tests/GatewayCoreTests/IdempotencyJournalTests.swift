@@ -24,8 +24,8 @@ final class IdempotencyJournalTests: XCTestCase {
         return (store, try JournalLoader.load(into: store, now: now))
     }
 
-    /// A journal with: a stored response, a completed-unreplayable key, an unknown outcome, an
-    /// anonymous entry, and an entry that was written and then evicted.
+    /// A journal of ten records: a stored response, a completed-unreplayable key, an unknown
+    /// outcome, an anonymous entry, a released reservation (each a reservation, then its outcome).
     private func populate(_ storage: JournalStorage) throws {
         let (store, _) = try open(storage)
         store.complete(try reserve(store, "stored"), fingerprint: fingerprint("a"),
@@ -40,9 +40,9 @@ final class IdempotencyJournalTests: XCTestCase {
         try open(storage, shards: 4, policy: .never, now: now)
     }
 
+    /// Looks without reserving: a reservation would be journaled.
     private func settled(_ store: IdempotencyStore, _ name: String, identity: UInt32? = 1, now: UInt64 = 5_000) -> SettledEntry? {
-        if case .settled(let entry) = store.lookupOrReserve(key(name, identity: identity), now: now) { return entry }
-        return nil
+        store.peek(key(name, identity: identity), now: now)
     }
 
     func testRoundTripRestoresEveryKindOfEntry() throws {
@@ -50,7 +50,7 @@ final class IdempotencyJournalTests: XCTestCase {
         try populate(storage)
         XCTAssertEqual(storage.syncedCount, storage.bytes.count, "fsync always")
         let (store, report) = try restore(storage)
-        XCTAssertEqual(report, JournalLoadReport(recordsLoaded: 4, entriesRestored: 4, bytesSkipped: 0, problems: [], compacted: true))
+        XCTAssertEqual(report, JournalLoadReport(recordsLoaded: 10, entriesRestored: 4, bytesSkipped: 0, problems: [], compacted: true))
 
         let stored = try XCTUnwrap(settled(store, "stored"))
         guard case .stored(let response) = stored.outcome else { return XCTFail("not stored") }
@@ -84,7 +84,7 @@ final class IdempotencyJournalTests: XCTestCase {
         let before = storage.bytes.count
 
         let (restored, report) = try restore(storage, now: 40_000)
-        XCTAssertEqual(report.recordsLoaded, 4, "two stored, one removal, one lock")
+        XCTAssertEqual(report.recordsLoaded, 7, "two reservations and their responses, one removal, one lock and its reservation")
         XCTAssertEqual(report.entriesRestored, 1)
         XCTAssertTrue(report.compacted)
         XCTAssertLessThan(storage.bytes.count, before)
@@ -96,6 +96,8 @@ final class IdempotencyJournalTests: XCTestCase {
         XCTAssertEqual(again, JournalLoadReport(recordsLoaded: 1, entriesRestored: 1, bytesSkipped: 0, problems: [], compacted: true))
     }
 
+    /// The last record released a reservation; torn, it cannot say so, and the key is "outcome
+    /// unknown": a lost record may lock a key, never free one.
     func testTornLastRecordIsSkippedAndReported() throws {
         let storage = InMemoryJournalStorage()
         try populate(storage)
@@ -104,14 +106,39 @@ final class IdempotencyJournalTests: XCTestCase {
         for cut in [last + 1, last + 20, whole.count - 1] {
             storage.bytes = Array(whole[..<cut])
             let (store, report) = try restore(storage)
-            XCTAssertEqual(report.recordsLoaded, 3, "cut at \(cut)")
+            XCTAssertEqual(report.recordsLoaded, 9, "cut at \(cut)")
             XCTAssertEqual(report.bytesSkipped, cut - last)
             XCTAssertEqual(report.problems, ["truncated record at offset \(last); skipped \(cut - last) bytes"])
-            XCTAssertNil(settled(store, "anon", identity: nil))
+            XCTAssertTrue(try XCTUnwrap(settled(store, "released")).isUnknownOutcome)
             XCTAssertNotNil(settled(store, "stored"))
             let (_, clean) = try restore(storage)
             XCTAssertEqual(clean.bytesSkipped, 0, "compaction removed the torn tail")
         }
+    }
+
+    /// A reservation whose outcome record is lost (damaged here, or never written because the
+    /// gateway crashed mid-request) comes back as "outcome unknown": the retry gets 409 until
+    /// the key expires, never a second execution.
+    func testInFlightReservationComesBackAsOutcomeUnknown() throws {
+        let storage = InMemoryJournalStorage()
+        let (store, _) = try open(storage)
+        _ = try reserve(store, "in-flight", now: 2_000)  // the gateway dies before it settles
+        let (restored, report) = try restore(storage, now: 5_000)
+        XCTAssertEqual(report.recordsLoaded, 1)
+        let entry = try XCTUnwrap(settled(restored, "in-flight"))
+        XCTAssertTrue(entry.isUnknownOutcome)
+        XCTAssertNil(entry.fingerprint)
+        XCTAssertEqual(entry.deadline, 102_000, "the reservation's time plus ttl")
+        let stage = IdempotencyStage(config: IdempotencyConfig(), store: restored)
+        XCTAssertEqual(reason(stage.resolve(entry, fingerprint: fingerprint("any"), now: 5_000).rejection), "outcome_unknown")
+        XCTAssertNotNil(restored.lookupOrReserve(key("in-flight"), now: 102_000).reservationForTest, "free once it expires")
+
+        // Compaction keeps a reservation still in flight.
+        let (live, _) = try open(InMemoryJournalStorage())
+        _ = try reserve(live, "pending", now: 2_000)
+        try JournalCompactor.compact(live, now: 3_000)
+        let (reloaded, _) = try restore(try XCTUnwrap(live.journal?.storage), now: 4_000)
+        XCTAssertTrue(try XCTUnwrap(settled(reloaded, "pending")).isUnknownOutcome)
     }
 
     func testCorruptedMiddleRecordIsSkippedAndLaterRecordsSurvive() throws {
@@ -119,24 +146,25 @@ final class IdempotencyJournalTests: XCTestCase {
         try populate(storage)
         var bytes = storage.bytes
         let starts = recordStarts(bytes)
-        XCTAssertEqual(starts.count, 4)
-        // A flipped payload byte in the second record ("big"): its check no longer holds.
-        bytes[starts[1] + JournalFrame.headerSize + 3] ^= 0x40
+        XCTAssertEqual(starts.count, 10)
+        // A flipped payload byte in "big"'s response (record 3): its check no longer holds, so
+        // only its reservation is known.
+        bytes[starts[3] + JournalFrame.headerSize + 3] ^= 0x40
         storage.bytes = bytes
         let (store, report) = try restore(storage)
-        XCTAssertEqual(report.recordsLoaded, 3)
-        XCTAssertEqual(report.bytesSkipped, starts[2] - starts[1])
-        XCTAssertEqual(report.problems, ["checksum mismatch at offset \(starts[1]); skipped \(starts[2] - starts[1]) bytes"])
-        XCTAssertNil(settled(store, "big"))
+        XCTAssertEqual(report.recordsLoaded, 9)
+        XCTAssertEqual(report.bytesSkipped, starts[4] - starts[3])
+        XCTAssertEqual(report.problems, ["checksum mismatch at offset \(starts[3]); skipped \(starts[4] - starts[3]) bytes"])
+        XCTAssertTrue(try XCTUnwrap(settled(store, "big")).isUnknownOutcome)
         XCTAssertNotNil(settled(store, "timeout"))
         XCTAssertNotNil(settled(store, "anon", identity: nil))
 
         // A damaged length field: the reader resynchronises on the next record.
-        bytes[starts[1] + JournalFrame.headerSize + 3] ^= 0x40
-        bytes[starts[1] + JournalFrame.markerSize + 3] = 0xFF
+        bytes[starts[3] + JournalFrame.headerSize + 3] ^= 0x40
+        bytes[starts[3] + JournalFrame.markerSize + 3] = 0xFF
         storage.bytes = bytes
         let (_, lengthReport) = try restore(storage)
-        XCTAssertEqual(lengthReport.recordsLoaded, 3)
+        XCTAssertEqual(lengthReport.recordsLoaded, 9)
         XCTAssertEqual(lengthReport.problems.first?.hasPrefix("implausible record length"), true)
     }
 
@@ -163,8 +191,9 @@ final class IdempotencyJournalTests: XCTestCase {
 
         var damaged = storage.bytes
         let starts = recordStarts(damaged)
-        let carrier = try XCTUnwrap(starts.first {
-            String(decoding: damaged[($0 + JournalFrame.headerSize)...].prefix(50), as: UTF8.self).contains("carrier")
+        let carrier = try XCTUnwrap(starts.first {  // its response, not its reservation
+            damaged[$0 + JournalFrame.headerSize] == 1
+                && String(decoding: damaged[($0 + JournalFrame.headerSize)...].prefix(50), as: UTF8.self).contains("carrier")
         })
         damaged[carrier + JournalFrame.markerSize + 4] ^= 0x01  // its check: the frame is damaged just before the body
         storage.bytes = damaged
@@ -174,7 +203,7 @@ final class IdempotencyJournalTests: XCTestCase {
         for name in ["stored", "big", "timeout"] {
             XCTAssertNil(settled(restored, name, now: 6_000), "nor is a copy of an earlier record")
         }
-        XCTAssertNil(settled(restored, "carrier", now: 6_000))
+        XCTAssertTrue(try XCTUnwrap(settled(restored, "carrier", now: 6_000)).isUnknownOutcome, "only its reservation is known")
         XCTAssertNotNil(settled(restored, "after", now: 6_000), "the reader found the next real record")
         XCTAssertEqual(report.problems.count, 1, "\(report.problems)")
         XCTAssertTrue(report.problems[0].hasPrefix("checksum mismatch at offset \(carrier)"), report.problems[0])
@@ -213,7 +242,7 @@ final class IdempotencyJournalTests: XCTestCase {
         bytes[1] ^= 0xFF
         storage.bytes = bytes
         let (_, report) = try restore(storage)
-        XCTAssertEqual(report.recordsLoaded, 4)
+        XCTAssertEqual(report.recordsLoaded, 10)
         XCTAssertEqual(report.problems, ["file header damaged; its marker was recovered from the first record"])
     }
 
@@ -251,11 +280,11 @@ final class IdempotencyJournalTests: XCTestCase {
         let journal = try XCTUnwrap(store.journal)
         storage.capacity = storage.bytes.count + 10
         store.complete(try reserve(store, "lost"), fingerprint: fingerprint(""), response: response(201), now: 1_000)
-        XCTAssertEqual(journal.stats.writeErrors, 1)
+        XCTAssertEqual(journal.stats.writeErrors, 2, "its reservation and its response")
         XCTAssertEqual(journal.stats.lastError?.code, 28)
         storage.capacity = .max
         store.complete(try reserve(store, "kept"), fingerprint: fingerprint(""), response: response(201), now: 1_000)
-        XCTAssertEqual(journal.stats.writeErrors, 1)
+        XCTAssertEqual(journal.stats.writeErrors, 2)
         XCTAssertEqual(journal.stats.fileBytes, Int64(storage.bytes.count))
         let (restored, report) = try restore(storage)
         XCTAssertEqual(report.bytesSkipped, 0)
@@ -279,7 +308,7 @@ final class IdempotencyJournalTests: XCTestCase {
         config.limits = limits
         config.journalPath = path
         let (stage, report) = try IdempotencyStage.start(config: config, now: 5_000)
-        XCTAssertEqual(report?.recordsLoaded, 4)
+        XCTAssertEqual(report?.recordsLoaded, 10)
         XCTAssertEqual(report?.bytesSkipped, JournalFrame.markerSize + 2)
         XCTAssertEqual(report?.compacted, true)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".compact"))
@@ -288,19 +317,23 @@ final class IdempotencyJournalTests: XCTestCase {
         guard case .reserved(let r) = stage.store.lookupOrReserve(key("after"), now: 5_000) else { return XCTFail() }
         stage.complete(r, fingerprint: fingerprint(""), response: response(200), now: 5_000)
         let (_, reloaded) = try IdempotencyStage.start(config: config, now: 6_000)
-        XCTAssertEqual(reloaded, JournalLoadReport(recordsLoaded: 5, entriesRestored: 5, bytesSkipped: 0, problems: [], compacted: true))
+        XCTAssertEqual(reloaded, JournalLoadReport(recordsLoaded: 6, entriesRestored: 5, bytesSkipped: 0, problems: [], compacted: true),
+                       "the four restored, and the new key's reservation and response")
     }
 
-    func testIntervalPolicySyncsOnlyWhenDue() throws {
+    func testSyncPolicies() throws {
         let storage = InMemoryJournalStorage()
         let (store, _) = try open(storage, policy: .interval(ms: 1000))
         let journal = try XCTUnwrap(store.journal)
-        journal.append(.removed(key("a")), now: 1_000)
-        XCTAssertEqual(storage.syncedCount, storage.bytes.count, "first append: the interval since start has passed")
-        journal.append(.removed(key("b")), now: 1_500)
-        XCTAssertLessThan(storage.syncedCount, storage.bytes.count)
+        _ = try reserve(store, "a", now: 1_000)
+        XCTAssertLessThan(storage.syncedCount, storage.bytes.count, "interval: never on the request's path")
         journal.flush(now: 1_600)
-        XCTAssertEqual(storage.syncedCount, storage.bytes.count)
+        XCTAssertEqual(storage.syncedCount, storage.bytes.count, "the timer's flush")
+
+        let always = InMemoryJournalStorage()
+        let (strict, _) = try open(always, policy: .always)
+        _ = try reserve(strict, "b", now: 1_000)
+        XCTAssertEqual(always.syncedCount, always.bytes.count, "always: the reservation is durable before the request goes on")
         XCTAssertEqual(journal.stats.errors, 0)
     }
 

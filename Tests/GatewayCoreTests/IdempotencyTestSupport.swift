@@ -97,3 +97,10 @@ func reason(_ error: GatewayError?) -> String? {
     guard case .string(let reason)? = error?.details.first(where: { $0.0 == "reason" })?.1 else { return nil }
     return reason
 }
+
+extension IdempotencyStore.Lookup {
+    var reservationForTest: IdempotencyReservation? {
+        if case .reserved(let r) = self { return r }
+        return nil
+    }
+}

@@ -192,6 +192,30 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try executions(), 2)
     }
 
+    /// The reservation is journaled before the request is forwarded: a gateway killed while the
+    /// upstream works leaves the key "outcome unknown" after restart, and the retry gets 409.
+    func testCrashMidRequestNeverLetsTheRetryExecuteAgain() throws {
+        let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        try start("journal \(journal);")
+        let port = deployment.gatewayPort, path = "/v1/messages/text?delay_ms=3000"
+        let request = post(path, body: "{}", headers: "Idempotency-Key: k-crash\r\n")
+        DispatchQueue.global().async { _ = try? RawClient(port: port).exchange(request) }
+        let deadline = Date().addingTimeInterval(5)
+        while try executions() == 0 && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(try executions(), 1, "the upstream has the request")
+        let gateway = try XCTUnwrap(deployment.gateway)
+        kill(gateway.pid, SIGKILL)
+        gateway.process.waitUntilExit()
+
+        try start("journal \(journal);")
+        let retry = try send("k-crash", body: "{}", path: path)
+        XCTAssertEqual(retry.status, 409)
+        XCTAssertEqual((retry.errorObject["details"] as? [String: Any])?["reason"] as? String, "outcome_unknown")
+        XCTAssertNil(retry.header("Retry-After"))
+        XCTAssertEqual(try executions(), 1)
+    }
+
     func testJournalKeepsReplaysAcrossRestart() throws {
         let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
         defer { try? FileManager.default.removeItem(atPath: journal) }

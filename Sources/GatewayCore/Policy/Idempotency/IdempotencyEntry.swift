@@ -29,8 +29,9 @@ public struct IdempotencyReservation: Sendable {
     let token: UInt64
 }
 
-/// A store node's state: reserved by a request in flight, or settled.
+/// A store node's state: reserved by a request in flight (`deadline`: when the key would
+/// expire as "outcome unknown" if the gateway stopped now), or settled.
 enum EntryState {
-    case inFlight(token: UInt64)
+    case inFlight(token: UInt64, deadline: UInt64)
     case settled(SettledEntry)
 }

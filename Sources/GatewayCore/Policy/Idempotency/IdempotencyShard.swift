@@ -29,7 +29,9 @@ struct IdempotencyShard {
 
     /// The settled entry for `key`, or a new reservation when there is none (or it has expired).
     /// Keys evicted to make room are appended to `evicted`.
-    mutating func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64, evicted: inout [IdempotencyCacheKey]) -> Lookup {
+    /// `deadline` is when a reservation would expire if the gateway stopped with it in flight.
+    mutating func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64, deadline: UInt64,
+                                  evicted: inout [IdempotencyCacheKey]) -> Lookup {
         purgeExpired(now: now)
         if let i = slots[key] {
             switch nodes[Int(i)]!.state {
@@ -44,7 +46,7 @@ struct IdempotencyShard {
         }
         nextToken &+= 1
         let cost = Self.nodeCost(key)
-        let i = allocate(Node(key: key, state: .inFlight(token: nextToken), cost: cost))
+        let i = allocate(Node(key: key, state: .inFlight(token: nextToken, deadline: deadline), cost: cost))
         slots[key] = i
         bytesUsed += cost
         evict(into: &evicted)
@@ -54,7 +56,7 @@ struct IdempotencyShard {
     /// Turns the reservation into a settled entry; false if the reservation is no longer held.
     mutating func settle(_ reservation: IdempotencyReservation, as entry: SettledEntry, now: UInt64,
                          evicted: inout [IdempotencyCacheKey]) -> Bool {
-        guard let i = slots[reservation.key], case .inFlight(let token) = nodes[Int(i)]!.state,
+        guard let i = slots[reservation.key], case .inFlight(let token, _) = nodes[Int(i)]!.state,
               token == reservation.token else { return false }
         setSettled(i, entry)
         purgeExpired(now: now)
@@ -62,23 +64,30 @@ struct IdempotencyShard {
         return true
     }
 
-    /// Frees a reservation so the next request with the key executes.
-    mutating func release(_ reservation: IdempotencyReservation) {
-        guard let i = slots[reservation.key], case .inFlight(let token) = nodes[Int(i)]!.state,
-              token == reservation.token else { return }
+    /// Frees a reservation so the next request with the key executes; false if it was not held.
+    mutating func release(_ reservation: IdempotencyReservation) -> Bool {
+        guard let i = slots[reservation.key], case .inFlight(let token, _) = nodes[Int(i)]!.state,
+              token == reservation.token else { return false }
         remove(i)
+        return true
     }
 
     /// An entry read back from the journal; replaces any entry for the same key.
     mutating func insert(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64, evicted: inout [IdempotencyCacheKey]) {
         if let old = slots[key] { remove(old) }
         let cost = Self.nodeCost(key)
-        let i = allocate(Node(key: key, state: .inFlight(token: 0), cost: cost))
+        let i = allocate(Node(key: key, state: .inFlight(token: 0, deadline: 0), cost: cost))
         slots[key] = i
         bytesUsed += cost
         setSettled(i, entry)
         purgeExpired(now: now)
         evict(into: &evicted)
+    }
+
+    /// The settled, unexpired entry of `key` without touching or reserving anything.
+    func peek(_ key: IdempotencyCacheKey, now: UInt64) -> SettledEntry? {
+        guard let i = slots[key], case .settled(let entry) = nodes[Int(i)]!.state, entry.deadline > now else { return nil }
+        return entry
     }
 
     /// Drops the settled entry of `key`, if any: a later journal record said it is gone.
@@ -87,7 +96,8 @@ struct IdempotencyShard {
         remove(i)
     }
 
-    /// Records that rebuild this shard's live entries, in expiry order.
+    /// Records that rebuild this shard's live entries: settled ones in expiry order, then the
+    /// reservations in flight.
     func snapshot(now: UInt64) -> [JournalRecord] {
         var records: [JournalRecord] = []
         records.reserveCapacity(slots.count)
@@ -96,6 +106,9 @@ struct IdempotencyShard {
             let node = nodes[Int(i)]!
             if case .settled(let entry) = node.state, entry.deadline > now { records.append(.settled(node.key, entry)) }
             i = node.timeNext
+        }
+        for case let node? in nodes {
+            if case .inFlight(_, let deadline) = node.state { records.append(.reserved(node.key, deadline: deadline)) }
         }
         return records
     }

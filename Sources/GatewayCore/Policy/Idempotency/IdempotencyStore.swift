@@ -2,8 +2,13 @@ import Synchronization
 
 /// The idempotency entries of the whole gateway, shared by every event loop. Sharded by key hash,
 /// one mutex per shard, so loops contend only when their keys share a shard; critical sections
-/// are a dictionary probe and a few list links. Journal appends happen after the shard lock is
-/// released, under the journal's own lock.
+/// are a dictionary probe and a few list links.
+///
+/// With a journal, a change's record is written while its shard is still locked (records are
+/// encoded and hashed before, so the journal's own lock covers one pwrite): the journal then
+/// holds every key's changes in the order they happened, so a release racing the next request's
+/// reservation of the same key can never be replayed in the wrong order. fsync, when the policy
+/// asks for one per record, runs after the shard lock is released.
 public final class IdempotencyStore: Sendable {
     public let limits: IdempotencyLimits
     private let shards: [ShardBox]
@@ -24,10 +29,16 @@ public final class IdempotencyStore: Sendable {
         case settled(SettledEntry)
     }
 
+    /// A new reservation is journaled before the request goes anywhere, so a crash while it is in
+    /// flight leaves the key "outcome unknown" on restart rather than free for a second execution.
     public func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64) -> Lookup {
-        var evicted: [IdempotencyCacheKey] = []
-        let result = shard(key).mutex.withLock { $0.lookupOrReserve(key, now: now, evicted: &evicted) }
-        journalRemovals(evicted, now: now)
+        let deadline = now &+ limits.ttlMs
+        var frame = journal.map { _ in PreparedFrame(.reserved(key, deadline: deadline)) }
+        let result = locked(key.hash, now: now) { shard, evicted -> IdempotencyShard.Lookup in
+            let result = shard.lookupOrReserve(key, now: now, deadline: deadline, evicted: &evicted)
+            if case .reserved = result, frame != nil { journal?.write(&frame!) }
+            return result
+        }
         switch result {
         case .reserved(let token): return .reserved(IdempotencyReservation(key: key, token: token))
         case .inFlight: return .inFlight
@@ -51,8 +62,10 @@ public final class IdempotencyStore: Sendable {
         settle(reservation, SettledEntry(outcome: .unknownOutcome, fingerprint: fingerprint, deadline: now &+ limits.ttlMs), now: now)
     }
 
-    public func release(_ reservation: IdempotencyReservation) {
-        shard(reservation.key).mutex.withLock { $0.release(reservation) }
+    public func release(_ reservation: IdempotencyReservation, now: UInt64 = 0) {
+        locked(reservation.key.hash, now: now) { shard, _ in
+            if shard.release(reservation) { journal?.write(.removed(reservation.key)) }
+        }
     }
 
     /// Bytes charged against `max_memory` and live entries, summed over shards (each read under its lock).
@@ -64,12 +77,21 @@ public final class IdempotencyStore: Sendable {
 
     /// Start-up: one journal record, in journal order. The store keeps only each key's latest
     /// state and applies its usual rules as it goes (expired entries dropped, the memory budget
-    /// enforced by evicting the least recently written), so loading never holds more than it will keep.
+    /// enforced by evicting the least recently written), so loading never holds more than it will
+    /// keep. A reservation without a later record is a request that was in flight when the
+    /// gateway stopped: its outcome is unknown.
     func apply(_ record: JournalRecord, now: UInt64) {
         switch record {
-        case .settled(let key, let entry) where entry.deadline > now: _ = restore(key, entry, now: now)
-        case .settled(let key, _), .removed(let key): shard(key).mutex.withLock { $0.discard(key) }
+        case .settled(let key, let entry) where entry.deadline > now: restore(key, entry, now: now)
+        case .reserved(let key, let deadline) where deadline > now:
+            restore(key, SettledEntry(outcome: .unknownOutcome, fingerprint: nil, deadline: deadline), now: now)
+        case .settled(let key, _), .reserved(let key, _), .removed(let key): shard(key.hash).mutex.withLock { $0.discard(key) }
         }
+    }
+
+    /// A key's settled entry, looked at without reserving it (tests, diagnostics).
+    func peek(_ key: IdempotencyCacheKey, now: UInt64) -> SettledEntry? {
+        shard(key.hash).mutex.withLock { $0.peek(key, now: now) }
     }
 
     var shardCount: Int { shards.count }
@@ -79,26 +101,40 @@ public final class IdempotencyStore: Sendable {
         shards[index].mutex.withLock { $0.snapshot(now: now) }
     }
 
-    /// Start-up: an entry read back from the journal. Returns the keys evicted to make room.
-    func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64) -> [IdempotencyCacheKey] {
+    /// Start-up: an entry read back from the journal (evictions it causes need no record: the
+    /// rewrite that follows holds only what the store kept).
+    private func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64) {
         var entry = entry
         if case .stored(let response) = entry.outcome, !fits(key, response) {
             entry = SettledEntry(outcome: .notReplayable, fingerprint: entry.fingerprint, deadline: entry.deadline)
         }
         var evicted: [IdempotencyCacheKey] = []
-        shard(key).mutex.withLock { $0.insert(key, entry, now: now, evicted: &evicted) }
-        return evicted
+        shard(key.hash).mutex.withLock { $0.insert(key, entry, now: now, evicted: &evicted) }
     }
 
     private func fits(_ key: IdempotencyCacheKey, _ response: StoredResponse) -> Bool {
         IdempotencyShard.nodeCost(key) + response.memoryCost <= limits.maxMemory / shards.count
     }
 
+    /// The settle record (a stored body can be large) is encoded and hashed before the lock.
     private func settle(_ reservation: IdempotencyReservation, _ entry: SettledEntry, now: UInt64) {
+        var frame = journal.map { _ in PreparedFrame(.settled(reservation.key, entry)) }
+        locked(reservation.key.hash, now: now) { shard, evicted in
+            if shard.settle(reservation, as: entry, now: now, evicted: &evicted), frame != nil { journal?.write(&frame!) }
+        }
+    }
+
+    /// Runs `body` under the shard's lock, journals the keys it evicted while still holding it,
+    /// then syncs as the policy says.
+    private func locked<R>(_ hash: Int, now: UInt64, _ body: (inout IdempotencyShard, inout [IdempotencyCacheKey]) -> R) -> R {
         var evicted: [IdempotencyCacheKey] = []
-        let settled = shard(reservation.key).mutex.withLock { $0.settle(reservation, as: entry, now: now, evicted: &evicted) }
-        if settled { journal?.append(.settled(reservation.key, entry), now: now) }
-        journalRemovals(evicted, now: now)
+        let result = shard(hash).mutex.withLock { shard in
+            let result = body(&shard, &evicted)
+            if let journal { for key in evicted { journal.write(.removed(key)) } }
+            return result
+        }
+        journal?.syncIfNeeded(now: now)
+        return result
     }
 
     /// Syncs journal records appended since the last sync (the `interval` policy's timer).
@@ -106,13 +142,8 @@ public final class IdempotencyStore: Sendable {
         journal?.flush(now: now)
     }
 
-    private func journalRemovals(_ keys: [IdempotencyCacheKey], now: UInt64) {
-        guard let journal else { return }
-        for key in keys { journal.append(.removed(key), now: now) }
-    }
-
-    private func shard(_ key: IdempotencyCacheKey) -> ShardBox {
-        shards[key.hash & (shards.count - 1)]
+    private func shard(_ hash: Int) -> ShardBox {
+        shards[hash & (shards.count - 1)]
     }
 }
 

@@ -2,10 +2,10 @@ import Synchronization
 
 /// When appended records are made durable.
 public enum JournalSyncPolicy: Sendable, Equatable {
-    /// fsync after every record: nothing acknowledged is lost, at the cost of one fsync per
-    /// completed idempotent request on the loop that completes it.
+    /// fsync after every record: nothing acknowledged is lost, at the cost of two fsyncs per keyed
+    /// request (its reservation before it is forwarded, its outcome), on the loop that serves it.
     case always
-    /// fsync at most once per interval, on the next append or `flush(now:)` after it has passed.
+    /// fsync once per interval, from the I/O layer's timer (`flush(now:)`), never on a request's path.
     case interval(ms: UInt64)
     /// Leave it to the kernel's writeback.
     case never
@@ -69,12 +69,20 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
+    /// Writes a record and syncs as the policy says.
     func append(_ record: JournalRecord, now: UInt64) {
-        var frame = PreparedFrame(record)
-        append(&frame, now: now)
+        write(record)
+        syncIfNeeded(now: now)
     }
 
-    func append(_ frame: inout PreparedFrame, now: UInt64) {
+    func write(_ record: JournalRecord) {
+        var frame = PreparedFrame(record)
+        write(&frame)
+    }
+
+    /// One pwrite under the lock. A failure is counted, and the next record goes where this one
+    /// started, over whatever part of it reached the file.
+    func write(_ frame: inout PreparedFrame) {
         state.withLock { state in
             do throws(JournalIOError) {
                 guard let marker = state.marker else { throw JournalIOError("append", path: "journal not open", code: 9) }
@@ -85,13 +93,16 @@ public final class IdempotencyJournal: Sendable {
             } catch {
                 state.stats.writeErrors += 1
                 state.stats.lastError = error
-                return
             }
-            switch policy {
-            case .always: Self.sync(&state, storage, now: now)
-            case .interval(let ms) where now &- state.lastSyncMs >= ms: Self.sync(&state, storage, now: now)
-            default: break
-            }
+        }
+    }
+
+    /// With `fsync always`, makes what was written durable before the caller goes on; the other
+    /// policies sync from `flush`, off the event loops' path.
+    func syncIfNeeded(now: UInt64) {
+        guard policy == .always else { return }
+        state.withLock { state in
+            if state.unsynced { Self.sync(&state, storage, now: now) }
         }
     }
 
@@ -140,8 +151,8 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
-    /// For the `interval` policy: the I/O calls this from a timer so the last records of a quiet
-    /// period are not left unsynced.
+    /// For the `interval` policy: the I/O calls this every interval, so records reach the disk
+    /// within one interval.
     public func flush(now: UInt64) {
         state.withLock { state in
             guard state.unsynced, policy != .never else { return }
