@@ -216,6 +216,33 @@ final class IdempotencyTests: XCTestCase {
         XCTAssertEqual(try executions(), 1)
     }
 
+    /// The journal is compacted while the gateway runs: once the stored entries expire, the
+    /// background thread rewrites the file down to its live part, and it still loads cleanly.
+    func testJournalIsCompactedOnline() throws {
+        let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        try start("ttl 2s; journal \(journal);")
+        let pad = String(repeating: "p", count: 7000)  // echoed back: about 7 KB stored per key
+        for i in 0..<170 {
+            let request = post("/v1/echo", body: "{}", headers: "Idempotency-Key: fill-\(i)\r\nX-Pad: \(pad)\r\n")
+            XCTAssertEqual(try RawClient(port: deployment.gatewayPort).exchange(request).status, 200)
+        }
+        func size() -> Int { ((try? FileManager.default.attributesOfItem(atPath: journal))?[.size] as? Int) ?? -1 }
+        XCTAssertGreaterThan(size(), 1 << 20)
+        let deadline = Date().addingTimeInterval(10)
+        while size() > 64 << 10 && Date() < deadline { usleep(100_000) }
+        XCTAssertLessThan(size(), 64 << 10, "compacted once the entries expired")
+        XCTAssertTrue(deployment.gateway?.output.contains("idempotency journal compacted:") ?? false)
+
+        XCTAssertEqual(try send("after").status, 201)
+        XCTAssertEqual(try send("after").header("Idempotent-Replayed"), "true")
+        deployment.gateway?.stop()
+        try start("ttl 1h; journal \(journal);")
+        XCTAssertTrue(deployment.gateway?.output.contains(" 0 bytes skipped") ?? false, deployment.gateway?.output ?? "")
+        XCTAssertEqual(try send("after").header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(try executions(), 1)
+    }
+
     func testJournalKeepsReplaysAcrossRestart() throws {
         let journal = NSTemporaryDirectory() + "idem-\(UUID().uuidString).journal"
         defer { try? FileManager.default.removeItem(atPath: journal) }

@@ -8,6 +8,8 @@
 struct IdempotencyShard {
     let budget: Int
     private(set) var bytesUsed = 0
+    /// Size of the latest journal record of every entry here: the live part of the journal file.
+    private(set) var journalBytes = 0
     private var slots: [IdempotencyCacheKey: Int32] = [:]
     private var nodes: [Node?] = []
     private var free: [Int32] = []
@@ -29,8 +31,9 @@ struct IdempotencyShard {
 
     /// The settled entry for `key`, or a new reservation when there is none (or it has expired).
     /// Keys evicted to make room are appended to `evicted`.
-    /// `deadline` is when a reservation would expire if the gateway stopped with it in flight.
-    mutating func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64, deadline: UInt64,
+    /// `deadline` is when a reservation would expire if the gateway stopped with it in flight;
+    /// `recordBytes` the size of its journal record (0 without a journal).
+    mutating func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64, deadline: UInt64, recordBytes: Int = 0,
                                   evicted: inout [IdempotencyCacheKey]) -> Lookup {
         purgeExpired(now: now)
         if let i = slots[key] {
@@ -46,19 +49,20 @@ struct IdempotencyShard {
         }
         nextToken &+= 1
         let cost = Self.nodeCost(key)
-        let i = allocate(Node(key: key, state: .inFlight(token: nextToken, deadline: deadline), cost: cost))
+        let i = allocate(Node(key: key, state: .inFlight(token: nextToken, deadline: deadline), cost: cost, recordBytes: recordBytes))
         slots[key] = i
         bytesUsed += cost
+        journalBytes += recordBytes
         evict(into: &evicted)
         return .reserved(token: nextToken)
     }
 
     /// Turns the reservation into a settled entry; false if the reservation is no longer held.
-    mutating func settle(_ reservation: IdempotencyReservation, as entry: SettledEntry, now: UInt64,
+    mutating func settle(_ reservation: IdempotencyReservation, as entry: SettledEntry, now: UInt64, recordBytes: Int = 0,
                          evicted: inout [IdempotencyCacheKey]) -> Bool {
         guard let i = slots[reservation.key], case .inFlight(let token, _) = nodes[Int(i)]!.state,
               token == reservation.token else { return false }
-        setSettled(i, entry)
+        setSettled(i, entry, recordBytes: recordBytes)
         purgeExpired(now: now)
         evict(into: &evicted)
         return true
@@ -73,13 +77,14 @@ struct IdempotencyShard {
     }
 
     /// An entry read back from the journal; replaces any entry for the same key.
-    mutating func insert(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64, evicted: inout [IdempotencyCacheKey]) {
+    mutating func insert(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64, recordBytes: Int = 0,
+                         evicted: inout [IdempotencyCacheKey]) {
         if let old = slots[key] { remove(old) }
         let cost = Self.nodeCost(key)
-        let i = allocate(Node(key: key, state: .inFlight(token: 0, deadline: 0), cost: cost))
+        let i = allocate(Node(key: key, state: .inFlight(token: 0, deadline: 0), cost: cost, recordBytes: 0))
         slots[key] = i
         bytesUsed += cost
-        setSettled(i, entry)
+        setSettled(i, entry, recordBytes: recordBytes)
         purgeExpired(now: now)
         evict(into: &evicted)
     }
@@ -121,11 +126,13 @@ struct IdempotencyShard {
             + IdempotencyMemory.arrayCost(key.bytes)
     }
 
-    private mutating func setSettled(_ i: Int32, _ entry: SettledEntry) {
+    private mutating func setSettled(_ i: Int32, _ entry: SettledEntry, recordBytes: Int) {
         var node = nodes[Int(i)]!
         let cost = Self.nodeCost(node.key) + { if case .stored(let r) = entry.outcome { r.memoryCost } else { 0 } }()
         bytesUsed += cost - node.cost
         node.cost = cost
+        journalBytes += recordBytes - node.recordBytes
+        node.recordBytes = recordBytes
         node.state = .settled(entry)
         nodes[Int(i)] = node
         appendTime(i)
@@ -133,7 +140,7 @@ struct IdempotencyShard {
     }
 
     /// Expired entries go first, in deadline order; then least recently used completed entries.
-    private mutating func purgeExpired(now: UInt64) {
+    mutating func purgeExpired(now: UInt64) {
         while expiring.head >= 0, nodes[Int(expiring.head)]!.deadline <= now { remove(expiring.head) }
     }
 
@@ -152,6 +159,7 @@ struct IdempotencyShard {
         }
         slots[node.key] = nil
         bytesUsed -= node.cost
+        journalBytes -= node.recordBytes
         nodes[Int(i)] = nil
         free.append(i)
     }
@@ -206,6 +214,7 @@ struct IdempotencyShard {
         var key: IdempotencyCacheKey
         var state: EntryState
         var cost: Int
+        var recordBytes: Int
         var lruPrev: Int32 = -1, lruNext: Int32 = -1
         var timePrev: Int32 = -1, timeNext: Int32 = -1
 

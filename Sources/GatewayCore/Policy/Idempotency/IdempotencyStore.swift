@@ -35,7 +35,7 @@ public final class IdempotencyStore: Sendable {
         let deadline = now &+ limits.ttlMs
         var frame = journal.map { _ in PreparedFrame(.reserved(key, deadline: deadline)) }
         let result = locked(key.hash, now: now) { shard, evicted -> IdempotencyShard.Lookup in
-            let result = shard.lookupOrReserve(key, now: now, deadline: deadline, evicted: &evicted)
+            let result = shard.lookupOrReserve(key, now: now, deadline: deadline, recordBytes: frame?.count ?? 0, evicted: &evicted)
             if case .reserved = result, frame != nil { journal?.write(&frame!) }
             return result
         }
@@ -75,18 +75,35 @@ public final class IdempotencyStore: Sendable {
         }
     }
 
+    /// The journal's counters, with how much of the file is live (latest records of the entries
+    /// held); nil without a journal. For logs and metrics.
+    public var journalStats: JournalStats? {
+        guard let journal else { return nil }
+        var stats = journal.stats
+        stats.liveBytes = Int64(JournalFrame.fileHeaderSize) + shards.reduce(into: Int64(0)) { total, box in
+            total += Int64(box.mutex.withLock { $0.journalBytes })
+        }
+        return stats
+    }
+
     /// Start-up: one journal record, in journal order. The store keeps only each key's latest
     /// state and applies its usual rules as it goes (expired entries dropped, the memory budget
     /// enforced by evicting the least recently written), so loading never holds more than it will
     /// keep. A reservation without a later record is a request that was in flight when the
     /// gateway stopped: its outcome is unknown.
-    func apply(_ record: JournalRecord, now: UInt64) {
+    func apply(_ record: JournalRecord, recordBytes: Int, now: UInt64) {
         switch record {
-        case .settled(let key, let entry) where entry.deadline > now: restore(key, entry, now: now)
+        case .settled(let key, let entry) where entry.deadline > now: restore(key, entry, recordBytes: recordBytes, now: now)
         case .reserved(let key, let deadline) where deadline > now:
-            restore(key, SettledEntry(outcome: .unknownOutcome, fingerprint: nil, deadline: deadline), now: now)
+            restore(key, SettledEntry(outcome: .unknownOutcome, fingerprint: nil, deadline: deadline), recordBytes: recordBytes, now: now)
         case .settled(let key, _), .reserved(let key, _), .removed(let key): shard(key.hash).mutex.withLock { $0.discard(key) }
         }
+    }
+
+    /// Drops expired entries in every shard (lookups do it only in the shard they touch), so a
+    /// quiet store frees their memory and the journal's live size falls.
+    public func purgeExpired(now: UInt64) {
+        for box in shards { box.mutex.withLock { $0.purgeExpired(now: now) } }
     }
 
     /// A key's settled entry, looked at without reserving it (tests, diagnostics).
@@ -103,13 +120,13 @@ public final class IdempotencyStore: Sendable {
 
     /// Start-up: an entry read back from the journal (evictions it causes need no record: the
     /// rewrite that follows holds only what the store kept).
-    private func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, now: UInt64) {
+    private func restore(_ key: IdempotencyCacheKey, _ entry: SettledEntry, recordBytes: Int, now: UInt64) {
         var entry = entry
         if case .stored(let response) = entry.outcome, !fits(key, response) {
             entry = SettledEntry(outcome: .notReplayable, fingerprint: entry.fingerprint, deadline: entry.deadline)
         }
         var evicted: [IdempotencyCacheKey] = []
-        shard(key.hash).mutex.withLock { $0.insert(key, entry, now: now, evicted: &evicted) }
+        shard(key.hash).mutex.withLock { $0.insert(key, entry, now: now, recordBytes: recordBytes, evicted: &evicted) }
     }
 
     private func fits(_ key: IdempotencyCacheKey, _ response: StoredResponse) -> Bool {
@@ -120,7 +137,9 @@ public final class IdempotencyStore: Sendable {
     private func settle(_ reservation: IdempotencyReservation, _ entry: SettledEntry, now: UInt64) {
         var frame = journal.map { _ in PreparedFrame(.settled(reservation.key, entry)) }
         locked(reservation.key.hash, now: now) { shard, evicted in
-            if shard.settle(reservation, as: entry, now: now, evicted: &evicted), frame != nil { journal?.write(&frame!) }
+            if shard.settle(reservation, as: entry, now: now, recordBytes: frame?.count ?? 0, evicted: &evicted), frame != nil {
+                journal?.write(&frame!)
+            }
         }
     }
 

@@ -13,8 +13,9 @@ public enum JournalSyncPolicy: Sendable, Equatable {
 
 /// Counters for the operator (logged by the I/O layer, read by metrics).
 public struct JournalStats: Sendable, Equatable {
-    /// Size of the journal file.
+    /// Size of the journal file, and of its live part: the latest record of every entry held.
     public var fileBytes: Int64 = 0
+    public var liveBytes: Int64 = 0
     /// Records that could not be written, and fsyncs that failed: each may be lost in a crash.
     public var writeErrors = 0
     public var syncErrors = 0
@@ -43,6 +44,7 @@ public final class IdempotencyJournal: Sendable {
         var lastSyncMs: UInt64 = 0
         var unsynced = false
         var compacting = false
+        var lastCompactionFailureMs: UInt64?
         var stats = JournalStats()
     }
 
@@ -106,6 +108,14 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
+    /// False for a while after a failed compaction.
+    func mayCompact(now: UInt64) -> Bool {
+        state.withLock { state in
+            guard let failed = state.lastCompactionFailureMs else { return true }
+            return now &- failed >= JournalCompactor.retryDelayMs
+        }
+    }
+
     /// Starts a compaction (one at a time): the new file, and the current end of the old one.
     func beginCompaction() throws(JournalIOError) -> CompactionSession {
         let (marker, end) = try state.withLock { state throws(JournalIOError) -> ([UInt8]?, Int64) in
@@ -142,10 +152,11 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
-    func abandonCompaction(_ session: CompactionSession, _ error: JournalIOError) {
+    func abandonCompaction(_ session: CompactionSession, _ error: JournalIOError, now: UInt64) {
         session.rewrite.abandon()
         state.withLock { state in
             state.compacting = false
+            state.lastCompactionFailureMs = now
             state.stats.compactionFailures += 1
             state.stats.lastError = error
         }

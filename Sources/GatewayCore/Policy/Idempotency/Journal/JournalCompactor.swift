@@ -14,6 +14,36 @@
 public enum JournalCompactor {
     /// Tail left to copy below which the last step runs under the journal's lock.
     static let finalTailBytes: Int64 = 64 << 10
+    /// Compaction is due once the file is over twice its live data (so rewriting costs at most
+    /// one copy of the live data per as many bytes appended) and over 1 MiB (small files are
+    /// not worth the fsyncs).
+    static let growthFactor: Int64 = 2
+    static let minimumFileBytes: Int64 = 1 << 20
+    /// After a failure (a full disk, say), the next attempt waits this long.
+    static let retryDelayMs: UInt64 = 60_000
+
+    public static func isDue(_ stats: JournalStats) -> Bool {
+        stats.fileBytes >= minimumFileBytes && stats.fileBytes > growthFactor * stats.liveBytes
+    }
+
+    public enum Result: Sendable, Equatable {
+        case compacted(fromBytes: Int64, toBytes: Int64)
+        case failed(JournalIOError)
+    }
+
+    /// What the I/O layer's background thread calls every so often. Expired entries are purged
+    /// first: a quiet store would otherwise count them as live.
+    public static func compactIfDue(_ store: IdempotencyStore, now: UInt64) -> Result? {
+        guard let journal = store.journal else { return nil }
+        store.purgeExpired(now: now)
+        guard let stats = store.journalStats, isDue(stats), journal.mayCompact(now: now) else { return nil }
+        do {
+            try compact(store, now: now)
+            return .compacted(fromBytes: stats.fileBytes, toBytes: journal.stats.fileBytes)
+        } catch {
+            return .failed(error)
+        }
+    }
 
     /// Called at start-up and by the I/O layer's background thread, never on an event loop.
     public static func compact(_ store: IdempotencyStore, now: UInt64) throws(JournalIOError) {
@@ -27,7 +57,7 @@ public enum JournalCompactor {
             try session.rewrite.sync()
             try journal.finishCompaction(session)
         } catch {
-            journal.abandonCompaction(session, error)
+            journal.abandonCompaction(session, error, now: now)
             throw error
         }
     }

@@ -60,7 +60,7 @@ public enum JournalLoader {
                         continue
                     }
                     report.recordsLoaded += 1
-                    store.apply(record, now: now)
+                    store.apply(record, recordBytes: frame.size, now: now)
                 }
             } catch {
                 readAll = false

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// A journal I/O failure: the call that failed and errno.
@@ -12,7 +15,7 @@ public struct JournalIOError: Error, Sendable, Equatable, CustomStringConvertibl
         self.code = code
     }
 
-    public var description: String { "\(operation) \(path): errno \(code)" }
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))" }
 }
 
 /// Where the journal's bytes live: a file (`JournalFile`) or memory (tests). Callers serialise
