@@ -102,7 +102,7 @@ extension ClientConnection {
             let fingerprint = exchange.requestBodyDone ? idempotency.fingerprinter.finish() : nil
             stage.markUnknown(reservation, fingerprint: fingerprint, now: now)
         } else {
-            stage.release(reservation, now: now)
+            stage.release(reservation)
         }
     }
 }

@@ -20,7 +20,7 @@ enum JournalFlusher {
             usleep(UInt32(tickMs * 1000))
             let now = Clock.wallMillis()
             if case .interval(let ms) = policy, now &- lastSync >= ms {
-                store.flushJournal(now: now)
+                store.flushJournal()
                 lastSync = now
             }
             guard now &- lastCheck >= 1000 else { continue }

@@ -184,7 +184,7 @@ final class IdempotencyJournalTests: XCTestCase {
         let carried = RecordedResponse.replayable(StoredResponse(status: 200, reason: bytes("OK"), headerLines: [], body: body))
 
         for name in ["stored", "big", "timeout"] {  // the copied frame would bring one of them back
-            store.journal?.append(.removed(key(name)), now: 5_000)
+            store.journal?.append(.removed(key(name)))
         }
         store.complete(try reserve(store, "carrier"), fingerprint: fingerprint(""), response: carried, now: 5_000)
         store.complete(try reserve(store, "after"), fingerprint: fingerprint(""), response: response(201), now: 5_000)
@@ -256,7 +256,7 @@ final class IdempotencyJournalTests: XCTestCase {
             for i in 0..<240 {
                 let entry = SettledEntry(outcome: .stored(StoredResponse(status: 200, reason: [], headerLines: [], body: body)),
                                          fingerprint: nil, deadline: 1_000_000)
-                writer.journal?.append(.settled(key("k\(i)"), entry), now: 0)
+                writer.journal?.append(.settled(key("k\(i)"), entry))
             }
         }
         XCTAssertGreaterThan(storage.bytes.count, 24_000_000)
@@ -327,7 +327,7 @@ final class IdempotencyJournalTests: XCTestCase {
         let journal = try XCTUnwrap(store.journal)
         _ = try reserve(store, "a", now: 1_000)
         XCTAssertLessThan(storage.syncedCount, storage.bytes.count, "interval: never on the request's path")
-        journal.flush(now: 1_600)
+        journal.flush()
         XCTAssertEqual(storage.syncedCount, storage.bytes.count, "the timer's flush")
 
         let always = InMemoryJournalStorage()

@@ -93,14 +93,14 @@ public final class IdempotencyStage: Sendable {
     /// processed) releases the key so a retry executes.
     public func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint,
                          response: RecordedResponse, now: UInt64) {
-        guard Self.isStored(status: response.status) else { return store.release(reservation, now: now) }
+        guard Self.isStored(status: response.status) else { return store.release(reservation) }
         store.complete(reservation, fingerprint: fingerprint, response: response, now: now)
     }
 
     /// The gateway rejected the request itself, the upstream failed before it could have acted
     /// (refused, reset before the request was fully sent), or the client went away first.
-    public func release(_ reservation: IdempotencyReservation, now: UInt64 = 0) {
-        store.release(reservation, now: now)
+    public func release(_ reservation: IdempotencyReservation) {
+        store.release(reservation)
     }
 
     /// The upstream timed out, or the connection broke, after the whole request was sent. A

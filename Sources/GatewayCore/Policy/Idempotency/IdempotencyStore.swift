@@ -34,7 +34,7 @@ public final class IdempotencyStore: Sendable {
     public func lookupOrReserve(_ key: IdempotencyCacheKey, now: UInt64) -> Lookup {
         let deadline = now &+ limits.ttlMs
         var frame = journal.map { _ in PreparedFrame(.reserved(key, deadline: deadline)) }
-        let result = locked(key.hash, now: now) { shard, evicted -> IdempotencyShard.Lookup in
+        let result = locked(key.hash) { shard, evicted -> IdempotencyShard.Lookup in
             let result = shard.lookupOrReserve(key, now: now, deadline: deadline, recordBytes: frame?.count ?? 0, evicted: &evicted)
             if case .reserved = result, frame != nil { journal?.write(&frame!) }
             return result
@@ -62,8 +62,8 @@ public final class IdempotencyStore: Sendable {
         settle(reservation, SettledEntry(outcome: .unknownOutcome, fingerprint: fingerprint, deadline: now &+ limits.ttlMs), now: now)
     }
 
-    public func release(_ reservation: IdempotencyReservation, now: UInt64 = 0) {
-        locked(reservation.key.hash, now: now) { shard, _ in
+    public func release(_ reservation: IdempotencyReservation) {
+        locked(reservation.key.hash) { shard, _ in
             if shard.release(reservation) { journal?.write(.removed(reservation.key)) }
         }
     }
@@ -136,7 +136,7 @@ public final class IdempotencyStore: Sendable {
     /// The settle record (a stored body can be large) is encoded and hashed before the lock.
     private func settle(_ reservation: IdempotencyReservation, _ entry: SettledEntry, now: UInt64) {
         var frame = journal.map { _ in PreparedFrame(.settled(reservation.key, entry)) }
-        locked(reservation.key.hash, now: now) { shard, evicted in
+        locked(reservation.key.hash) { shard, evicted in
             if shard.settle(reservation, as: entry, now: now, recordBytes: frame?.count ?? 0, evicted: &evicted), frame != nil {
                 journal?.write(&frame!)
             }
@@ -145,20 +145,20 @@ public final class IdempotencyStore: Sendable {
 
     /// Runs `body` under the shard's lock, journals the keys it evicted while still holding it,
     /// then syncs as the policy says.
-    private func locked<R>(_ hash: Int, now: UInt64, _ body: (inout IdempotencyShard, inout [IdempotencyCacheKey]) -> R) -> R {
+    private func locked<R>(_ hash: Int, _ body: (inout IdempotencyShard, inout [IdempotencyCacheKey]) -> R) -> R {
         var evicted: [IdempotencyCacheKey] = []
         let result = shard(hash).mutex.withLock { shard in
             let result = body(&shard, &evicted)
             if let journal { for key in evicted { journal.write(.removed(key)) } }
             return result
         }
-        journal?.syncIfNeeded(now: now)
+        journal?.syncIfNeeded()
         return result
     }
 
-    /// Syncs journal records appended since the last sync (the `interval` policy's timer).
-    public func flushJournal(now: UInt64) {
-        journal?.flush(now: now)
+    /// Syncs journal records appended since the last sync (the `interval` policy's background thread).
+    public func flushJournal() {
+        journal?.flush()
     }
 
     private func shard(_ hash: Int) -> ShardBox {

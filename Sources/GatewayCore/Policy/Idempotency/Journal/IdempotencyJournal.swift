@@ -5,7 +5,7 @@ public enum JournalSyncPolicy: Sendable, Equatable {
     /// fsync after every record: nothing acknowledged is lost, at the cost of two fsyncs per keyed
     /// request (its reservation before it is forwarded, its outcome), on the loop that serves it.
     case always
-    /// fsync once per interval, from the I/O layer's timer (`flush(now:)`), never on a request's path.
+    /// fsync once per interval, from the I/O layer's background thread (`flush()`), never on a request's path.
     case interval(ms: UInt64)
     /// Leave it to the kernel's writeback.
     case never
@@ -41,7 +41,6 @@ public final class IdempotencyJournal: Sendable {
         var marker: [UInt8]?
         /// Where the next frame goes: the end of the last complete one.
         var end: Int64 = 0
-        var lastSyncMs: UInt64 = 0
         var unsynced = false
         var compacting = false
         var lastCompactionFailureMs: UInt64?
@@ -72,9 +71,9 @@ public final class IdempotencyJournal: Sendable {
     }
 
     /// Writes a record and syncs as the policy says.
-    func append(_ record: JournalRecord, now: UInt64) {
+    func append(_ record: JournalRecord) {
         write(record)
-        syncIfNeeded(now: now)
+        syncIfNeeded()
     }
 
     func write(_ record: JournalRecord) {
@@ -101,10 +100,10 @@ public final class IdempotencyJournal: Sendable {
 
     /// With `fsync always`, makes what was written durable before the caller goes on; the other
     /// policies sync from `flush`, off the event loops' path.
-    func syncIfNeeded(now: UInt64) {
+    func syncIfNeeded() {
         guard policy == .always else { return }
         state.withLock { state in
-            if state.unsynced { Self.sync(&state, storage, now: now) }
+            if state.unsynced { Self.sync(&state, storage) }
         }
     }
 
@@ -164,17 +163,16 @@ public final class IdempotencyJournal: Sendable {
 
     /// For the `interval` policy: the I/O calls this every interval, so records reach the disk
     /// within one interval.
-    public func flush(now: UInt64) {
+    public func flush() {
         state.withLock { state in
             guard state.unsynced, policy != .never else { return }
-            Self.sync(&state, storage, now: now)
+            Self.sync(&state, storage)
         }
     }
 
-    private static func sync(_ state: inout State, _ storage: any JournalStorage, now: UInt64) {
+    private static func sync(_ state: inout State, _ storage: any JournalStorage) {
         do throws(JournalIOError) {
             try storage.sync()
-            state.lastSyncMs = now
             state.unsynced = false
         } catch {
             state.stats.syncErrors += 1
