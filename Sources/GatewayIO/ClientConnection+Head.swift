@@ -24,6 +24,7 @@ extension ClientConnection {
                     case .malformed: kind = .invalidRequest
                     }
                     prepareUnparsedRequestContext()
+                    lingerOnClose = true
                     sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
                     return true
                 case .needMore:
@@ -126,12 +127,11 @@ extension ClientConnection {
         consumeHead()
         concludeStages(outcome: outcome)
         if worker.accessLog {
-            let status: Int
-            if case .completed(let s) = outcome { status = s } else { status = 0 }
-            Log.info("\(exchange.logPrefix) \(status) \(loop.now - exchange.startedAt)ms id=\(context.requestIDText) "
-                     + "key=\(worker.pipeline.keyFingerprint(context))")
+            Log.info("\(exchange.logPrefix) \(exchange.status) \(loop.now - exchange.startedAt)ms id=\(context.requestIDText) "
+                     + "key=\(worker.pipeline.keyFingerprint(context))\(exchange.replayed ? " replayed" : "")")
         }
         requestsServed += 1
+        if !exchange.requestBodyDone { lingerOnClose = true }
         let keep = exchange.clientKeepAlive && !exchange.closeAfterResponse && exchange.requestBodyDone && !peerClosed
         parser.reset()
         exchange = ExchangeState()

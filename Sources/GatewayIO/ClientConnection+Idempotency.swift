@@ -82,6 +82,8 @@ extension ClientConnection {
             IdempotencyReplay.write(stored, connection: directive, extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
             output.commitOwned(from: start)
             exchange.responseStarted = true
+            exchange.status = stored.status
+            exchange.replayed = true
             exchange.responsePhase = .done
             if !keep { exchange.closeAfterResponse = true }
             endExchange(outcome: .completed(status: stored.status))
@@ -98,7 +100,7 @@ extension ClientConnection {
         let now = Clock.wallMillis()
         if exchange.upstreamAnswered && exchange.responsePhase == .done && exchange.requestBodyDone {
             stage.complete(reservation, fingerprint: idempotency.fingerprinter.finish(), response: recorder.finish(), now: now)
-        } else if exchange.requestFullySent || exchange.upstreamAnswered {
+        } else if exchange.requestFullySent || exchange.upstreamAnswered || exchange.sendStalledAfterBytes {
             let fingerprint = exchange.requestBodyDone ? idempotency.fingerprinter.finish() : nil
             stage.markUnknown(reservation, fingerprint: fingerprint, now: now)
         } else {

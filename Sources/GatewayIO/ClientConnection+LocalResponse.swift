@@ -41,6 +41,7 @@ extension ClientConnection {
         if exchange.method != .head { out.append(rendered.body) }
         output.commitOwned(from: start)
         exchange.responseStarted = true
+        exchange.status = rendered.status
         if !keep { exchange.closeAfterResponse = true }
     }
 
@@ -49,7 +50,10 @@ extension ClientConnection {
             exchange.responsePhase = .done
             endExchange(outcome: outcome ?? .completed(status: status))
         } else {
+            // A head that never parsed (or never came): what else the client sent is unknown.
+            if worker.accessLog { Log.info("- \(status) id=\(context.requestIDText)") }
             parser.reset()
+            if close { lingerOnClose = true }
             phase = close ? .closing : .idle
             idleSince = loop.now
         }

@@ -1,11 +1,12 @@
 import GatewayCore
+import Glibc
 
 /// Streaming the request body from the client to the upstream, in place: payload slices of the
 /// client's input buffer are queued on the upstream socket without being copied.
 extension ClientConnection {
     func pumpRequestBody() -> Bool {
         if exchange.idempotency?.isReplaying == true { return pumpReplayBody() }
-        guard let upstream, exchange.upstreamReady else { return false }
+        guard let upstream, exchange.upstreamReady, !upstream.writeFailed else { return false }
         var progressed = false
         body: while !exchange.requestBodyDone && !upstream.output.isCrowded {
             guard let buffer = input else { break }
@@ -49,7 +50,12 @@ extension ClientConnection {
             case .blocked:
                 progressed = true
             case .failed(let code):
-                upstreamFailed(upstream, .io(code))
+                // Often the server answered early (413, 401) and closed without reading the body:
+                // stop sending, and relay that answer if it is there (pumpResponse reads it).
+                Log.warn("upstream \(upstream.group.config.name) server \(upstream.server.label): request write failed: "
+                         + "\(String(cString: strerror(code))), request \(context.requestIDText)")
+                upstream.writeFailed = true
+                upstream.output.reset()
                 return true
             }
         }

@@ -16,7 +16,7 @@ extension ClientConnection: UpstreamDelegate {
                 return
             }
             exchange.attempts += 1
-            if let idle = group.takeIdle(server) {
+            if let idle = group.takeIdle(server, verified: !exchange.method.isIdempotent) {
                 idle.activate(for: self)
                 upstream = idle
                 exchange.reusedConnection = true
@@ -63,6 +63,10 @@ extension ClientConnection: UpstreamDelegate {
             }
         }
         upstream.output.commitOwned(from: start)
+        // A parse that failed on an earlier connection (garbage from another server) starts over.
+        responseParser.reset()
+        upstream.lastWriteProgress = loop.now
+        exchange.upstreamWrittenAtStart = upstream.output.totalWritten
         exchange.upstreamReady = true
         // With a body the head bytes must make way for it; without one they are kept for a retry.
         if !exchange.requestBodyDone { consumeHead() }
@@ -99,6 +103,14 @@ extension ClientConnection: UpstreamDelegate {
             } else {
                 connectUpstream()
             }
+        case .sendTimeout:
+            Log.warn("upstream \(group.config.name) server \(server.label): stopped reading the request for "
+                     + "\(group.config.responseTimeoutMs) ms, request \(context.requestIDText)")
+            group.reportFailure(server, now: loop.now)
+            // Part of the request reached the server: it may have started acting on it.
+            exchange.sendStalledAfterBytes = failed.output.totalWritten > exchange.upstreamWrittenAtStart
+            let retry: Int? = exchange.method.isIdempotent ? worker.retryAfterDefault : nil
+            failExchange(GatewayError(.upstreamTimeout, "The upstream stopped reading the request", retryAfterSeconds: retry))
         case .responseTimeout:
             Log.warn("upstream \(group.config.name) server \(server.label): response timed out, request \(context.requestIDText)")
             group.reportFailure(server, now: loop.now)
@@ -122,6 +134,11 @@ extension ClientConnection: UpstreamDelegate {
     func upstreamBroke(_ reason: String) {
         let group = worker.groups[exchange.groupIndex]
         let nothingReceived = exchange.responsePhase == .awaitingHead && (upstream?.input?.readableCount ?? 0) == 0
+        // A pooled connection the server closed while idle says nothing about the server's health;
+        // a reset, an early close or garbage on a connection it just accepted does.
+        if let server = upstream?.server, !(nothingReceived && exchange.reusedConnection) {
+            group.reportFailure(server, now: loop.now)
+        }
         upstream?.close()
         upstream = nil
         exchange.upstreamReady = false

@@ -7,7 +7,8 @@ import Glibc
 /// makes whatever progress the state allows. Requests on a connection are served one at a
 /// time, so pipelined requests are answered in order.
 final class ClientConnection: EventHandler {
-    enum Phase { case idle, readingHead, exchange, closing, closed }
+    /// `closing` flushes the last answer; `lingering` then drains what the client still sends.
+    enum Phase { case idle, readingHead, exchange, closing, lingering, closed }
     enum ResponsePhase { case awaitingHead, streaming, collecting, done }
 
     let fd: Int32
@@ -32,6 +33,14 @@ final class ClientConnection: EventHandler {
     var headStartedAt: UInt64 = 0
     var lastBodyProgress: UInt64 = 0
     var lastWriteProgress: UInt64 = 0
+    /// The client may still be sending bytes nobody read (an early answer, a refused head):
+    /// closing then goes through `lingering`, so the kernel sends FIN rather than a reset.
+    var lingerOnClose = false
+    var lingerStartedAt: UInt64 = 0
+    var lastLingerRead: UInt64 = 0
+    /// nginx's lingering_time and lingering_timeout.
+    static let lingerTotalMs: UInt64 = 30_000
+    static let lingerIdleMs: UInt64 = 5_000
 
     // The exchange in flight.
     var exchange = ExchangeState()
@@ -72,6 +81,8 @@ final class ClientConnection: EventHandler {
         let now = loop.now
         if !output.isEmpty && !writable {
             abort("send timeout: client not reading")
+        } else if phase == .lingering {
+            close()
         } else if phase == .readingHead {
             prepareUnparsedRequestContext()
             sendError(GatewayError(.requestTimeout, "Timed out waiting for the request headers"), close: true)
@@ -100,7 +111,9 @@ final class ClientConnection: EventHandler {
                 progressed = pumpRequestBody() || progressed
                 progressed = pumpResponse() || progressed
             case .closing:
-                if output.isEmpty { close() }
+                if output.isEmpty { finishClosing() }
+            case .lingering:
+                drainLingering()
             case .closed:
                 break
             }
@@ -167,7 +180,8 @@ final class ClientConnection: EventHandler {
             next = lastWriteProgress + UInt64(limits.sendTimeoutMs)
         } else {
             switch phase {
-            case .idle: next = idleSince + UInt64(limits.keepaliveTimeoutMs)
+            // A connection that has not sent its first request gets the header timeout from accept.
+            case .idle: next = idleSince + UInt64(requestsServed == 0 ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs)
             case .readingHead: next = headStartedAt + UInt64(limits.headerTimeoutMs)
             case .exchange:
                 let waitingForBody = exchange.idempotency?.isReplaying == true
@@ -176,6 +190,7 @@ final class ClientConnection: EventHandler {
                     next = lastBodyProgress + UInt64(limits.bodyTimeoutMs)
                 }
             case .closing: next = loop.now + UInt64(limits.sendTimeoutMs)
+            case .lingering: next = min(lingerStartedAt + Self.lingerTotalMs, lastLingerRead + Self.lingerIdleMs)
             case .closed: next = 0
             }
         }
@@ -185,10 +200,17 @@ final class ClientConnection: EventHandler {
         }
     }
 
-    /// Upstream response timeout, counted while the gateway waits on the upstream (not on the client).
+    /// Upstream timeouts, counted while the gateway waits on the upstream (not on the client):
+    /// the send timeout while request bytes wait for the server to take them (no write progress
+    /// for `response_timeout`), the response timeout while the whole request is with it.
     func updateUpstreamDeadline() {
         guard let upstream, exchange.upstreamReady else { return }
-        let waitingOnUpstream = exchange.requestBodyDone && upstream.output.isEmpty
+        let timeout = UInt64(max(upstream.group.config.responseTimeoutMs, 1))
+        if !upstream.output.isEmpty {
+            upstream.setDeadline(at: upstream.lastWriteProgress + timeout)
+            return
+        }
+        let waitingOnUpstream = (exchange.requestBodyDone || upstream.writeFailed)
             && exchange.responsePhase != .done && output.isEmpty
         if waitingOnUpstream {
             if upstream.deadline == 0 { upstream.setDeadline(after: upstream.group.config.responseTimeoutMs) }
@@ -206,6 +228,38 @@ final class ClientConnection: EventHandler {
     }
 
     // MARK: Closing
+
+    /// The last answer is out. With unread client bytes possibly in flight, shut the write side
+    /// and drain for a while (nginx's lingering close); otherwise close at once.
+    private func finishClosing() {
+        let unread = lingerOnClose || (input?.readableCount ?? 0) > 0
+        if !unread || peerClosed {
+            close()
+            return
+        }
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+        phase = .lingering
+        lingerStartedAt = loop.now
+        lastLingerRead = loop.now
+        drainLingering()
+    }
+
+    /// Reads and discards until EOF (then closes) or until the socket is empty.
+    private func drainLingering() {
+        if input == nil { input = loop.takeBuffer() }
+        let buffer = input!
+        while phase == .lingering && readable {
+            buffer.clear()
+            switch Socket.read(fd, into: buffer) {
+            case .bytes(let n):
+                if n > 0 { lastLingerRead = loop.now }
+            case .wouldBlock:
+                readable = false
+            case .closed, .failed:
+                close()
+            }
+        }
+    }
 
     /// Ends everything at once: the client is gone or the response cannot be completed.
     func abort(_ reason: String) {

@@ -24,6 +24,10 @@ struct ExchangeState {
     var stagesFinished = false
     /// Head and body have reached the upstream's socket: it may act on the request.
     var requestFullySent = false
+    /// The upstream's write counter when this exchange got the connection.
+    var upstreamWrittenAtStart: UInt64 = 0
+    /// The upstream stopped reading after taking part of the request: it may be acting on it.
+    var sendStalledAfterBytes = false
     var idempotency: IdempotencyExchange?
 
     // Response side
@@ -33,7 +37,10 @@ struct ExchangeState {
     var responseStarted = false
     var closeAfterResponse = false
     var upstreamKeepAlive = false
+    /// The status the client got (the upstream's, or the gateway's own answer's).
     var status = 0
+    /// Answered from the idempotency store.
+    var replayed = false
     /// A final response head came from the upstream.
     var upstreamAnswered = false
     var errorFacts: UpstreamErrorStage.HeadFacts?

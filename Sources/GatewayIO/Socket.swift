@@ -51,6 +51,14 @@ enum Socket {
         return .failed(e)
     }
 
+    /// Whether an idle keep-alive connection is still quiet: no EOF, no reset and no unsolicited
+    /// bytes waiting. Anything else means the server has closed or broken it.
+    static func isQuiet(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let n = Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n < 0 && (csys_errno() == EAGAIN || csys_errno() == EWOULDBLOCK)
+    }
+
     static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int) -> IOResult {
         let n = Glibc.writev(fd, iov, Int32(count))
         if n >= 0 { return .bytes(n) }

@@ -12,7 +12,7 @@ protocol UpstreamDelegate: AnyObject {
 
 /// A connection to one upstream server: connecting, lent to one exchange, or idle in its pool.
 final class UpstreamConnection: EventHandler {
-    enum Failure { case connectRefused(Int32), connectTimeout, responseTimeout, io(Int32) }
+    enum Failure { case connectRefused(Int32), connectTimeout, responseTimeout, sendTimeout, io(Int32) }
     enum State { case connecting, active, idle, closed }
 
     let fd: Int32
@@ -32,6 +32,11 @@ final class UpstreamConnection: EventHandler {
     /// could not be parsed. Kept here, not on the exchange, so a retry on a fresh connection
     /// starts clean.
     var ended = false
+    /// Writing the request failed (the server reset or closed its side, often right after an
+    /// early answer): nothing more is sent, but what it said may still be read.
+    var writeFailed = false
+    /// When the socket last took request bytes: the send timeout counts from here.
+    var lastWriteProgress: UInt64 = 0
     /// Requests served; a reused connection may have been closed by the server meanwhile.
     var requestsServed = 0
     var deadline: UInt64 = 0
@@ -48,7 +53,12 @@ final class UpstreamConnection: EventHandler {
     }
 
     func setDeadline(after millis: Int64) {
-        deadline = loop.now + UInt64(max(millis, 1))
+        setDeadline(at: loop.now + UInt64(max(millis, 1)))
+    }
+
+    func setDeadline(at moment: UInt64) {
+        if deadline == moment { return }
+        deadline = moment
         loop.deadlineChanged(self)
     }
 
@@ -92,7 +102,8 @@ final class UpstreamConnection: EventHandler {
     func deadlineExpired() {
         switch state {
         case .connecting: delegate?.upstreamFailed(self, .connectTimeout)
-        case .active: delegate?.upstreamFailed(self, .responseTimeout)
+        // Still sending: the server stopped reading the request; otherwise it did not answer.
+        case .active: delegate?.upstreamFailed(self, output.isEmpty ? .responseTimeout : .sendTimeout)
         case .idle:
             group.forgetIdle(self)
             close()
@@ -104,6 +115,7 @@ final class UpstreamConnection: EventHandler {
     func activate(for delegate: UpstreamDelegate) {
         state = .active
         self.delegate = delegate
+        lastWriteProgress = loop.now
         clearDeadline()
     }
 
@@ -115,7 +127,8 @@ final class UpstreamConnection: EventHandler {
             loop.returnBuffer(buffer)
             input = nil
         }
-        guard state == .active, input == nil, output.isEmpty, group.keepIdle(self) else {
+        // A server that said FIN (or anything at all) after a complete answer has ended this connection.
+        guard state == .active, !hangup, !ended, !writeFailed, input == nil, output.isEmpty, group.keepIdle(self) else {
             close()
             return
         }
@@ -156,7 +169,9 @@ final class UpstreamConnection: EventHandler {
     }
 
     func flush() -> WriteQueue.FlushResult {
+        let before = output.totalWritten
         let result = output.flush(to: fd)
+        if output.totalWritten != before { lastWriteProgress = loop.now }
         if case .blocked = result { writable = false }
         return result
     }

@@ -69,9 +69,15 @@ final class UpstreamGroup {
         server.fails = 0
     }
 
-    /// The most recently used idle connection: it is the least likely to have been closed by the server.
-    func takeIdle(_ server: Server) -> UpstreamConnection? {
-        server.idle.popLast()
+    /// The most recently used idle connection: it is the least likely to have been closed by the
+    /// server. `verified` checks with the kernel that it is still quiet (one recv): for a request
+    /// that must not be retried, a connection the server already closed would mean a 502.
+    func takeIdle(_ server: Server, verified: Bool) -> UpstreamConnection? {
+        while let connection = server.idle.popLast() {
+            if !verified || Socket.isQuiet(connection.fd) { return connection }
+            connection.close()
+        }
+        return nil
     }
 
     func keepIdle(_ connection: UpstreamConnection) -> Bool {

@@ -17,6 +17,8 @@ final class WriteQueue {
     private let owned: ByteBuffer
     private static let maxIOV = 64
     private(set) var borrowedCount = 0
+    /// Bytes the socket has taken over the queue's life: tells "some of it was sent" from "none".
+    private(set) var totalWritten: UInt64 = 0
 
     init(ownedCapacity: Int) {
         owned = ByteBuffer(capacity: ownedCapacity)
@@ -101,6 +103,7 @@ final class WriteQueue {
     }
 
     private func consume(_ written: Int) {
+        totalWritten += UInt64(written)
         var left = written
         while left > 0 && head < segments.count {
             let s = segments[head]

@@ -117,6 +117,17 @@ final class MockConnection {
     }
 
     /// Keeps reading and discarding until the peer closes (the `stall` fault).
+    /// Reads nothing more, answers nothing, until the peer closes or resets (the `wedge` fault).
+    func wedgeUntilPeerCloses(maxMs: Int) {
+        let peerShutdown: Int16 = 0x2000  // POLLRDHUP, which Glibc's module leaves out (_GNU_SOURCE)
+        var waited = 0
+        while waited < maxMs {
+            var entry = pollfd(fd: fd, events: peerShutdown, revents: 0)
+            if poll(&entry, 1, 100) > 0 && entry.revents & (peerShutdown | Int16(POLLHUP | POLLERR)) != 0 { return }
+            waited += 100
+        }
+    }
+
     func drainUntilPeerCloses() {
         input.clear()
         while fill() { input.clear() }

@@ -37,6 +37,14 @@ enum MockFaults {
         case "close":
             conn.gracefulClose()
             return false
+        case "fin_after":
+            // A complete keep-alive answer with FIN in the same segment (corked, so the FIN rides
+            // along): the connection must not be pooled.
+            var on: Int32 = 1
+            setsockopt(conn.fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
+            _ = conn.reply(ex, status: 200, contentType: "application/json", body: Array("{\"success\":true}".utf8))
+            conn.gracefulClose()
+            return false
         case "reset":
             conn.abortiveClose()
             return false

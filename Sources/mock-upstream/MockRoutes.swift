@@ -27,6 +27,11 @@ enum MockRoutes {
         let isControl = request.path.hasPrefix("/__mock/")
         if !isControl { conn.requestCount = MockStats.shared.record(method: request.methodText, path: request.path) }
 
+        if !isControl && request.query["fail"] == "wedge" {
+            // An upstream that accepted the request and stopped reading (GC pause, full worker pool).
+            conn.wedgeUntilPeerCloses(maxMs: min(request.query.int("wedge_ms") ?? 60_000, 600_000))
+            return false
+        }
         let hasher = SHA256Stream()
         var length = 0
         switch conn.consumeBody(request, { chunk in hasher.update(chunk.baseAddress, count: chunk.count); length += chunk.count }) {

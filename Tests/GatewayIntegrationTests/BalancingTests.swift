@@ -112,9 +112,12 @@ final class BalancingTests: XCTestCase {
             XCTAssertEqual(error["message"] as? String, "Could not connect to any server of upstream messaging",
                            "request \(i) tried the server again")
         }
+        // The log reaches the test through a pipe: wait for the lines, never for a fixed time.
+        func refusalsLogged() -> Int { deployment.gateway!.output.components(separatedBy: "server 127.0.0.1:\(only): ").count - 1 }
+        _ = eventually(timeout: 3) { refusalsLogged() >= 4 }
         let output = deployment.gateway!.output
         XCTAssertFalse(output.contains("ejected"), "the only server must not be ejected:\n\(output)")
-        let refusals = output.components(separatedBy: "server 127.0.0.1:\(only): ").count - 1
+        let refusals = refusalsLogged()
         XCTAssertEqual(refusals, 4, "one connection attempt per request:\n\(output)")
         // Back up, it is used at once (an ejection would have kept it out for 30 s).
         try deployment.startMock(port: only)

@@ -4,10 +4,11 @@ import XCTest
 /// API keys, buckets, concurrency and quotas end to end: real gateway, real mock upstream, raw sockets.
 final class PolicyTests: XCTestCase {
     var deployment: Deployment!
+    var mock: UInt16 = 0
 
     override func setUpWithError() throws {
         deployment = Deployment()
-        let mock = try deployment.startMock()
+        mock = try deployment.startMock()
         try deployment.startGateway("""
         anonymous { rate 1/s burst 3; }
         global_concurrency 40;
@@ -34,6 +35,12 @@ final class PolicyTests: XCTestCase {
     func client() throws -> RawClient { try RawClient(port: deployment.gatewayPort) }
 
     func withKey(_ key: String, _ path: String = "/v1/sessions/a") -> String { get(path, headers: "X-API-Key: \(key)\r\n") }
+
+    /// Waits until the upstream has received `count` requests in all: those are admitted and in flight.
+    func waitUntilUpstreamSaw(_ count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let reached = try eventually(timeout: 5) { try mockStats(port: mock).requests >= count }
+        XCTAssertTrue(reached, "the upstream never saw \(count) requests", file: file, line: line)
+    }
 
     private func assertError(_ response: WireResponse, _ status: Int, _ code: String, retryAfter: Int? = nil,
                              file: StaticString = #filePath, line: UInt = #line) {
@@ -84,7 +91,7 @@ final class PolicyTests: XCTestCase {
     func testConcurrencyLimitAndRecovery() throws {
         let slow = try (0..<2).map { _ in try client() }
         for c in slow { try c.send(withKey("k-pair", "/v1/sessions/a?delay_ms=1500")) }
-        usleep(300_000)
+        try waitUntilUpstreamSaw(2)
         let c = try client()
         assertError(try c.exchange(withKey("k-pair")), 429, "concurrent_request_limit_exceeded", retryAfter: 1)
         XCTAssertEqual(try c.exchange(withKey("k-roomy")).status, 200, "other keys are unaffected")
@@ -99,13 +106,14 @@ final class PolicyTests: XCTestCase {
             for c in batch { try c.send(withKey("k-roomy", "/v1/sessions/a?delay_ms=500")) }
             usleep(20_000)
         }
-        usleep(300_000)
+        // Aborted exchanges release their slots as the loops notice the closes: poll, never sleep.
         let c = try client()
-        XCTAssertEqual(try c.exchange(withKey("k-single")).status, 200, "no global slot leaked")
-        XCTAssertEqual(try c.exchange(withKey("k-roomy")).status, 200, "no slot of the key leaked")
+        XCTAssertTrue(try eventually { try c.exchange(withKey("k-single")).status == 200 }, "no global slot leaked")
+        XCTAssertTrue(try eventually { try c.exchange(withKey("k-roomy")).status == 200 }, "no slot of the key leaked")
+        let before = try mockStats(port: mock).requests
         let slow = try client()
         try slow.send(withKey("k-single", "/v1/sessions/a?delay_ms=800"))
-        usleep(200_000)
+        try waitUntilUpstreamSaw(before + 1)
         assertError(try c.exchange(withKey("k-single")), 429, "concurrent_request_limit_exceeded", retryAfter: 1)
         XCTAssertEqual(try slow.readResponse().status, 200)
     }
@@ -115,13 +123,21 @@ final class PolicyTests: XCTestCase {
         let send = post("/v1/messages/text", body: #"{"to":"+15550100","text":"hi"}"#, headers: "X-API-Key: k-other\r\n")
         for _ in 0..<3 { XCTAssertEqual(try c.exchange(send).status, 201) }
         XCTAssertEqual(try c.exchange(withKey("k-other", "/v1/messages/msg_1")).status, 200, "GET does not count")
+        // Seconds to the next UTC midnight, read on both sides of the request: a run that straddles
+        // midnight still knows what to expect.
+        func untilMidnight() -> Int {
+            let now = Date().timeIntervalSince1970
+            return Int(ceil((floor(now / 86_400) + 1) * 86_400 - now))
+        }
+        let before = untilMidnight()
         let spent = try c.exchange(send)
-        let now = Date().timeIntervalSince1970
-        let untilMidnight = Int((floor(now / 86_400) + 1) * 86_400 - now)
+        let after = untilMidnight()
         XCTAssertEqual(spent.status, 403)
         XCTAssertEqual(spent.errorObject["code"] as? String, "daily_message_limit_reached")
         let retry = try XCTUnwrap(spent.header("Retry-After").flatMap { Int($0) })
-        XCTAssertLessThanOrEqual(abs(retry - untilMidnight), 2)
+        let expected = before >= after ? after...before : 0...max(before, after)
+        XCTAssertTrue(expected.contains(retry) || expected.contains(retry - 1) || expected.contains(retry + 1),
+                      "Retry-After \(retry) s, expected within \(expected)")
         XCTAssertEqual((spent.errorObject["details"] as? [String: Any])?["retry_after_s"] as? Int, retry)
         XCTAssertNotNil(spent.header("RateLimit"), "gateway errors carry the RateLimit headers too")
     }

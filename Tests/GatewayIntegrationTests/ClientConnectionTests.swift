@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+
+/// How client connections begin and end (issue 9, items 9 and 11): the header timer of a fresh
+/// connection, a graceful close after an early answer, and what the access log says.
+final class ClientConnectionTests: XCTestCase {
+    var deployment: Deployment!
+    static let key = "client-key-\(UUID().uuidString.prefix(8))"
+
+    override func setUpWithError() throws {
+        deployment = Deployment()
+        let mock = try deployment.startMock()
+        try deployment.startGateway("""
+        plan open { }
+        key sha256:\(sha256Hex(Array(Self.key.utf8))) { plan open; }
+        upstream messaging { server 127.0.0.1:\(mock); }
+        route /v1/ { upstream messaging; auth required; methods GET POST; idempotency optional; }
+        """, extra: "client_header_timeout 1s; keepalive_timeout 30s; max_header_size 8k; access_log on;")
+    }
+
+    override func tearDown() { deployment.stop() }
+
+    func testAnOversizedHeadIsAnsweredNotReset() throws {
+        let head = Array("GET /v1/sessions/a HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "a", count: 1 << 20))\r\n\r\n".utf8)
+        for round in 0..<20 {
+            let c = try RawClient(port: deployment.gatewayPort, timeout: 5)
+            let sent = expectation(description: "sent")
+            let fd = c.fd
+            Thread.detachNewThread {
+                _ = head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                sent.fulfill()
+            }
+            let response = try c.readResponse()
+            XCTAssertEqual(response.status, 431, "round \(round)")
+            XCTAssertEqual(response.errorObject["code"] as? String, "headers_too_large", "round \(round)")
+            XCTAssertTrue(c.readUntilClose().closed, "round \(round): closed after the answer")
+            wait(for: [sent], timeout: 10)
+        }
+    }
+
+    func testAFreshConnectionGetsTheHeaderTimeoutNotTheKeepAliveOne() throws {
+        let c = try RawClient(port: deployment.gatewayPort, timeout: 10)
+        let started = Date()
+        XCTAssertTrue(c.readUntilClose().closed)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.9)
+        XCTAssertLessThan(elapsed, 3, "closed at client_header_timeout (1 s), not keepalive_timeout (30 s)")
+    }
+
+    func testAccessLogShowsTheStatusSentAndMarksReplays() throws {
+        let c = try RawClient(port: deployment.gatewayPort)
+        let auth = "X-API-Key: \(Self.key)\r\n"
+        let answers = [try c.exchange(get("/v1/sessions/a")),
+                       try c.exchange(get("/elsewhere")),
+                       try c.exchange("DELETE /v1/sessions/a HTTP/1.1\r\nHost: t\r\n\(auth)\r\n"),
+                       try c.exchange(get("/v1/sessions/a", headers: auth)),
+                       try c.exchange(post("/v1/messages/text", body: "{}", headers: auth + "Idempotency-Key: log-1\r\n")),
+                       try c.exchange(post("/v1/messages/text", body: "{}", headers: auth + "Idempotency-Key: log-1\r\n"))]
+        XCTAssertEqual(answers.map(\.status), [401, 404, 405, 200, 201, 201])
+        let ids = answers.map { $0.header("X-Request-Id") ?? "?" }
+        let logged = try XCTUnwrap(eventually { ids.allSatisfy { deployment.gateway!.output.contains("id=\($0)") } } ? deployment.gateway!.output : nil)
+        func line(_ id: String) -> String { logged.split(separator: "\n").first { $0.contains("id=\(id)") }.map(String.init) ?? "" }
+        XCTAssertTrue(line(ids[0]).contains("GET /v1/sessions/a 401 "), line(ids[0]))
+        XCTAssertTrue(line(ids[1]).contains("GET /elsewhere 404 "), line(ids[1]))
+        XCTAssertTrue(line(ids[2]).contains("DELETE /v1/sessions/a 405 "), line(ids[2]))
+        XCTAssertTrue(line(ids[3]).contains(" 200 "), line(ids[3]))
+        XCTAssertFalse(line(ids[4]).hasSuffix("replayed"), line(ids[4]))
+        XCTAssertTrue(line(ids[5]).contains(" 201 ") && line(ids[5]).hasSuffix(" replayed"), line(ids[5]))
+    }
+}
