@@ -4,8 +4,9 @@ import Synchronization
 /// one mutex per shard, so loops contend only when their keys share a shard; critical sections
 /// are a dictionary probe and a few list links.
 ///
-/// With a journal, a change's record is written while its shard is still locked (records are
-/// encoded and hashed before, so the journal's own lock covers one pwrite): the journal then
+/// With a journal, a change's record is written while its shard is still locked (reservations
+/// and responses are encoded and hashed before, so the journal's own lock covers one pwrite;
+/// only the small removal records are encoded under the lock): the journal then
 /// holds every key's changes in the order they happened, so a release racing the next request's
 /// reservation of the same key can never be replayed in the wrong order. fsync, when the policy
 /// asks for one per record, runs after the shard lock is released.
