@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"], swiftSettings: hotPath),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
         .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore"]),
+        // Echo micro-measurement, epoll vs io_uring (not part of the product or the tests).
+        .executableTarget(name: "io-echo-bench", dependencies: ["GatewayIO", "CSystem"], swiftSettings: hotPath),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"]),

@@ -13,19 +13,15 @@ extension ClientConnection {
                 }
                 switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
                 case .complete(let headLength):
-                    beginExchange(headLength: headLength)
+                    // Routing, policies and the upstream all see the normalised target, rewritten in place.
+                    if let error = parser.normalizeTarget(buffer.readPointer) {
+                        refuseUnparsed(error)
+                    } else {
+                        beginExchange(headLength: headLength)
+                    }
                     return true
                 case .failed(let error):
-                    let kind: GatewayErrorKind
-                    switch error {
-                    case .headersTooLarge: kind = .headersTooLarge
-                    case .requestLineTooLong: kind = .uriTooLong
-                    case .notImplemented: kind = .notImplemented
-                    case .malformed: kind = .invalidRequest
-                    }
-                    prepareUnparsedRequestContext()
-                    lingerOnClose = true
-                    sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
+                    refuseUnparsed(error)
                     return true
                 case .needMore:
                     break
@@ -42,6 +38,20 @@ extension ClientConnection {
             }
         }
         return progressed
+    }
+
+    /// Answers a request that could not be parsed (or normalised) and closes the connection.
+    private func refuseUnparsed(_ error: HTTPParseError) {
+        let kind: GatewayErrorKind
+        switch error {
+        case .headersTooLarge: kind = .headersTooLarge
+        case .requestLineTooLong: kind = .uriTooLong
+        case .notImplemented: kind = .notImplemented
+        case .malformed: kind = .invalidRequest
+        }
+        prepareUnparsedRequestContext()
+        lingerOnClose = true
+        sendError(GatewayError(kind, "Malformed HTTP request: \(error.reason)"), close: true)
     }
 
     /// Runs the filter chain on a parsed head, then answers it or starts forwarding it.
@@ -63,9 +73,9 @@ extension ClientConnection {
         exchange.requestBodyDone = head.framing == .none
         exchange.startedAt = loop.now
         if worker.accessLog {
-            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart,
-                                                                         count: head.targetStart + head.targetLength - head.methodStart),
-                                        as: UTF8.self)
+            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
+                                        as: UTF8.self) + " "
+                + String(decoding: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength), as: UTF8.self)
         }
         phase = .exchange
 

@@ -17,9 +17,9 @@ struct MockRequest {
         method = head.method
         methodText = String(decoding: UnsafeBufferPointer(start: p + head.methodStart, count: head.methodLength), as: UTF8.self)
         target = String(decoding: UnsafeBufferPointer(start: p + head.targetStart, count: head.targetLength), as: UTF8.self)
-        path = String(decoding: UnsafeBufferPointer(start: p + head.targetStart, count: head.pathLength), as: UTF8.self)
-        let queryStart = head.targetStart + head.pathLength + 1
-        let queryLength = head.targetLength - head.pathLength - 1
+        path = String(decoding: UnsafeBufferPointer(start: p + head.pathStart, count: head.pathLength), as: UTF8.self)
+        let queryStart = head.queryStart + 1
+        let queryLength = head.queryLength - 1
         query = queryLength > 0
             ? MockQuery(UnsafeBufferPointer(start: p + queryStart, count: queryLength))
             : MockQuery()

@@ -7,11 +7,12 @@ final class HTTPProxyHeadWriterTests: XCTestCase {
     private func forward(_ request: String, framing: BodyFraming? = nil, client: String = "192.0.2.1",
                          requestID: String = "01ARZ3NDEKTSV4RRFFQ69G5FAV", proto: StaticString = "http",
                          file: StaticString = #filePath, line: UInt = #line) -> String {
-        let input = bytes(request)
+        var input = bytes(request)
         let out = ByteBuffer(capacity: 16)
-        input.withUnsafeBufferPointer { b in
+        input.withUnsafeMutableBufferPointer { b in
+            // As the gateway does: parse, then normalise the target in place, then write.
             var parser = RequestHeadParser(limits: limits)
-            guard case .complete = parser.parse(b.baseAddress!, count: b.count) else {
+            guard case .complete = parser.parse(b.baseAddress!, count: b.count), parser.normalizeTarget(b.baseAddress!) == nil else {
                 XCTFail("request did not parse", file: file, line: line)
                 return
             }
@@ -94,6 +95,28 @@ final class HTTPProxyHeadWriterTests: XCTestCase {
     func testRequestMinimal() {
         XCTAssertEqual(forward("GET / HTTP/1.1\r\nHost: h\r\n\r\n", client: "::1", requestID: "r", proto: "https"),
                        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: ::1\r\nX-Forwarded-Proto: https\r\nX-Request-Id: r\r\n\r\n")
+    }
+
+    func testAbsoluteFormIsForwardedInOriginFormWithItsAuthorityAsHost() {
+        let tail = "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\nX-Request-Id: r\r\n\r\n"
+        let cases: [(String, String)] = [
+            ("GET http://api.example.com/v1/a?x=1 HTTP/1.1\r\nHost: other\r\nAccept: */*\r\n\r\n",
+             "GET /v1/a?x=1 HTTP/1.1\r\nHost: api.example.com\r\nAccept: */*\r\n"),
+            ("GET HTTPS://api.example.com:8443 HTTP/1.1\r\nHost: api.example.com:8443\r\n\r\n",
+             "GET / HTTP/1.1\r\nHost: api.example.com:8443\r\n"),
+            ("GET http://h?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /?q=1 HTTP/1.1\r\nHost: h\r\n"),
+            ("GET http://[::1]:9000/a/../b//c HTTP/1.0\r\n\r\n", "GET /b/c HTTP/1.1\r\nHost: [::1]:9000\r\n"),
+            ("GET http://h/a HTTP/1.1\r\nHost:\r\n\r\n", "GET /a HTTP/1.1\r\nHost: h\r\n"),
+        ]
+        for (request, expected) in cases {
+            XCTAssertEqual(forward(request, requestID: "r"), expected + tail, request)
+        }
+    }
+
+    func testNormalisedTargetIsForwarded() {
+        XCTAssertEqual(forward("GET /v1/x/..//%61dmin/%2e/a?q=/../%2e HTTP/1.1\r\nHost: h\r\n\r\n", requestID: "r"),
+                       "GET /v1/admin/a?q=/../%2e HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.1\r\n"
+                       + "X-Forwarded-Proto: http\r\nX-Request-Id: r\r\n\r\n")
     }
 
     func testEachHopByHopHeaderIsDropped() {

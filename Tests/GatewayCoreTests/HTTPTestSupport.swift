@@ -34,6 +34,8 @@ struct RequestParse: Equatable {
     var methodText = ""
     var target = ""
     var path = ""
+    var query = ""
+    var authority = ""
     var version: HTTPVersion = .http11
     var headers: [ParsedHeader] = []
     var framing: BodyFraming = .none
@@ -51,7 +53,9 @@ struct RequestParse: Equatable {
         method = head.method
         methodText = text(Array(input[head.methodStart..<head.methodStart + head.methodLength]))
         target = text(Array(input[head.targetStart..<head.targetStart + head.targetLength]))
-        path = text(Array(input[head.targetStart..<head.targetStart + head.pathLength]))
+        path = text(Array(input[head.pathStart..<head.pathStart + head.pathLength]))
+        query = text(Array(input[head.queryStart..<head.queryStart + head.queryLength]))
+        authority = text(Array(input[head.authorityStart..<head.authorityStart + head.authorityLength]))
         version = head.version
         headers = GatewayCoreTests.headers(head.facts, input)
         framing = head.framing

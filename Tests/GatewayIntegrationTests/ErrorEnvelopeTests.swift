@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The gateway's own errors (error-catalog.md): 404, 405, 413, 431, 400, 408, each as the
+/// The gateway's own errors (error-catalog.md): 404, 405, 413, 414, 431, 400, 408, each as the
 /// canonical envelope with the right status, code, request_id and Retry-After rule, and the
 /// connection closed whenever the rest of the request could not be read.
 final class ErrorEnvelopeTests: XCTestCase {
@@ -102,12 +102,12 @@ final class ErrorEnvelopeTests: XCTestCase {
         XCTAssertEqual((response.json["received"] as? NSNumber)?.intValue, 1000)
     }
 
-    // MARK: 431
+    // MARK: 414, 431
 
-    func testRequestLineOverLimitIs431AndCloses() throws {
+    func testRequestLineOverLimitIs414AndCloses() throws {
         let c = try client()
         let response = try c.exchange(get("/v1/" + String(repeating: "a", count: 1100)))
-        assertEnvelope(response, status: 431, code: "headers_too_large", retryAfter: false)
+        assertEnvelope(response, status: 414, code: "uri_too_long", retryAfter: false)
         XCTAssertTrue(c.isClosedByPeer())
         try assertGatewayStillServes()
     }

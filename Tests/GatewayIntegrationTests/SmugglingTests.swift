@@ -32,8 +32,11 @@ final class SmugglingTests: XCTestCase {
         ("hex CL", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0x5\r\n\r\nhello"),
         ("empty CL", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: \r\n\r\n"),
         ("CL overflow", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        ("CL list with a leading empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: ,5\r\n\r\nhello"),
+        ("CL list with a trailing empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5,\r\n\r\nhello"),
+        ("CL list with an inner empty element", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5,,5\r\n\r\nhello"),
+        ("empty CL line after a valid one", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length:\r\n\r\nhello"),
         ("TE not ending in chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
-        ("TE gzip then chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
         ("TE other than chunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"),
         ("TE identity", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n\r\n"),
         ("TE xchunked", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"),
@@ -50,6 +53,10 @@ final class SmugglingTests: XCTestCase {
         ("chunk data too long", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"),
         ("oversized chunk extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;"
             + String(repeating: "e", count: 5000) + "\r\nhello\r\n0\r\n\r\n"),
+        ("trailer line without a colon", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sum\r\n\r\n"),
+        ("request after a last chunk without its final CRLF", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "5\r\nhello\r\n0\r\nGET /v1/echo?smuggled=1 HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("whitespace after a chunk size without extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\t\r\nhello\r\n0\r\n\r\n"),
         ("control char in chunk extension", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;a\u{1}b\r\nhello\r\n0\r\n\r\n"),
         // Line syntax (RFC 9112 §2.2, §5)
         ("obs-fold", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n"),
@@ -70,12 +77,21 @@ final class SmugglingTests: XCTestCase {
         ("empty method", " /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("two spaces", "GET  /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("space in the target", "GET /v1/echo x HTTP/1.1\r\nHost: t\r\n\r\n"),
-        ("absolute-form target", "GET http://127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with another scheme", "GET ftp://127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with userinfo", "GET http://user@127.0.0.1/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form with a comma in the authority", "GET http://a,b/v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("absolute-form without authority", "GET http:///v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("authority-form target", "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n"),
         ("asterisk-form for GET", "GET * HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("HTTP/0.9 request line", "GET /v1/echo\r\n\r\n"),
         ("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-        ("HTTP/1.2", "GET /v1/echo HTTP/1.2\r\nHost: t\r\n\r\n"),
+        ("HTTP/3.0", "GET /v1/echo HTTP/3.0\r\nHost: t\r\n\r\n"),
+        ("HTTP/0.9 version", "GET /v1/echo HTTP/0.9\r\nHost: t\r\n\r\n"),
+        ("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("fragment in the target", "GET /v1/echo#/../admin HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("encoded slash in the path", "GET /v1/echo%2Fx HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("dot-segment above the root", "GET /v1/../../echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        ("backslash in the path", "GET /v1\\echo HTTP/1.1\r\nHost: t\r\n\r\n"),
         ("HTTP/2.0", "GET /v1/echo HTTP/2.0\r\nHost: t\r\n\r\n"),
         ("lower-case version", "GET /v1/echo http/1.1\r\nHost: t\r\n\r\n"),
         ("version with trailing space", "GET /v1/echo HTTP/1.1 \r\nHost: t\r\n\r\n"),
@@ -83,12 +99,35 @@ final class SmugglingTests: XCTestCase {
         ("two Host headers", "GET /v1/echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
         ("two identical Host headers", "GET /v1/echo HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
         ("missing Host in 1.1", "GET /v1/echo HTTP/1.1\r\nX-A: b\r\n\r\n"),
+        ("Host with a comma", "GET /v1/echo HTTP/1.1\r\nHost: a, b\r\n\r\n"),
+        ("Host with a space", "GET /v1/echo HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        ("Host with a path", "GET /v1/echo HTTP/1.1\r\nHost: a/v1/admin\r\n\r\n"),
+        ("Host with an inner tab", "GET /v1/echo HTTP/1.1\r\nHost: a\tb\r\n\r\n"),
+        ("Host with userinfo", "GET /v1/echo HTTP/1.1\r\nHost: user@a\r\n\r\n"),
+        ("Host with a bad port", "GET /v1/echo HTTP/1.1\r\nHost: a:8o\r\n\r\n"),
+        ("Host with an open IPv6 literal", "GET /v1/echo HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        ("Host with a comma in HTTP/1.0", "GET /v1/echo HTTP/1.0\r\nHost: a,b\r\n\r\n"),
+        ("two Authorization headers", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"),
+    ]
+
+    /// Refused with another status than 400: name, status, code, raw bytes.
+    static let refusedOther: [(String, Int, String, String)] = [
+        // RFC 9112 §6.1: a coding the gateway does not implement, before a final chunked
+        ("TE gzip then chunked", 501, "not_implemented",
+         "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        ("TE identity line then chunked line", 501, "not_implemented",
+         "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        // A request line over max_request_line (8k by default)
+        ("overlong request line", 414, "uri_too_long",
+         "GET /v1/echo?" + String(repeating: "q", count: 9000) + " HTTP/1.1\r\nHost: t\r\n\r\n"),
     ]
 
     func testEveryRefusedMessageIs400AndClosedAndNeverForwarded() throws {
         try resetMock(port: mock)
-        var accepted: [String] = []
-        for (name, raw) in Self.refused {
+        var cases = Self.refused.map { ($0.0, 400, "invalid_request", $0.1) }
+        cases += Self.refusedOther
+        var unexpected: [String] = []
+        for (name, status, code, raw) in cases {
             let client = try RawClient(port: deployment.gatewayPort, timeout: 3)
             try client.send(raw)
             let response: WireResponse
@@ -98,14 +137,14 @@ final class SmugglingTests: XCTestCase {
                 XCTFail("[\(name)] no response: \(error)")
                 continue
             }
-            if response.status != 400 { accepted.append("\(name): \(response.status)") }
-            assertEnvelope(response, status: 400, code: "invalid_request", retryAfter: false, name)
+            if response.status != status { unexpected.append("\(name): \(response.status)") }
+            assertEnvelope(response, status: status, code: code, retryAfter: false, name)
             XCTAssertEqual(response.header("Connection")?.lowercased(), "close", "[\(name)] Connection: close expected")
             let rest = client.readUntilClose()
-            XCTAssertTrue(rest.closed, "[\(name)] the connection must be closed after the 400")
-            XCTAssertEqual(rest.bytes.count, 0, "[\(name)] nothing may follow the 400: \(String(decoding: rest.bytes, as: UTF8.self))")
+            XCTAssertTrue(rest.closed, "[\(name)] the connection must be closed after the \(status)")
+            XCTAssertEqual(rest.bytes.count, 0, "[\(name)] nothing may follow the \(status): \(String(decoding: rest.bytes, as: UTF8.self))")
         }
-        XCTAssertEqual(accepted, [], "messages that were not refused with 400")
+        XCTAssertEqual(unexpected, [], "messages that were not refused with the expected status")
         // A barrier instead of a sleep: sentinels make the full trip through the gateway's loops and the
         // mock after every refusal was answered; a refused message forwarded would be counted by now.
         for i in 0..<4 {
@@ -213,6 +252,75 @@ final class SmugglingTests: XCTestCase {
         XCTAssertEqual((second.json["data"] as? [String: Any])?["path"] as? String, "/v1/smuggled")
         let stats = try mockStats(port: mock)
         XCTAssertEqual(stats.paths, ["POST /v1/echo": 1, "GET /v1/smuggled": 1])
+    }
+
+    func testLeadingZerosInContentLengthAndChunkSizesFrameTheBody() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        try client.send("POST /v1/echo?z=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0005\r\n\r\nhello"
+                        + "POST /v1/echo?z=2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n00000\r\n\r\n")
+        let first = try Echo(client.readResponse())
+        assertForwarded(first, method: "POST", target: "/v1/echo?z=1", body: Array("hello".utf8), "CL 0005")
+        XCTAssertEqual(first.values("Content-Length"), ["5"], "the length is re-created, without the zeros")
+        let second = try Echo(client.readResponse())
+        assertForwarded(second, method: "POST", target: "/v1/echo?z=2", body: Array("hello".utf8), "chunk size 0005")
+        XCTAssertEqual(try mockStats(port: mock).requests, 2)
+    }
+
+    func testValidHostValuesAreForwardedAsSent() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        for host in ["api.example.com:8443", "[2001:db8::1]:80", "127.0.0.1", "h:"] {
+            let echo = try Echo(client.exchange("GET /v1/echo HTTP/1.1\r\nHost: \(host)\r\n\r\n"))
+            assertForwarded(echo, method: "GET", target: "/v1/echo", body: [], host)
+            XCTAssertEqual(echo.values("Host"), [host])
+        }
+        // An empty Host (allowed when the target has no authority) is forwarded empty, as before.
+        let empty = try Echo(client.exchange("GET /v1/echo HTTP/1.1\r\nHost:\r\n\r\n"))
+        XCTAssertEqual(empty.values("Host"), [""])
+    }
+
+    func testAbsoluteFormIsForwardedInOriginFormWithTheTargetsAuthorityAsHost() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        let cases: [(String, String, String)] = [
+            ("GET http://api.example:8080/v1/echo?x=%2e HTTP/1.1\r\nHost: t\r\n\r\n", "/v1/echo?x=%2e", "api.example:8080"),
+            ("GET HTTPS://[::1]/v1/x/../echo HTTP/1.1\r\nHost: [::1]\r\n\r\n", "/v1/echo", "[::1]"),
+            ("GET http://h/v1//echo HTTP/1.1\r\nHost:\r\n\r\n", "/v1/echo", "h"),
+        ]
+        for (raw, target, host) in cases {
+            let echo = try Echo(client.exchange(raw))
+            assertForwarded(echo, method: "GET", target: target, body: [], raw)
+            XCTAssertEqual(echo.values("Host"), [host], "RFC 9112 §3.2.2: the authority replaces Host")
+        }
+        // An authority without a path asks for "/", which no route of this gateway serves.
+        let root = try client.exchange("GET http://h?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        assertEnvelope(root, status: 404, code: "resource_not_found", retryAfter: false)
+        XCTAssertEqual(try mockStats(port: mock).requests, cases.count)
+    }
+
+    func testHTTP1MinorVersionsAboveOneAreServedAsHTTP11() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        try client.send("GET /v1/echo?v=2 HTTP/1.2\r\nHost: t\r\n\r\n" + "GET /v1/echo?v=9 HTTP/1.9\r\nHost: t\r\n\r\n")
+        for minor in [2, 9] {
+            let response = try client.readResponse()
+            XCTAssertEqual(response.header("Connection"), nil, "HTTP/1.\(minor) keeps the connection like 1.1")
+            assertForwarded(try Echo(response), method: "GET", target: "/v1/echo?v=\(minor)", body: [], "HTTP/1.\(minor)")
+        }
+        XCTAssertEqual(try mockStats(port: mock).requests, 2)
+    }
+
+    func testWhitespaceBeforeAChunkExtensionIsAccepted() throws {
+        try resetMock(port: mock)
+        let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+        try client.send("POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=1\r\nhello\r\n6\t;b\r\n world\r\n0 ;end\r\n\r\n"
+                        + get("/v1/echo?after=1"))
+        let echo = try Echo(client.readResponse())
+        assertForwarded(echo, method: "POST", target: "/v1/echo", body: Array("hello world".utf8), "BWS before ;")
+        let next = try Echo(client.readResponse())
+        assertForwarded(next, method: "GET", target: "/v1/echo?after=1", body: [], "after BWS")
+        XCTAssertEqual(try mockStats(port: mock).requests, 2)
     }
 
     func testPipelinedRequestsReachTheUpstreamOneByOneInOrder() throws {

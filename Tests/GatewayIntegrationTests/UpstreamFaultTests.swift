@@ -136,6 +136,8 @@ final class UpstreamFaultTests: XCTestCase {
         usleep(100_000)  // let the loop settle: the upstream connection is idle in the pool
         let gateway = deployment.gateway!.pid
         kill(gateway, SIGSTOP)
+        // kill() returns before every thread has stopped: wait until the kernel says they have.
+        XCTAssertTrue(eventually(timeout: 5) { allThreadsStopped(gateway) }, "the gateway did not stop")
         var resumed = false
         defer { if !resumed { kill(gateway, SIGCONT) } }
         try c.send(second)

@@ -15,12 +15,15 @@ public struct BodyDecoder: Sendable {
         case length(remaining: Int64)
         case untilClose
         case chunkSize(value: Int64, digits: Int)
+        /// Whitespace after the size, allowed only before a `;` (BWS, RFC 9112 §7.1.1).
+        case chunkSizeBWS(size: Int64, length: Int)
         case chunkExtension(size: Int64, length: Int)
         case chunkSizeLineFeed(size: Int64)
         case chunkData(remaining: Int64)
         case chunkDataCR, chunkDataLF
         case trailerLineStart(total: Int)
-        case trailerLine(total: Int)
+        case trailerName(total: Int)
+        case trailerValue(total: Int)
         case trailerLineFeed(total: Int, empty: Bool)
         case done
     }
@@ -30,6 +33,7 @@ public struct BodyDecoder: Sendable {
     public private(set) var payloadBytes: Int64 = 0
 
     /// Chunk extensions and trailers are parsed and dropped; bound them so they cannot be a DoS.
+    /// The extension bound also caps a chunk-size line's leading zeros and whitespace.
     static let maxChunkExtension = 4096
     static let maxTrailerSize = 8192
 
@@ -82,7 +86,8 @@ public struct BodyDecoder: Sendable {
         switch state {
         case .chunkSize(let value, let digits):
             if let d = Self.hexValue(b) {
-                if digits >= 15 { return "chunk size too large" }
+                // Leading zeros are fine (as in nginx and HAProxy); 15 significant digits are the limit.
+                if value >= 1 << 56 || digits >= Self.maxChunkExtension { return "chunk size too large" }
                 state = .chunkSize(value: value << 4 | Int64(d), digits: digits + 1)
             } else if digits == 0 {
                 return "invalid chunk size"
@@ -90,6 +95,16 @@ public struct BodyDecoder: Sendable {
                 state = .chunkExtension(size: value, length: 0)
             } else if b == 0x0D {
                 state = .chunkSizeLineFeed(size: value)
+            } else if b == 0x20 || b == 0x09 {
+                state = .chunkSizeBWS(size: value, length: 1)
+            } else {
+                return "invalid chunk size"
+            }
+        case .chunkSizeBWS(let size, let length):
+            if b == UInt8(ascii: ";") {
+                state = .chunkExtension(size: size, length: length)
+            } else if (b == 0x20 || b == 0x09) && length < Self.maxChunkExtension {
+                state = .chunkSizeBWS(size: size, length: length + 1)
             } else {
                 return "invalid chunk size"
             }
@@ -111,16 +126,29 @@ public struct BodyDecoder: Sendable {
             if b != 0x0A { return "chunk data not followed by CRLF" }
             state = .chunkSize(value: 0, digits: 0)
         case .trailerLineStart(let total):
-            state = b == 0x0D ? .trailerLineFeed(total: total, empty: true) : .trailerLine(total: total + 1)
+            state = b == 0x0D ? .trailerLineFeed(total: total, empty: true) : .trailerName(total: total + 1)
             if b != 0x0D && !ByteClass.token[Int(b)] { return "invalid trailer field" }
-        case .trailerLine(let total):
+        case .trailerName(let total):
+            // A field line needs its colon (RFC 9112 §7.1.2): without this rule, a request pipelined
+            // after a body that lacks its final CRLF would be swallowed as a trailer.
+            if total >= Self.maxTrailerSize { return "trailer section too large" }
+            if b == UInt8(ascii: ":") {
+                state = .trailerValue(total: total + 1)
+            } else if b == 0x0D {
+                return "trailer line without a colon"
+            } else if !ByteClass.token[Int(b)] {
+                return "invalid trailer field"
+            } else {
+                state = .trailerName(total: total + 1)
+            }
+        case .trailerValue(let total):
             if total >= Self.maxTrailerSize { return "trailer section too large" }
             if b == 0x0D {
                 state = .trailerLineFeed(total: total, empty: false)
             } else if !ByteClass.fieldValue[Int(b)] {
                 return "invalid trailer field"
             } else {
-                state = .trailerLine(total: total + 1)
+                state = .trailerValue(total: total + 1)
             }
         case .trailerLineFeed(let total, let empty):
             if b != 0x0A { return "trailer line not terminated by CRLF" }

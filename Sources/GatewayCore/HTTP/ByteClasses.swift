@@ -22,8 +22,10 @@ public enum ByteClass {
     /// tchar: the characters of a token (method, header name, transfer-coding).
     @inlinable public static var token: ByteSet { ByteSet(0x03FF_6CFA_0000_0000, 0x57FF_FFFF_C7FF_FFFE, 0, 0) }
 
-    /// Bytes allowed in a request target: visible ASCII only (no space, no controls, no obs-text).
-    @inlinable public static var target: ByteSet { ByteSet(0xFFFF_FFFE_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0, 0) }
+    /// Bytes allowed in a request target: visible ASCII except `#` (no space, no controls, no
+    /// obs-text). A fragment is never part of a request target (RFC 9112 §3.2), and an upstream that
+    /// cuts the path at `#` would serve another resource than the one routed (HAProxy refuses it too).
+    @inlinable public static var target: ByteSet { ByteSet(0xFFFF_FFF6_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0, 0) }
 
     /// field-vchar / SP / HTAB / obs-text: what a header value may hold.
     @inlinable public static var fieldValue: ByteSet {
@@ -56,10 +58,15 @@ public enum Bytes {
     }
 
     /// Parses an unsigned decimal; nil on empty input, a non-digit, or overflow past `limit`.
+    /// Leading zeros are accepted (RFC 9110 §8.6's `1*DIGIT`, as nginx and HAProxy do) and do not
+    /// count toward the 19 significant digits an Int64 can hold.
     @inlinable public static func parseDecimal(_ p: UnsafePointer<UInt8>, _ count: Int, limit: Int64 = Int64.max) -> Int64? {
-        if count == 0 || count > 19 { return nil }
+        if count == 0 { return nil }
+        var first = 0
+        while first < count - 1 && p[first] == UInt8(ascii: "0") { first += 1 }
+        if count - first > 19 { return nil }
         var value: Int64 = 0
-        for i in 0..<count {
+        for i in first..<count {
             let d = p[i] &- 48
             if d > 9 { return nil }
             // 19 digits can exceed Int64.max ("9999999999999999999"): refuse instead of trapping.

@@ -121,15 +121,25 @@ public struct HeaderFacts: Sendable {
 public struct RequestHead: Sendable {
     public var method: HTTPMethod = .get
     public var methodStart = 0, methodLength = 0
-    public var targetStart = 0, targetLength = 0
-    /// Length of the path part of the target (before `?`).
-    public var pathLength = 0
+    /// The path, from its `/` to the `?` or the end of the target. Once `normalizeTarget` has run
+    /// (the gateway always runs it) it is the normalised path, in place of the raw one.
+    public var pathStart = 0, pathLength = 0
+    /// The query with its leading `?`, 0 when there is none; it is never normalised.
+    public var queryLength = 0
+    /// An absolute-form target's authority (`host[:port]`, RFC 9112 §3.2.2); length 0 for origin-form.
+    /// It replaces the Host header toward the upstream.
+    public var authorityStart = 0, authorityLength = 0
     public var version: HTTPVersion = .http11
     public var facts = HeaderFacts()
     public var expectContinue = false
     public var framing: BodyFraming = .none
 
     public init() {}
+
+    /// The query follows the path directly, so path + query is one span: the target as forwarded.
+    public var queryStart: Int { pathStart + pathLength }
+    public var targetStart: Int { pathStart }
+    public var targetLength: Int { pathLength + queryLength }
 
     /// Whether the client wants the connection kept after this exchange.
     public var keepAlive: Bool {

@@ -54,18 +54,7 @@ enum HeaderLineParser {
     private static func apply(_ field: HeaderField, _ v: UnsafePointer<UInt8>, _ n: Int, to facts: inout HeaderFacts) -> HTTPParseError? {
         switch field.known {
         case .contentLength:
-            var error: HTTPParseError?
-            var value = facts.contentLength
-            Bytes.forEachListElement(v, n) { e, len in
-                guard let parsed = Bytes.parseDecimal(e, len) else {
-                    error = .malformed("invalid Content-Length"); return
-                }
-                if value >= 0 && value != parsed { error = .malformed("conflicting Content-Length values") }
-                value = parsed
-            }
-            if error == nil && value < 0 { error = .malformed("empty Content-Length") }
-            facts.contentLength = value
-            return error
+            return applyContentLength(v, n, to: &facts)
         case .transferEncoding:
             // Only a final `chunked` frames a body; anything after chunked is an attack or a bug.
             var error: HTTPParseError?
@@ -90,5 +79,30 @@ enum HeaderLineParser {
         default:
             return nil
         }
+    }
+
+    /// RFC 9110 §8.6: a list may be collapsed only when every member is the same valid number.
+    /// An empty member (`,5`, `5,`, `5,,5`, an empty line next to a valid one) is refused, as
+    /// nginx and HAProxy do: it is what a broken or malicious intermediary produces.
+    private static func applyContentLength(_ v: UnsafePointer<UInt8>, _ n: Int, to facts: inout HeaderFacts) -> HTTPParseError? {
+        if n == 0 { return .malformed("empty Content-Length") }
+        var start = 0
+        var i = 0
+        while i <= n {
+            if i == n || v[i] == UInt8(ascii: ",") {
+                var s = start, e = i
+                while s < e && (v[s] == 0x20 || v[s] == 0x09) { s += 1 }
+                while e > s && (v[e - 1] == 0x20 || v[e - 1] == 0x09) { e -= 1 }
+                if s == e { return .malformed("empty element in Content-Length list") }
+                guard let parsed = Bytes.parseDecimal(v + s, e - s) else { return .malformed("invalid Content-Length") }
+                if facts.contentLength >= 0 && facts.contentLength != parsed {
+                    return .malformed("conflicting Content-Length values")
+                }
+                facts.contentLength = parsed
+                start = i + 1
+            }
+            i += 1
+        }
+        return nil
     }
 }

@@ -19,13 +19,20 @@ public enum ProxyHeadWriter {
     }
 
     /// Writes the request head for the upstream. `framing` is the body framing the gateway will send.
+    /// The target is written in origin-form (path + query); run `normalizeTarget` first.
     public static func writeRequest(_ head: RequestHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
                                     facts: ForwardingFacts, into out: ByteBuffer) {
         out.append(p + head.methodStart, count: head.methodLength)
         out.append(byte: 0x20)
         out.append(p + head.targetStart, count: head.targetLength)
         out.append(" HTTP/1.1\r\n")
-        if head.facts.first(.host) == nil {
+        let absoluteForm = head.authorityLength > 0
+        if absoluteForm {
+            // RFC 9112 §3.2.2: the target's authority replaces the Host the client sent.
+            out.append("Host: ")
+            out.append(p + head.authorityStart, count: head.authorityLength)
+            out.append("\r\n")
+        } else if head.facts.first(.host) == nil {
             out.append("Host: ")
             out.append(facts.defaultHost)
             out.append("\r\n")
@@ -33,6 +40,8 @@ public enum ProxyHeadWriter {
         for field in head.facts.fields {
             switch field.known {
             case .xRequestId, .xForwardedProto, .xForwardedFor:
+                continue
+            case .host where absoluteForm:
                 continue
             default:
                 if field.known.isDroppedWhenForwarding || isNamedByConnection(field, head.facts, p) { continue }

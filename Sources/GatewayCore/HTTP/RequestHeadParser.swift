@@ -26,7 +26,7 @@ public struct RequestHeadParser: Sendable {
             case .needMore:
                 // The line's CR may already be here without its LF: only more than that is too long.
                 if !sawRequestLine && count - messageStart > limits.maxStartLine + 1 {
-                    return .failed(.headersTooLarge("request line too long"))
+                    return .failed(.requestLineTooLong("request line too long"))
                 }
                 if count - messageStart >= limits.maxHeadSize { return .failed(.headersTooLarge("request head too large")) }
                 return .needMore
@@ -35,7 +35,7 @@ public struct RequestHeadParser: Sendable {
             case .line(let start, let length):
                 if !sawRequestLine {
                     if length == 0 && start < 8 { messageStart = start + 2; continue }
-                    if length > limits.maxStartLine { return .failed(.headersTooLarge("request line too long")) }
+                    if length > limits.maxStartLine { return .failed(.requestLineTooLong("request line too long")) }
                     if let error = parseRequestLine(p, start: start, length: length) { return .failed(error) }
                     sawRequestLine = true
                     continue
@@ -55,6 +55,14 @@ public struct RequestHeadParser: Sendable {
         }
     }
 
+    /// Rewrites the target of a complete head in place, so that every consumer (routing, policies,
+    /// the idempotency fingerprint, the log, the upstream) sees one canonical origin-form target:
+    /// the path normalised by `PathNormalizer`, the query moved up behind it untouched. Fails with
+    /// what cannot be normalised safely. `p` is the buffer the head was parsed from.
+    public mutating func normalizeTarget(_ p: UnsafeMutablePointer<UInt8>) -> HTTPParseError? {
+        RequestTarget.normalize(p, &head)
+    }
+
     private mutating func parseRequestLine(_ p: UnsafePointer<UInt8>, start: Int, length: Int) -> HTTPParseError? {
         let end = start + length
         var i = start
@@ -71,22 +79,16 @@ public struct RequestHeadParser: Sendable {
             i += 1
         }
         if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
-        head.targetStart = targetStart
-        head.targetLength = i - targetStart
-        head.pathLength = (query < 0 ? i : query) - targetStart
-        if p[targetStart] != UInt8(ascii: "/") {
-            let asteriskOptions = head.targetLength == 1 && p[targetStart] == UInt8(ascii: "*") && head.method == .options
-            if !asteriskOptions { return .malformed("only origin-form request targets are accepted") }
+        if let error = RequestTarget.parse(p, start: targetStart, end: i, query: query, method: head.method, into: &head) {
+            return error
         }
         i += 1
         if end - i != 8 { return .malformed("invalid HTTP version") }
-        if Bytes.equals(p + i, 8, "HTTP/1.1") {
-            head.version = .http11
-        } else if Bytes.equals(p + i, 8, "HTTP/1.0") {
-            head.version = .http10
-        } else {
+        // RFC 9110 §2.5: a higher minor version of HTTP/1 is answered as the highest one we speak.
+        guard Bytes.equals(p + i, 7, "HTTP/1."), p[i + 7] >= UInt8(ascii: "0"), p[i + 7] <= UInt8(ascii: "9") else {
             return .malformed("unsupported HTTP version")
         }
+        head.version = p[i + 7] == UInt8(ascii: "0") ? .http10 : .http11
         return nil
     }
 
@@ -96,13 +98,26 @@ public struct RequestHeadParser: Sendable {
         if facts.transferEncodingSeen {
             if facts.contentLength >= 0 { return .malformed("both Content-Length and Transfer-Encoding") }
             if head.version == .http10 { return .malformed("Transfer-Encoding in an HTTP/1.0 request") }
-            if !facts.chunked || facts.otherTransferCoding { return .malformed("request Transfer-Encoding must be chunked alone") }
+            // RFC 9112 §6.3: without a final chunked the body length is unknowable (400); a coding
+            // before it is one the gateway cannot apply or forward (501, §6.1).
+            if !facts.chunked { return .malformed("request Transfer-Encoding must end in chunked") }
+            if facts.otherTransferCoding { return .notImplemented("unsupported transfer coding") }
             head.framing = .chunked
         } else {
             head.framing = facts.contentLength > 0 ? .length(facts.contentLength) : .none
         }
-        let hosts = facts.count(.host)
+        var hosts = 0, authorizations = 0
+        for field in facts.fields {
+            if field.known == .host { hosts += 1 } else if field.known == .authorization { authorizations += 1 }
+        }
         if hosts > 1 || (hosts == 0 && head.version == .http11) { return .malformed("exactly one Host header is required") }
+        // An empty Host is allowed (RFC 9112 §3.2: a target without authority); a bad one is a 400.
+        if hosts == 1, let host = facts.first(.host), host.valueLength > 0,
+           !HostSyntax.isValid(p + Int(host.valueStart), Int(host.valueLength)) {
+            return .malformed("invalid Host header")
+        }
+        // Which of two credentials counts is a choice the gateway and the upstream could make differently.
+        if authorizations > 1 { return .malformed("more than one Authorization header") }
         if let expect = facts.first(.expect) {
             head.expectContinue = Bytes.equalsLowercase(p + Int(expect.valueStart), Int(expect.valueLength), "100-continue")
         }

@@ -9,8 +9,8 @@ public final class RouteStage: RequestStage {
     }
 
     public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
-        let path = bytes + head.targetStart
-        guard let route = match(path, head.pathLength) else {
+        // The normalised path (RequestHeadParser.normalizeTarget): `/v1/x/../admin` routes as `/v1/admin`.
+        guard let route = match(bytes + head.pathStart, head.pathLength) else {
             return .reject(GatewayError(.resourceNotFound, "No route matches this path"))
         }
         if !route.allows(head.method, name: bytes + head.methodStart, length: head.methodLength) {

@@ -40,7 +40,18 @@ private func message(_ p: UnsafePointer<UInt8>, count: Int, split: Int) -> Int? 
     let head = whole.head
     checkOffsets(head, p, headLength: headLength, count: count)
     require(sameHead(head, p, pieces.head, p), "split parse found a different head")
-    checkRoundTrip(head, p)
+
+    // As the gateway does: normalise the target in place (here in a copy of the head's bytes), then forward.
+    var copy = Array(UnsafeBufferPointer(start: p, count: headLength))
+    let normalized = copy.withUnsafeMutableBufferPointer { b -> Bool in
+        var normalizer = whole
+        guard normalizer.normalizeTarget(b.baseAddress!) == nil else { return false }
+        checkNormalized(normalizer.head, b.baseAddress!, original: head, p)
+        checkRoundTrip(normalizer.head, UnsafePointer(b.baseAddress!))
+        return true
+    }
+    // A target that cannot be normalised is refused and the connection closed: nothing follows it.
+    if !normalized { return nil }
 
     var decoder = BodyDecoder(framing: head.framing)
     let body = decodeBody(&decoder, p + headLength, count: count - headLength)
@@ -54,8 +65,15 @@ private func checkOffsets(_ head: RequestHead, _ p: UnsafePointer<UInt8>, headLe
     require(Bytes.equals(p + headLength - 4, 4, "\r\n\r\n"), "head does not end in an empty line")
     require(head.methodLength > 0 && head.methodStart >= 0 && head.methodStart + head.methodLength < head.targetStart,
             "method range")
-    require(head.targetLength > 0 && head.targetStart + head.targetLength < headLength, "target range")
-    require(head.pathLength >= 0 && head.pathLength <= head.targetLength, "path length")
+    require(head.targetLength >= 0 && head.targetStart + head.targetLength < headLength, "target range")
+    require(head.pathLength >= 0 && head.queryLength >= 0, "path and query lengths")
+    require(head.queryLength == 0 || p[head.queryStart] == UInt8(ascii: "?"), "query starts with ?")
+    if head.authorityLength > 0 {
+        require(head.authorityStart > head.methodStart + head.methodLength && head.authorityStart + head.authorityLength == head.pathStart,
+                "authority range")
+    } else {
+        require(head.pathLength > 0 && p[head.pathStart] == UInt8(ascii: "/"), "origin-form path")
+    }
     for field in head.facts.fields {
         let nameEnd = Int(field.nameStart) + Int(field.nameLength)
         let valueEnd = Int(field.valueStart) + Int(field.valueLength)
@@ -73,6 +91,41 @@ private func sameHead(_ a: RequestHead, _ pa: UnsafePointer<UInt8>, _ b: Request
         && a.targetLength == b.targetLength && Bytes.memcmpBytes(pa + a.targetStart, pb + b.targetStart, a.targetLength)
 }
 
+/// The normalised path is canonical (no empty, `.` or `..` segment, escapes only of reserved
+/// bytes, in upper case), no longer than the raw one, stable when normalised again, and followed
+/// by the query exactly as sent.
+private func checkNormalized(_ head: RequestHead, _ p: UnsafeMutablePointer<UInt8>, original: RequestHead,
+                             _ raw: UnsafePointer<UInt8>) {
+    let path = p + head.pathStart, n = head.pathLength
+    require(n >= 1 && path[0] == UInt8(ascii: "/"), "normalised path starts with /")
+    require(n <= max(original.pathLength, 1), "normalised path grew")
+    require(head.queryStart == head.pathStart + n && head.queryLength == original.queryLength
+            && Bytes.memcmpBytes(p + head.queryStart, raw + original.queryStart, head.queryLength), "query changed")
+    var segmentStart = 1
+    for i in 1...n {
+        if i < n && path[i] != UInt8(ascii: "/") {
+            require(path[i] != UInt8(ascii: "\\"), "backslash left")
+            if path[i] == UInt8(ascii: "%") {
+                require(i + 2 < n, "truncated escape")
+                let hi = path[i + 1], lo = path[i + 2]
+                let upper = { (b: UInt8) in (b >= 48 && b <= 57) || (b >= 65 && b <= 70) }
+                require(upper(hi) && upper(lo), "escape not in upper-case hex")
+                let value = Int(PathNormalizer.hexValue(hi)! << 4 | PathNormalizer.hexValue(lo)!)
+                require(!PathNormalizer.unreserved[value] && value != 0x2F && value != 0x5C && value != 0, "escape left encoded")
+            }
+            continue
+        }
+        let length = i - segmentStart
+        if i < n { require(length > 0, "empty segment") }
+        let dot = length > 0 && path[segmentStart] == UInt8(ascii: ".")
+        require(!(length == 1 && dot) && !(length == 2 && dot && path[segmentStart + 1] == UInt8(ascii: ".")), "dot-segment left")
+        segmentStart = i + 1
+    }
+    var again = Array(UnsafeBufferPointer(start: path, count: n))
+    let outcome = again.withUnsafeMutableBufferPointer { PathNormalizer.normalize($0.baseAddress!, count: n) }
+    require(outcome == .normalized(length: n) && Bytes.memcmpBytes(again, path, n), "normalising twice changed the path")
+}
+
 /// What the gateway sends upstream must parse back to the same request.
 private func checkRoundTrip(_ head: RequestHead, _ p: UnsafePointer<UInt8>) {
     let out = ByteBuffer(capacity: 256)
@@ -88,10 +141,12 @@ private func checkRoundTrip(_ head: RequestHead, _ p: UnsafePointer<UInt8>) {
         switch field.known {
         case .xRequestId, .xForwardedProto, .xForwardedFor: continue
         default:
+            if field.known == .host && head.authorityLength > 0 { continue }
             if !field.known.isDroppedWhenForwarding && !ProxyHeadWriter.isNamedByConnection(field, head.facts, p) { kept += 1 }
         }
     }
-    var expected = kept + 3 + (head.facts.first(.host) == nil ? 1 : 0)
+    // Host: the client's, or the absolute-form authority in its place, or the default one.
+    var expected = kept + 3 + (head.facts.first(.host) == nil || head.authorityLength > 0 ? 1 : 0)
     if head.framing != .none { expected += 1 }
 
     // The upstream's limits are its own; only the shape of the head matters here.

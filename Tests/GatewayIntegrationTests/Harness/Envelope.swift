@@ -98,6 +98,15 @@ func readProcFile(_ path: String) -> String? {
     return String(decoding: data, as: UTF8.self)
 }
 
+/// Whether every thread of `pid` is stopped (state T in /proc/PID/task/*/stat).
+func allThreadsStopped(_ pid: Int32) -> Bool {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tasks.isEmpty else { return false }
+    return tasks.allSatisfy { task in
+        guard let stat = readProcFile("/proc/\(pid)/task/\(task)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "T"
+    }
+}
+
 /// TCP connections in FIN_WAIT2 or TIME_WAIT whose local or remote port is `port` (from /proc/net/tcp): each is
 /// a connection that was closed, so a low count after many requests means connections were reused.
 func timeWaitConnections(port: UInt16) -> Int {
