@@ -59,7 +59,7 @@ route /v1/ {
     max_body 1m;
     idempotency optional;
 }
-idempotency { ttl 60s; max_memory 8m; max_response_size 16k; unknown_outcome_lock 5s; }
+idempotency { ttl 60s; max_memory 8m; max_response_size 16k; }
 CONF
 
 "$MOCK" --port "$MOCK_PORT" >"$DIR/mock.log" 2>&1 &

@@ -33,20 +33,17 @@ public enum Server {
         }
         let listenText = config.listen.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
+        if let idempotency { JournalFlusher.start(idempotency) }
         for fds in listenersPerWorker.dropFirst() {
             Thread.start { runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: fds) }
         }
-        runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: listenersPerWorker[0],
-                  flushesJournal: true)
+        runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: listenersPerWorker[0])
     }
 
     private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?,
-                                  listeners: [Int32], flushesJournal: Bool = false) -> Never {
+                                  listeners: [Int32]) -> Never {
         let worker = WorkerContext(config: config, pipeline: pipeline, idempotency: idempotency)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
-        if flushesJournal, let idempotency, case .interval(let ms) = idempotency.config.sync {
-            _ = JournalFlusher(loop: worker.loop, store: idempotency.store, intervalMs: ms)
-        }
         worker.loop.run()
     }
 

@@ -5,8 +5,7 @@ final class IdempotencyConfigTests: XCTestCase {
     func testDefaults() throws {
         let config = try parseConfig(minimalConfig + "route / { upstream u; }")
         XCTAssertEqual(config.idempotency, IdempotencyConfig())
-        XCTAssertEqual(config.idempotency.limits, IdempotencyLimits(ttlMs: 86_400_000, maxMemory: 256 << 20,
-                                                                     maxResponseSize: 1 << 20, unknownOutcomeLockMs: 60_000))
+        XCTAssertEqual(config.idempotency.limits, IdempotencyLimits(ttlMs: 86_400_000, maxMemory: 256 << 20, maxResponseSize: 1 << 20))
         XCTAssertEqual(config.idempotency.conflictStatus, 409)
         XCTAssertNil(config.idempotency.journalPath)
         XCTAssertEqual(config.idempotency.sync, .interval(ms: 1000))
@@ -22,7 +21,6 @@ final class IdempotencyConfigTests: XCTestCase {
                 ttl 1h;
                 max_memory 1g;
                 max_response_size 2m;
-                unknown_outcome_lock 5m;
                 conflict_status 422;
                 journal state/idempotency.journal;
                 fsync interval;
@@ -30,8 +28,7 @@ final class IdempotencyConfigTests: XCTestCase {
             }
             """)
         let idempotency = config.idempotency
-        XCTAssertEqual(idempotency.limits, IdempotencyLimits(ttlMs: 3_600_000, maxMemory: 1 << 30, maxResponseSize: 2 << 20,
-                                                              unknownOutcomeLockMs: 300_000))
+        XCTAssertEqual(idempotency.limits, IdempotencyLimits(ttlMs: 3_600_000, maxMemory: 1 << 30, maxResponseSize: 2 << 20))
         XCTAssertEqual(idempotency.conflictStatus, 422)
         XCTAssertEqual(idempotency.journalPath, "/nonexistent/state/idempotency.journal", "relative to the config's directory")
         XCTAssertEqual(idempotency.sync, .interval(ms: 250))
@@ -60,6 +57,8 @@ final class IdempotencyConfigTests: XCTestCase {
         assertConfigError(minimalConfig + "idempotency { max_response_size 65m; }", at: "test.conf:3:33", ["1k...64m"])
         assertConfigError(minimalConfig + "idempotency {\n    max_memory 16m;\n}", at: "test.conf:4:5",
                           ["'max_memory'", "too small", "64 shards"])
+        assertConfigError(minimalConfig + "idempotency { unknown_outcome_lock 60s; }", at: "test.conf:3:15",
+                          ["'unknown_outcome_lock' has been removed", "until its 'ttl' ends", "never executes the request a second time"])
         assertConfigError(minimalConfig + "idempotency { tll 1h; }", at: "test.conf:3:15", ["did you mean 'ttl'?"])
         assertConfigError(minimalConfig + "route / { upstream u; ttl 1h; }", at: "test.conf:3:23",
                           ["inside the 'idempotency' block"])

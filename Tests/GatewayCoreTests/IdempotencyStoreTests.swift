@@ -4,7 +4,8 @@ import XCTest
 @testable import GatewayCore
 
 final class IdempotencyStoreTests: XCTestCase {
-    private let ok = response(201, "{\"id\":\"m1\"}", headers: "Content-Type: application/json\r\nLocation: /v1/messages/m1\r\n")
+    private let ok = response(201, "{\"id\":\"m1\"}",
+                              headers: "Content-Type: application/json\r\nLocation: /v1/messages/m1\r\nX-Request-Id: req-1\r\n")
 
     func testExactlyOneOfManyRacingRequestsProceeds() {
         let stage = idempotencyStage(shards: 64)
@@ -31,13 +32,32 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertEqual(text(replayed.body), "{\"id\":\"m1\"}")
 
         let out = ByteBuffer(capacity: 64)
-        let id = bytes("req-2"), extra = bytes("X-RateLimit-Remaining: 9\r\n")
-        id.withUnsafeBytes { i in extra.withUnsafeBytes { e in
-            IdempotencyReplay.write(replayed, requestID: i, connection: .keepAlive, extraHeaders: e, into: out)
-        } }
+        let extra = bytes("Date: Mon, 30 Nov 2026 10:00:00 GMT\r\nX-RateLimit-Remaining: 9\r\n")
+        extra.withUnsafeBytes { IdempotencyReplay.write(replayed, connection: .keepAlive, extraHeaders: $0, into: out) }
         XCTAssertEqual(text(out), "HTTP/1.1 201 Whatever\r\nContent-Type: application/json\r\nLocation: /v1/messages/m1\r\n"
-                       + "Idempotent-Replayed: true\r\nX-Request-Id: req-2\r\nX-RateLimit-Remaining: 9\r\n"
-                       + "Connection: keep-alive\r\nContent-Length: 11\r\n\r\n{\"id\":\"m1\"}")
+                       + "X-Request-Id: req-1\r\nIdempotent-Replayed: true\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n"
+                       + "X-RateLimit-Remaining: 9\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\n{\"id\":\"m1\"}")
+    }
+
+    /// The namespace is the key's digest (16 bytes of it), never its index; anonymous callers are
+    /// told apart by address.
+    func testCacheKeyIdentities() {
+        let digest = KeyHash.sha256("alice")
+        let byKey = digest.withUnsafeBytes { IdempotencyCacheKey(caller: .apiKey(digest: $0), routePrefix: "/v1/", key: bytes("k")) }
+        XCTAssertEqual(Array(byKey.bytes[0..<18]), [1, 16] + digest.prefix(16))
+        XCTAssertEqual(Array(byKey.bytes[18...]), [0, 4] + bytes("/v1/k"))
+        let address = { (text: String) in
+            Array(text.utf8).withUnsafeBytes { IdempotencyCacheKey(caller: .clientAddress($0), routePrefix: "/v1/", key: bytes("k")) }
+        }
+        XCTAssertEqual(Array(address("10.0.0.1").bytes[0..<10]), [2, 8] + bytes("10.0.0.1"))
+        XCTAssertNotEqual(address("10.0.0.1"), address("10.0.0.2"))
+        XCTAssertNotEqual(address("10.0.0.1"), byKey)
+
+        var keys = KeyDirectory()
+        XCTAssertTrue(keys.insert(digest: KeyHash.sha256("bob"), KeyEntry(policy: 0)))
+        XCTAssertTrue(keys.insert(digest: digest, KeyEntry(policy: 0)))
+        XCTAssertEqual(keys.withDigest(of: 1) { Array($0) }, digest)
+        XCTAssertEqual(keys.withDigest(of: 0) { Array($0) }, KeyHash.sha256("bob"))
     }
 
     func testKeysAreScopedByIdentityAndRoute() {
@@ -100,28 +120,26 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("k1")).settled)
     }
 
-    func testUnknownOutcomeLocksTheKeyUntilTheLockEnds() throws {
-        let stage = idempotencyStage(limits: IdempotencyLimits(unknownOutcomeLockMs: 60_000))
+    /// The safe rule: an unknown outcome answers 409 for the entry's whole TTL, with no
+    /// Retry-After inviting a resend, and the key executes again only once it has expired.
+    func testUnknownOutcomeLocksTheKeyForTheWholeTTL() throws {
+        let stage = idempotencyStage(limits: IdempotencyLimits(ttlMs: 86_400_000))
         let reservation = try XCTUnwrap(begin(stage, post("k1"), now: 10_000).reservation)
         stage.markUnknown(reservation, fingerprint: fingerprint("body"), now: 10_000)
 
-        let entry = try XCTUnwrap(begin(stage, post("k1"), now: 40_500).settled)
-        let error = try XCTUnwrap(stage.resolve(entry, fingerprint: fingerprint("body"), now: 40_500).rejection)
-        XCTAssertEqual(error.kind.status, 409)
-        XCTAssertEqual(reason(error), "outcome_unknown")
-        XCTAssertEqual(error.retryAfterSeconds, 30, "29.5 s left, rounded up")
-        XCTAssertTrue(error.message.contains("may have been executed"))
-        XCTAssertEqual(reason(stage.resolve(entry, fingerprint: fingerprint("other"), now: 40_500).rejection), "request_mismatch")
-
-        XCTAssertNotNil(begin(stage, post("k1"), now: 69_999).settled)
-        XCTAssertNotNil(begin(stage, post("k1"), now: 70_000).reservation, "the lock has ended")
-    }
-
-    func testUnknownOutcomeWithoutLockReleases() throws {
-        let stage = idempotencyStage(limits: IdempotencyLimits(unknownOutcomeLockMs: 0))
-        let reservation = try XCTUnwrap(begin(stage, post("k1")).reservation)
-        stage.markUnknown(reservation, fingerprint: nil, now: 1_000)
-        XCTAssertNotNil(begin(stage, post("k1")).reservation)
+        for now: UInt64 in [10_001, 70_000, 3_600_000, 86_409_999] {
+            let entry = try XCTUnwrap(begin(stage, post("k1"), now: now).settled, "still locked at \(now)")
+            XCTAssertEqual(entry.deadline, 86_410_000)
+            let error = try XCTUnwrap(stage.resolve(entry, fingerprint: fingerprint("body"), now: now).rejection)
+            XCTAssertEqual(error.kind.status, 409)
+            XCTAssertEqual(reason(error), "outcome_unknown")
+            XCTAssertNil(error.retryAfterSeconds, "waiting never makes a resend safe")
+            XCTAssertTrue(error.message.contains("may have been executed"))
+            XCTAssertTrue(error.message.contains("new Idempotency-Key"))
+        }
+        let entry = try XCTUnwrap(begin(stage, post("k1"), now: 20_000).settled)
+        XCTAssertEqual(reason(stage.resolve(entry, fingerprint: fingerprint("other"), now: 20_000).rejection), "request_mismatch")
+        XCTAssertNotNil(begin(stage, post("k1"), now: 86_410_000).reservation, "expired with its TTL")
     }
 
     func testEntriesExpireAfterTheTTL() throws {
@@ -135,7 +153,7 @@ final class IdempotencyStoreTests: XCTestCase {
 
     func testOversizedResponseIsCompletedButNotReplayable() throws {
         let stage = idempotencyStage(limits: IdempotencyLimits(maxResponseSize: 1024))
-        let recorder = stage.makeRecorder()
+        let recorder = stage.makeRecorder(requestID: bytes("r"))
         recorder.recordRewritten(RenderedError(status: 400, retryAfterSeconds: nil, body: bytes("{}")))
         let big = [UInt8](repeating: 0x61, count: 1000)
         big.withUnsafeBytes { recorder.append($0.baseAddress, count: $0.count) }
@@ -153,7 +171,7 @@ final class IdempotencyStoreTests: XCTestCase {
     func testMemoryAccounting() throws {
         let store = IdempotencyStore(limits: IdempotencyLimits(), shardCount: 8)
         let key = IdempotencyCacheKey(identity: 3, routePrefix: "/v1/", key: bytes("k1"))
-        XCTAssertEqual(key.bytes.count, 1 + 1 + 4 + 2 + 4 + 2)
+        XCTAssertEqual(key.bytes.count, 1 + 1 + 16 + 2 + 4 + 2)
         guard case .reserved(let reservation) = store.lookupOrReserve(key, now: 0) else { return XCTFail("not reserved") }
         let nodeCost = IdempotencyShard.nodeCost(key)
         XCTAssertEqual(store.usage.bytes, nodeCost)
@@ -184,7 +202,7 @@ final class IdempotencyStoreTests: XCTestCase {
         // One shard with room for the two pinned entries, three completed ones and a few reservations, not four.
         // Half an entry of slack either way: an entry's cost counts its arrays' capacities, which malloc may
         // round up differently from one allocation to the next, so `entry` is only about what each one costs.
-        let limits = IdempotencyLimits(ttlMs: 100_000, maxMemory: pinned + 3 * entry + entry / 2, unknownOutcomeLockMs: 200_000)
+        let limits = IdempotencyLimits(ttlMs: 100_000, maxMemory: pinned + 3 * entry + entry / 2)
         let stage = idempotencyStage(limits: limits, shards: 1)
         func settle(_ name: String, at now: UInt64) throws {
             let reservation = try XCTUnwrap(begin(stage, post(name), now: now).reservation)
@@ -202,6 +220,7 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("e2"), now: 99_600).reservation, "e2, least recently used, was evicted")
         XCTAssertNotNil(begin(stage, post("e1"), now: 99_600).settled)
         XCTAssertNotNil(begin(stage, post("e3"), now: 99_600).settled)
+        XCTAssertNotNil(begin(stage, post("locked"), now: 99_600).settled, "an unknown outcome is never evicted")
 
         // e1 expires at 100_000: it makes room, so e4 (least recently used now) survives.
         try settle("e5", at: 100_000)
@@ -209,7 +228,6 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertNotNil(begin(stage, post("e1"), now: 100_000).reservation, "expired e1 went first")
 
         XCTAssertEqual(reason(begin(stage, post("in-flight"), now: 100_000).rejection), "in_progress")
-        XCTAssertNotNil(begin(stage, post("locked"), now: 100_000).settled)
         XCTAssertLessThanOrEqual(stage.store.usage.bytes, limits.maxMemory)
     }
 

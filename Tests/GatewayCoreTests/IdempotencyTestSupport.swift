@@ -27,10 +27,20 @@ func begin(_ stage: IdempotencyStage, _ request: String, route: CompiledRoute = 
             XCTFail("request did not parse: \(request)", file: file, line: line)
             return .notApplicable
         }
-        guard var id = identity else {
-            return stage.begin(identity: nil, route: route, head: parser.head, bytes: b.baseAddress!, now: now)
-        }
-        return withUnsafeBytes(of: &id) { stage.begin(identity: $0, route: route, head: parser.head, bytes: b.baseAddress!, now: now) }
+        return withCaller(identity) { stage.begin(caller: $0, route: route, head: parser.head, bytes: b.baseAddress!, now: now) }
+    }
+}
+
+/// Test identities: a number stands for an API key (its digest is SHA-256 of "key-N"), nil for an
+/// anonymous client at 192.0.2.1.
+func withCaller<R>(_ identity: UInt32?, _ body: (IdempotencyCaller) -> R) -> R {
+    guard let identity else { return Array("192.0.2.1".utf8).withUnsafeBytes { body(.clientAddress($0)) } }
+    return KeyHash.sha256("key-\(identity)").withUnsafeBytes { body(.apiKey(digest: $0)) }
+}
+
+extension IdempotencyCacheKey {
+    init(identity: UInt32?, routePrefix: String, key: [UInt8]) {
+        self = withCaller(identity) { IdempotencyCacheKey(caller: $0, routePrefix: routePrefix, key: key) }
     }
 }
 
@@ -86,4 +96,11 @@ extension IdempotencyStage.Resolution {
 func reason(_ error: GatewayError?) -> String? {
     guard case .string(let reason)? = error?.details.first(where: { $0.0 == "reason" })?.1 else { return nil }
     return reason
+}
+
+extension IdempotencyStore.Lookup {
+    var reservationForTest: IdempotencyReservation? {
+        if case .reserved(let r) = self { return r }
+        return nil
+    }
 }

@@ -58,13 +58,18 @@ final class ClientConnectionTests: XCTestCase {
                        try c.exchange(post("/v1/messages/text", body: "{}", headers: auth + "Idempotency-Key: log-1\r\n"))]
         XCTAssertEqual(answers.map(\.status), [401, 404, 405, 200, 201, 201])
         let ids = answers.map { $0.header("X-Request-Id") ?? "?" }
-        let logged = try XCTUnwrap(eventually { ids.allSatisfy { deployment.gateway!.output.contains("id=\($0)") } } ? deployment.gateway!.output : nil)
+        XCTAssertEqual(ids[5], ids[4], "a replay is the original response: it carries the original request's id")
+        let logged = try XCTUnwrap(eventually {
+            ids.allSatisfy { deployment.gateway!.output.contains("id=\($0)") } && deployment.gateway!.output.contains(" replayed")
+        } ? deployment.gateway!.output : nil)
         func line(_ id: String) -> String { logged.split(separator: "\n").first { $0.contains("id=\(id)") }.map(String.init) ?? "" }
         XCTAssertTrue(line(ids[0]).contains("GET /v1/sessions/a 401 "), line(ids[0]))
         XCTAssertTrue(line(ids[1]).contains("GET /elsewhere 404 "), line(ids[1]))
         XCTAssertTrue(line(ids[2]).contains("DELETE /v1/sessions/a 405 "), line(ids[2]))
         XCTAssertTrue(line(ids[3]).contains(" 200 "), line(ids[3]))
         XCTAssertFalse(line(ids[4]).hasSuffix("replayed"), line(ids[4]))
-        XCTAssertTrue(line(ids[5]).contains(" 201 ") && line(ids[5]).hasSuffix(" replayed"), line(ids[5]))
+        // The replay's line carries the retry's own id (the one place it appears) and the mark.
+        let replay = logged.split(separator: "\n").first { $0.hasSuffix(" replayed") }.map(String.init) ?? ""
+        XCTAssertTrue(replay.contains("POST /v1/messages/text 201 "), replay)
     }
 }

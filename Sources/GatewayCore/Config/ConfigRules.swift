@@ -92,7 +92,6 @@ struct DirectiveRule {
             DirectiveRule("ttl", "ttl DURATION;"),
             DirectiveRule("max_memory", "max_memory SIZE;"),
             DirectiveRule("max_response_size", "max_response_size SIZE;"),
-            DirectiveRule("unknown_outcome_lock", "unknown_outcome_lock DURATION;"),
             DirectiveRule("conflict_status", "conflict_status 409|422;"),
             DirectiveRule("journal", "journal off|PATH;"),
             DirectiveRule("fsync", "fsync always|interval|never;"),

@@ -64,10 +64,7 @@ extension ExchangeMachine {
             let directive = ProxyHeadWriter.ConnectionDirective(keep: exchange.keepAlive, clientVersion: exchange.clientVersion)
             let out = client.output.ownedBuffer
             let start = out.writeIndex
-            context.requestID.withUnsafeBytes { id in
-                IdempotencyReplay.write(stored, requestID: id, connection: directive,
-                                        extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
-            }
+            IdempotencyReplay.write(stored, connection: directive, extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
             client.output.commitOwned(from: start)
             exchange.status = stored.status
             exchange.replayed = true

@@ -139,8 +139,8 @@ extension ExchangeMachine {
             RequestFingerprinter(method: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
                                  path: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength))
         }
-        let decision = context.withIdentityBytes { identity in
-            stage.begin(identity: identity, route: route, head: head, bytes: bytes, now: context.wallMillis)
+        let decision = context.withIdempotencyCaller(environment.pipeline.policies.keys) { caller in
+            stage.begin(caller: caller, route: route, head: head, bytes: bytes, now: context.wallMillis)
         }
         switch decision {
         case .notApplicable:
@@ -149,7 +149,8 @@ extension ExchangeMachine {
             answer(error, close: head.framing != .none, outcome: .rejected)
             return false
         case .proceed(let reservation):
-            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, stage.makeRecorder()), fingerprinter: fingerprinter())
+            let recorder = stage.makeRecorder(requestID: context.requestID)
+            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, recorder), fingerprinter: fingerprinter())
             return true
         case .awaitFingerprint(let entry):
             exchange.idempotency = IdempotencyExchange(mode: .replaying(entry), fingerprinter: fingerprinter())

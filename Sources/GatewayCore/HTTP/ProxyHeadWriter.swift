@@ -82,11 +82,7 @@ public enum ProxyHeadWriter {
                 appendField(field, p, out)
                 continue
             }
-            if field.known == .xRequestId || field.known == .date || field.known.isDroppedWhenForwarding
-                || isNamedByConnection(field, head.facts, p) {
-                continue
-            }
-            appendField(field, p, out)
+            if isRelayed(field, head.facts, p) { appendField(field, p, out) }
         }
         appendTail(framing: framing, requestID: requestID, connection: connection, extraHeaders: extraHeaders, out)
     }
@@ -151,6 +147,13 @@ public enum ProxyHeadWriter {
         out.append(": ")
         out.append(p + Int(field.valueStart), count: Int(field.valueLength))
         out.append("\r\n")
+    }
+
+    /// Whether an upstream response field reaches the client as is (the idempotency recorder
+    /// stores what does): not hop-by-hop or framing, not X-Request-Id or Date, which the gateway writes.
+    public static func isRelayed(_ field: HeaderField, _ facts: HeaderFacts, _ p: UnsafePointer<UInt8>) -> Bool {
+        !(field.known == .xRequestId || field.known == .date || field.known.isDroppedWhenForwarding
+          || isNamedByConnection(field, facts, p))
     }
 
     /// RFC 9110 §7.6.1: headers listed in Connection are hop-by-hop as well.

@@ -1,10 +1,8 @@
-import GatewayCore
-
 extension RequestContext {
-    /// The API key identity as bytes for the idempotency cache key; nil for anonymous requests,
-    /// so two keys never share an Idempotency-Key namespace.
-    func withIdentityBytes<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        guard var identity = apiKeyIdentity?.littleEndian else { return body(nil) }
-        return withUnsafeBytes(of: &identity) { body($0) }
+    /// The idempotency namespace of this request: its API key's digest, or, for a request
+    /// without a valid key on a public route, the client's address. Lent for the call, no copy.
+    func withIdempotencyCaller<R>(_ keys: KeyDirectory, _ body: (IdempotencyCaller) -> R) -> R {
+        if let index = apiKeyIdentity { return keys.withDigest(of: index) { body(.apiKey(digest: $0)) } }
+        return clientAddress.withUnsafeBytes { body(.clientAddress($0)) }
     }
 }

@@ -10,7 +10,8 @@ public final class RequestContext {
     public var monotonicMillis: UInt64 = 0
     public var wallMillis: UInt64 = 0
     /// The authenticated API key: its index in the configured key list (stable while one
-    /// configuration runs); nil when the request carries no valid key (public routes).
+    /// configuration runs, so never persisted: the idempotency store uses the key's digest);
+    /// nil when the request carries no valid key (public routes).
     public var apiKeyIdentity: UInt32?
     /// That key's resolved limits, an index into `AccessConfig.policies`.
     var apiKeyPolicy: UInt32 = 0

@@ -65,6 +65,14 @@ public struct KeyDirectory: Sendable {
         }
     }
 
+    /// The SHA-256 digest of the key at `index`, lent without copying: a key's stable identity
+    /// (its index changes whenever the key list does).
+    public func withDigest<R>(of index: UInt32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        digests.withUnsafeBytes { all in
+            body(UnsafeRawBufferPointer(rebasing: all[Int(index) * KeyHash.digestLength..<(Int(index) + 1) * KeyHash.digestLength]))
+        }
+    }
+
     public func fingerprint(of index: UInt32) -> String {
         let start = Int(index) * KeyHash.digestLength
         return KeyHash.fingerprint(digests[start..<start + KeyHash.digestLength])

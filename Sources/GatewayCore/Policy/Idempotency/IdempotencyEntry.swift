@@ -3,7 +3,8 @@ public enum SettledOutcome: Sendable {
     case stored(StoredResponse)
     /// Completed, but the response was over the size limit: the key is spent.
     case notReplayable
-    /// The upstream never answered in time: it may or may not have acted, so the key stays locked.
+    /// The upstream never answered in time, or the gateway stopped mid-request: it may or may not
+    /// have acted, so the key answers 409 until it expires and never executes a second time.
     case unknownOutcome
 }
 
@@ -12,8 +13,13 @@ public struct SettledEntry: Sendable {
     public let outcome: SettledOutcome
     /// nil only for an unknown outcome whose request body was never fully read.
     public let fingerprint: RequestFingerprint?
-    /// Wall-clock milliseconds: expiry of a completed entry, end of an unknown-outcome lock.
+    /// Wall-clock milliseconds at which the entry expires and the key may execute again.
     public let deadline: UInt64
+
+    var isUnknownOutcome: Bool {
+        if case .unknownOutcome = outcome { return true }
+        return false
+    }
 }
 
 /// The ticket of the one request allowed to execute for a key; exactly one of `complete`,
@@ -23,8 +29,9 @@ public struct IdempotencyReservation: Sendable {
     let token: UInt64
 }
 
-/// A store node's state: reserved by a request in flight, or settled.
+/// A store node's state: reserved by a request in flight (`deadline`: when the key would
+/// expire as "outcome unknown" if the gateway stopped now), or settled.
 enum EntryState {
-    case inFlight(token: UInt64)
+    case inFlight(token: UInt64, deadline: UInt64)
     case settled(SettledEntry)
 }

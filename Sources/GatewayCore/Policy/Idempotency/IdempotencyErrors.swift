@@ -36,9 +36,11 @@ enum IdempotencyErrors {
                      details: [("reason", .string("not_replayable"))])
     }
 
-    static func outcomeUnknown(retryAfterSeconds: Int) -> GatewayError {
+    /// No Retry-After: waiting never makes a resend safe. The key answers this until it expires;
+    /// a client that decides to send the request again does so with a new key.
+    static func outcomeUnknown() -> GatewayError {
         GatewayError(.idempotencyConflict,
-                     "The upstream did not answer the first request with this Idempotency-Key in time, so it may have been executed; the key is locked until its outcome can no longer be confused with a retry",
-                     details: [("reason", .string("outcome_unknown"))], retryAfterSeconds: retryAfterSeconds)
+                     "The outcome of the first request with this Idempotency-Key is unknown (the upstream did not answer in time, or the gateway stopped while it was in flight), so it may have been executed; this key answers 409 until it expires and is never sent a second time. Check whether it took effect, and use a new Idempotency-Key to send it again",
+                     details: [("reason", .string("outcome_unknown"))])
     }
 }

@@ -19,14 +19,14 @@ public final class IdempotencyStage: Sendable {
     }
 
     /// The stage for a configuration: with a journal path, opens the journal, restores and
-    /// compacts it, and journals from then on. Fails only if the file cannot be opened at all.
+    /// compacts it, and journals from then on. Fails only if the journal cannot be written at all.
     public static func start(config: IdempotencyConfig, now: UInt64) throws(JournalIOError) -> (IdempotencyStage, JournalLoadReport?) {
         guard let path = config.journalPath else {
             return (IdempotencyStage(config: config, store: IdempotencyStore(limits: config.limits)), nil)
         }
-        let file = try JournalFile(path: path)
-        let store = IdempotencyStore(limits: config.limits, journal: IdempotencyJournal(storage: file, policy: config.sync))
-        let report = JournalLoader.load(file, into: store, now: now)
+        let journal = IdempotencyJournal(storage: try JournalFile(path: path), policy: config.sync)
+        let store = IdempotencyStore(limits: config.limits, journal: journal)
+        let report = try JournalLoader.load(into: store, now: now)
         return (IdempotencyStage(config: config, store: store), report)
     }
 
@@ -45,8 +45,8 @@ public final class IdempotencyStage: Sendable {
         case reject(GatewayError)
     }
 
-    /// `identity` is the API key's stable identity, nil for anonymous clients; `bytes` holds the head.
-    public func begin(identity: UnsafeRawBufferPointer?, route: CompiledRoute, head: RequestHead,
+    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
+    public func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
                       bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
         let policy = route.config.idempotency
         guard policy.mode != .off,
@@ -59,7 +59,7 @@ public final class IdempotencyStage: Sendable {
         guard head.facts.count(.idempotencyKey) == 1 else { return .reject(IdempotencyErrors.repeatedKey()) }
         let value = UnsafeRawBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength))
         guard let key = IdempotencyKeySyntax.parse(value) else { return .reject(IdempotencyErrors.invalidKey()) }
-        switch store.lookupOrReserve(IdempotencyCacheKey(identity: identity, routePrefix: route.config.prefix, key: key), now: now) {
+        switch store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now) {
         case .reserved(let reservation): return .proceed(reservation)
         case .inFlight: return .reject(IdempotencyErrors.inFlight())
         case .settled(let entry): return .awaitFingerprint(entry)
@@ -78,14 +78,14 @@ public final class IdempotencyStage: Sendable {
         case .notReplayable:
             return .reject(IdempotencyErrors.notReplayable())
         case .unknownOutcome:
-            let remainingMs = entry.deadline > now ? entry.deadline - now : 0
-            return .reject(IdempotencyErrors.outcomeUnknown(retryAfterSeconds: max(1, Int((remainingMs + 999) / 1000))))
+            return .reject(IdempotencyErrors.outcomeUnknown())
         }
     }
 
     /// A recorder bounded by `max_response_size`; feed it the final response as it is relayed.
-    public func makeRecorder() -> ResponseRecorder {
-        ResponseRecorder(limit: config.limits.maxResponseSize)
+    /// `requestID` is the X-Request-Id the response goes out with: replays carry it too.
+    public func makeRecorder(requestID: [UInt8]) -> ResponseRecorder {
+        ResponseRecorder(limit: config.limits.maxResponseSize, requestID: requestID)
     }
 
     /// The final response was relayed in full. 2xx and 4xx answers are the request's result and
@@ -105,9 +105,9 @@ public final class IdempotencyStage: Sendable {
 
     /// The upstream timed out, or the connection broke, after the whole request was sent. A
     /// non-idempotent request may then have been executed: releasing the key would let a retry
-    /// execute it a second time, so the key stays locked for `unknown_outcome_lock` and retries
-    /// get 409 saying why. Stale answers are preferable to duplicate side effects (a message sent
-    /// twice). `fingerprint` is nil if the body was not read to the end.
+    /// execute it a second time, so the key stays locked for its whole `ttl` and retries get 409
+    /// saying why. Stale answers are preferable to duplicate side effects (a message sent twice).
+    /// `fingerprint` is nil if the body was not read to the end.
     public func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
         store.markUnknown(reservation, fingerprint: fingerprint, now: now)
     }

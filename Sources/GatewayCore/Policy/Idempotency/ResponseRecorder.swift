@@ -1,27 +1,34 @@
-/// Copies a final response while the I/O streams it to the client, keeping only the headers
-/// worth replaying, and gives up (freeing what it held) once the copy passes `limit` bytes.
+/// Copies a final response while the I/O streams it to the client, keeping the header section
+/// as the client received it, and gives up (freeing what it held) once the copy passes `limit` bytes.
 ///
-/// Replayed headers: Content-Type, Content-Encoding (the stored body is encoded with it),
-/// Content-Language, Location, ETag, Last-Modified, Cache-Control, Link and X-* except X-Request-Id.
-/// Never hop-by-hop or framing headers, and never Set-Cookie: a replay answers a retry, it must
-/// not hand out a second session.
+/// Stored: every upstream field the client was sent, plus the original `X-Request-Id` (a replay
+/// IS the original response, so it names the original request, in the header and in any error
+/// envelope's `request_id`). Not stored, because a replay writes them fresh: `Date` and the
+/// gateway's `RateLimit*` lines (the policy stages' extra headers), the upstream's own `RateLimit`,
+/// `RateLimit-Policy` and `X-RateLimit-*` (they described its budget at the time), and
+/// connection and framing fields (`Connection`, `Keep-Alive`, `Content-Length`,
+/// `Transfer-Encoding`, ...), which the proxy never relays anyway.
 public final class ResponseRecorder {
     public let limit: Int
+    private let requestID: [UInt8]
     private var status = 0
     private var reason: [UInt8] = []
     private var headerLines: [UInt8] = []
     private var body: [UInt8] = []
     public private(set) var isReplayable = true
 
-    public init(limit: Int) {
+    /// `requestID` is the X-Request-Id the client is sent with this response.
+    public init(limit: Int, requestID: [UInt8]) {
         self.limit = limit
+        self.requestID = requestID
+        add(requestID.count + Self.requestIDLineCost)
     }
 
     /// An upstream's final (non-1xx) head, as parsed from `p`.
     public func recordHead(_ head: ResponseHead, bytes p: UnsafePointer<UInt8>) {
         status = head.status
         add(UnsafeRawBufferPointer(start: p + head.reasonStart, count: head.reasonLength), to: .reason)
-        for field in head.facts.fields where !ProxyHeadWriter.isNamedByConnection(field, head.facts, p) {
+        for field in head.facts.fields where ProxyHeadWriter.isRelayed(field, head.facts, p) {
             recordHeader(name: UnsafeRawBufferPointer(start: p + Int(field.nameStart), count: Int(field.nameLength)),
                          value: UnsafeRawBufferPointer(start: p + Int(field.valueStart), count: Int(field.valueLength)))
         }
@@ -32,14 +39,20 @@ public final class ResponseRecorder {
         status = rendered.status
         add(UnsafeRawBufferPointer(start: HTTPStatus.reason(rendered.status).utf8Start,
                                    count: HTTPStatus.reason(rendered.status).utf8CodeUnitCount), to: .reason)
-        let contentType: StaticString = "Content-Type: application/json\r\n"
-        add(UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount), to: .headerLines)
+        recordHeader("Content-Type", "application/json")
+        if let seconds = rendered.retryAfterSeconds { recordHeader("Retry-After", String(seconds)) }
         rendered.body.withUnsafeBytes { append($0.baseAddress, count: $0.count) }
     }
 
-    /// Keeps the field if it is worth replaying; anything else is ignored.
+    private func recordHeader(_ name: StaticString, _ value: String) {
+        var value = value
+        value.withUTF8 { recordHeader(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount),
+                                      value: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Keeps a field the client was sent unless a replay writes it fresh.
     public func recordHeader(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        guard isReplayable, Self.isReplayed(name) else { return }
+        guard isReplayable, !Self.isPerResponse(name) else { return }
         add(name, to: .headerLines)
         add(UnsafeRawBufferPointer(start: Self.separator.utf8Start, count: 2), to: .headerLines)
         add(value, to: .headerLines)
@@ -52,14 +65,28 @@ public final class ResponseRecorder {
         add(UnsafeRawBufferPointer(start: bytes, count: count), to: .body)
     }
 
-    /// Exact-size copies, so the store does not pay for the growth slack of the buffers.
+    /// Exact-size copies, so the store does not pay for the growth slack of the buffers. The
+    /// original X-Request-Id ends the header lines, where the client saw it.
     public func finish() -> RecordedResponse {
         guard isReplayable else { return .notReplayable(status: status) }
-        return .replayable(StoredResponse(status: status, reason: Array(reason[...]),
-                                          headerLines: Array(headerLines[...]), body: Array(body[...])))
+        var lines: [UInt8] = []
+        lines.reserveCapacity(headerLines.count + requestID.count + Self.requestIDLineCost)
+        lines.append(contentsOf: headerLines)
+        lines.append(contentsOf: "X-Request-Id: ".utf8)
+        lines.append(contentsOf: requestID)
+        lines.append(contentsOf: "\r\n".utf8)
+        return .replayable(StoredResponse(status: status, reason: Array(reason[...]), headerLines: lines, body: Array(body[...])))
     }
 
-    private var size: Int { reason.count + headerLines.count + body.count }
+    /// "X-Request-Id: " and CRLF around the id.
+    private static let requestIDLineCost = 16
+
+    /// Counted from the start, so the limit covers what `finish` stores.
+    private var reserved = 0
+
+    private var size: Int { reserved + reason.count + headerLines.count + body.count }
+
+    private func add(_ count: Int) { reserved += count }
 
     private enum Part { case reason, headerLines, body }
 
@@ -82,15 +109,13 @@ public final class ResponseRecorder {
     private static let separator: StaticString = ": "
     private static let lineEnd: StaticString = "\r\n"
 
-    static func isReplayed(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard let p = name.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+    /// Fields a replay generates itself, or that described the upstream's state at the time.
+    static func isPerResponse(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard let p = name.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return true }
         let n = name.count
-        if n > 2, ByteClass.lower(p[0]) == UInt8(ascii: "x"), p[1] == UInt8(ascii: "-") {
-            return !Bytes.equalsLowercase(p, n, "x-request-id")
-        }
-        return Bytes.equalsLowercase(p, n, "content-type") || Bytes.equalsLowercase(p, n, "content-encoding")
-            || Bytes.equalsLowercase(p, n, "content-language") || Bytes.equalsLowercase(p, n, "location")
-            || Bytes.equalsLowercase(p, n, "etag") || Bytes.equalsLowercase(p, n, "last-modified")
-            || Bytes.equalsLowercase(p, n, "cache-control") || Bytes.equalsLowercase(p, n, "link")
+        return Bytes.equalsLowercase(p, n, "x-request-id") || Bytes.equalsLowercase(p, n, "date")
+            || Bytes.equalsLowercase(p, n, "idempotent-replayed")
+            || Bytes.equalsLowercase(p, n, "ratelimit") || Bytes.equalsLowercase(p, n, "ratelimit-policy")
+            || (n > 12 && Bytes.equalsLowercase(p, 12, "x-ratelimit-"))
     }
 }

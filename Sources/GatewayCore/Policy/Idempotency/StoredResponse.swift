@@ -3,7 +3,8 @@
 public final class StoredResponse: Sendable {
     public let status: Int
     public let reason: [UInt8]
-    /// Replayable header lines, each `Name: value\r\n`, in the order the upstream sent them.
+    /// The header section as the client was sent it (see `ResponseRecorder`), each line
+    /// `Name: value\r\n`, ending with the original `X-Request-Id`.
     public let headerLines: [UInt8]
     public let body: [UInt8]
 

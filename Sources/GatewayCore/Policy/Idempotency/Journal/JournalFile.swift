@@ -3,8 +3,10 @@ import Glibc
 #endif
 import Synchronization
 
-/// The journal as a local file, through plain Glibc calls: open, pread, write, fsync, rename.
+/// The journal as a local file, through plain Glibc calls: open, pread, pwrite, fsync, rename.
 /// Not sockets, and never on a path that waits for the network, so the core may own it.
+/// Writes go to explicit offsets (no O_APPEND): after a failed write the journal writes its next
+/// record over the partial one instead of leaving garbage between records.
 public final class JournalFile: JournalStorage {
     public let path: String
     private let descriptor: Mutex<Int32>
@@ -12,7 +14,7 @@ public final class JournalFile: JournalStorage {
     /// Opens or creates the journal (mode 0600).
     public init(path: String) throws(JournalIOError) {
         self.path = path
-        descriptor = Mutex(try Self.open(path, O_RDWR | O_CREAT | O_APPEND))
+        descriptor = Mutex(try Self.open(path, O_RDWR | O_CREAT))
     }
 
     deinit { descriptor.withLock { _ = close($0) } }
@@ -34,25 +36,32 @@ public final class JournalFile: JournalStorage {
         }
     }
 
-    public func append(_ bytes: [UInt8]) throws(JournalIOError) {
-        try Self.writeAll(descriptor.withLock { $0 }, bytes, path: path)
+    public func write(_ bytes: [UInt8], at offset: Int64) throws(JournalIOError) {
+        try Self.writeAll(descriptor.withLock { $0 }, bytes, at: offset, path: path)
     }
 
     public func sync() throws(JournalIOError) {
         guard fsync(descriptor.withLock { $0 }) == 0 else { throw JournalIOError("fsync", path: path, code: errno) }
     }
 
-    public func beginReplacement() throws(JournalIOError) -> any JournalReplacement {
-        let temporary = path + ".compact"
-        return Replacement(target: self, path: temporary, fd: try Self.open(temporary, O_WRONLY | O_CREAT | O_TRUNC))
+    public func size() throws(JournalIOError) -> Int64 {
+        var info = stat()
+        guard fstat(descriptor.withLock { $0 }, &info) == 0 else { throw JournalIOError("fstat", path: path, code: errno) }
+        return Int64(info.st_size)
     }
 
-    /// Written in full beside the journal, fsynced, renamed over it, and the directory fsynced so
-    /// the rename itself survives a crash; then the journal appends to the new file.
+    /// Written beside the journal (`PATH.compact`; a leftover from a crash is simply overwritten).
+    public func beginReplacement() throws(JournalIOError) -> any JournalReplacement {
+        let temporary = path + ".compact"
+        return Replacement(target: self, path: temporary, fd: try Self.open(temporary, O_RDWR | O_CREAT | O_TRUNC))
+    }
+
+    /// Written in full, fsynced, renamed over the journal, and the directory fsynced so the
+    /// rename itself survives a crash; then the journal reads and writes the new file.
     private final class Replacement: JournalReplacement {
         let target: JournalFile
         let path: String
-        let fd: Int32
+        var fd: Int32
 
         init(target: JournalFile, path: String, fd: Int32) {
             self.target = target
@@ -60,25 +69,36 @@ public final class JournalFile: JournalStorage {
             self.fd = fd
         }
 
-        deinit { close(fd) }
+        deinit { if fd >= 0 { close(fd) } }
 
-        func append(_ bytes: [UInt8]) throws(JournalIOError) {
-            try JournalFile.writeAll(fd, bytes, path: path)
+        func write(_ bytes: [UInt8], at offset: Int64) throws(JournalIOError) {
+            try JournalFile.writeAll(fd, bytes, at: offset, path: path)
+        }
+
+        func sync() throws(JournalIOError) {
+            guard fsync(fd) == 0 else { throw JournalIOError("fsync", path: path, code: errno) }
         }
 
         func commit() throws(JournalIOError) {
-            guard fsync(fd) == 0 else { throw JournalIOError("fsync", path: path, code: errno) }
+            try sync()
             guard rename(path, target.path) == 0 else { throw JournalIOError("rename", path: path, code: errno) }
             let directory = JournalFile.open(directoryOf: target.path)
             if directory >= 0 {
                 fsync(directory)
                 close(directory)
             }
-            let fresh = try JournalFile.open(target.path, O_RDWR | O_APPEND)
-            target.descriptor.withLock { fd in
-                close(fd)
-                fd = fresh
+            let fresh = fd
+            fd = -1
+            target.descriptor.withLock { old in
+                close(old)
+                old = fresh
             }
+        }
+
+        func abandon() {
+            if fd >= 0 { close(fd) }
+            fd = -1
+            unlink(path)
         }
     }
 
@@ -94,14 +114,14 @@ public final class JournalFile: JournalStorage {
         return Glibc.open(directory, O_RDONLY | O_CLOEXEC)
     }
 
-    fileprivate static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(JournalIOError) {
+    fileprivate static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int64, path: String) throws(JournalIOError) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
             if n > 0 {
                 done += n
-            } else if n < 0 && errno != EINTR {
-                throw JournalIOError("write", path: path, code: errno)
+            } else if n == 0 || errno != EINTR {
+                throw JournalIOError("write", path: path, code: n == 0 ? EIO : errno)
             }
         }
     }

@@ -1,20 +1,29 @@
-/// One journal record: a key settled (stored, completed-unreplayable, unknown outcome) or removed.
-/// In-flight reservations are never journalled: they die with the process.
+/// One journal record, the whole state of one key: reserved by a request in flight, settled
+/// (stored, completed-unreplayable, unknown outcome) or removed.
 public enum JournalRecord: Sendable {
     case settled(IdempotencyCacheKey, SettledEntry)
+    /// `deadline`: when the key expires if no later record settles it (the gateway stopped while
+    /// the request was in flight: its outcome is unknown).
+    case reserved(IdempotencyCacheKey, deadline: UInt64)
     case removed(IdempotencyCacheKey)
 
-    private enum Kind: UInt8 { case stored = 1, notReplayable, unknownOutcome, removed }
+    private enum Kind: UInt8 { case stored = 1, notReplayable, unknownOutcome, removed, reserved }
 
-    /// Payload layout, integers little-endian: kind u8, key (u16 length + bytes), then for settled
-    /// entries deadline u64, fingerprint flag u8 (+ 32 bytes), and for stored responses status u16,
-    /// reason (u16 + bytes), header lines (u32 + bytes), body (u32 + bytes).
-    func encode() -> [UInt8] {
-        var out = JournalWriter()
+    /// Payload layout, integers little-endian: kind u8, key (u16 length + bytes), then for a
+    /// reservation its deadline u64; for settled entries deadline u64, fingerprint flag u8
+    /// (+ 32 bytes), and for stored responses status u16, reason (u16 + bytes), header lines
+    /// (u32 + bytes), body (u32 + bytes).
+    /// The payload, behind `reserving` bytes of room (for the frame header).
+    func encode(reserving: Int = 0) -> [UInt8] {
+        var out = JournalWriter(reserving: reserving)
         switch self {
         case .removed(let key):
             out.u8(Kind.removed.rawValue)
             out.bytes(key.bytes, lengthBytes: 2)
+        case .reserved(let key, let deadline):
+            out.u8(Kind.reserved.rawValue)
+            out.bytes(key.bytes, lengthBytes: 2)
+            out.integer(deadline, byteCount: 8)
         case .settled(let key, let entry):
             let kind: Kind
             switch entry.outcome {
@@ -51,6 +60,11 @@ public enum JournalRecord: Sendable {
             self = .removed(key)
             return
         }
+        if kind == .reserved {
+            guard let deadline = input.integer(byteCount: 8), input.atEnd else { return nil }
+            self = .reserved(key, deadline: deadline)
+            return
+        }
         guard let deadline = input.integer(byteCount: 8), let flag = input.u8(), flag <= 1 else { return nil }
         var fingerprint: RequestFingerprint?
         if flag == 1 {
@@ -72,7 +86,9 @@ public enum JournalRecord: Sendable {
 }
 
 private struct JournalWriter {
-    var output: [UInt8] = []
+    var output: [UInt8]
+
+    init(reserving: Int) { output = [UInt8](repeating: 0, count: reserving) }
 
     mutating func u8(_ value: UInt8) { output.append(value) }
 
