@@ -14,8 +14,8 @@ public enum Server {
     public static func run(config: GatewayConfig) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
         _ = csys_raise_nofile_limit()
-        let pipeline = RequestPipeline(config: config)
         let idempotency = try startIdempotency(config)
+        let pipeline = RequestPipeline(config: config, idempotency: idempotency)
         let workers = workerCount(config.workers)
         var listenersPerWorker: [[Int32]] = []
         for _ in 0..<workers {
@@ -35,14 +35,13 @@ public enum Server {
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { JournalFlusher.start(idempotency) }
         for fds in listenersPerWorker.dropFirst() {
-            Thread.start { runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: fds) }
+            Thread.start { runWorker(config: config, pipeline: pipeline, listeners: fds) }
         }
-        runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: listenersPerWorker[0])
+        runWorker(config: config, pipeline: pipeline, listeners: listenersPerWorker[0])
     }
 
-    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?,
-                                  listeners: [Int32]) -> Never {
-        let worker = WorkerContext(config: config, pipeline: pipeline, idempotency: idempotency)
+    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, listeners: [Int32]) -> Never {
+        let worker = WorkerContext(config: config, pipeline: pipeline)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
         worker.loop.run()
     }

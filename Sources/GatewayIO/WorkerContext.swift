@@ -8,13 +8,12 @@ final class WorkerContext {
     /// One per upstream group, in the balancers' order.
     let pools: [UpstreamPool]
 
-    init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
+    init(config: GatewayConfig, pipeline: RequestPipeline) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
         loop = EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
-        environment = ExchangeEnvironment(config: config, pipeline: pipeline, idempotency: idempotency,
-                                          seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
+        environment = ExchangeEnvironment(config: config, pipeline: pipeline, seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
                                           log: { level, message in level == .info ? Log.info(message) : Log.warn(message) })
         pools = environment.balancers.enumerated().map { UpstreamPool(group: $0, balancer: $1) }
     }

@@ -54,12 +54,12 @@ final class MachineDriver {
     /// Called when a server receives bytes, so tests can script the server's answer.
     var onUpstreamReceive: ((Upstream) -> Void)?
 
-    init(_ text: String, idempotency: IdempotencyStage? = nil) throws {
+    init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = []) throws {
         config = try parseConfig(text)
-        let pipeline = RequestPipeline(config: config)
+        let pipeline = RequestPipeline(config: config, idempotency: idempotency, extraStages: extraStages)
         var clock: () -> UInt64 = { 0 }
         var sink: (ExchangeEnvironment.LogLevel, String) -> Void = { _, _ in }
-        environment = ExchangeEnvironment(config: config, pipeline: pipeline, idempotency: idempotency, seed: 42,
+        environment = ExchangeEnvironment(config: config, pipeline: pipeline, seed: 42,
                                           wallClock: { clock() }, log: { sink($0, $1) })
         machine = ExchangeMachine(environment: environment, client: ClientLink(), clientAddress: Array("10.1.2.3".utf8), now: now)
         clock = { [unowned self] in self.wall }

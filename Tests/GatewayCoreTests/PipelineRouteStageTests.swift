@@ -23,7 +23,7 @@ final class PipelineRouteStageTests: XCTestCase {
                 return nil
             }
             context.reset(method: parser.head.method, monotonicMillis: 0, wallMillis: 0)
-            switch stage.admit(parser.head, bytes: UnsafePointer(b.baseAddress!), context: context) {
+            switch stage.onRequestHead(parser.head, bytes: UnsafePointer(b.baseAddress!), context: context) {
             case .proceed:
                 guard let matched = context.route else {
                     XCTFail("proceed without a route", file: file, line: line)
@@ -35,6 +35,9 @@ final class PipelineRouteStageTests: XCTestCase {
                 return .reject(error.kind, message: error.message,
                                details: Dictionary(uniqueKeysWithValues: error.details.map { ($0.0, $0.1) }),
                                extraHeaders: text(context.extraResponseHeaders))
+            case .suspend, .answerAfterBody:
+                XCTFail("the route stage never waits nor answers from a body", file: file, line: line)
+                return nil
             }
         }
     }

@@ -23,9 +23,6 @@ struct Exchange {
     /// The upstream connection's write counter when this exchange got it.
     var upstreamWrittenAtStart: UInt64 = 0
     var logPrefix = ""
-    /// The filter chain admitted the request: its stages hear how it ended, exactly once.
-    var admitted = false
-    var idempotency: IdempotencyExchange?
 
     // The answer
     /// Decided once, when the response head is written (`decideKeepAlive`).
@@ -37,25 +34,7 @@ struct Exchange {
     var upstreamKeepAlive = false
     var responseDecoder = BodyDecoder(framing: .none)
     var clientFraming = BodyFraming.none
-    var errorFacts: UpstreamErrorStage.HeadFacts?
     var collected: [UInt8] = []
     var collectLimit = 0
     var collectOverflow = false
-}
-
-/// The Idempotency-Key side of one exchange: either this request holds the key's reservation
-/// (forward it, record the answer), or the key has settled (hash the body, then replay or refuse).
-struct IdempotencyExchange {
-    enum Mode {
-        case reserved(IdempotencyReservation, ResponseRecorder)
-        case replaying(SettledEntry)
-    }
-
-    var mode: Mode
-    let fingerprinter: RequestFingerprinter
-
-    var recorder: ResponseRecorder? {
-        if case .reserved(_, let recorder) = mode { return recorder }
-        return nil
-    }
 }

@@ -4,7 +4,6 @@ public final class ExchangeEnvironment {
     public enum LogLevel: Sendable { case info, warn }
 
     public let pipeline: RequestPipeline
-    public let idempotency: IdempotencyStage?
     public let limits: ClientLimits
     public let headLimits: HeadLimits
     /// One per upstream group, in `pipeline.upstreamNames` order.
@@ -18,10 +17,9 @@ public final class ExchangeEnvironment {
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
 
-    public init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?, seed: UInt64,
+    public init(config: GatewayConfig, pipeline: RequestPipeline, seed: UInt64,
                 wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void) {
         self.pipeline = pipeline
-        self.idempotency = idempotency
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }

@@ -52,12 +52,12 @@ extension ExchangeMachine {
         exchange.status = rendered.status
     }
 
-    /// For a settled key whose body has been hashed: the stored answer, or a refusal.
-    mutating func answerFromStore(_ entry: SettledEntry, fingerprint: RequestFingerprint) {
-        exchange.idempotency = nil
-        guard let stage = environment.idempotency else { return }
-        switch stage.resolve(entry, fingerprint: fingerprint, now: environment.wallClock()) {
-        case .reject(let error):
+    /// The body has been read: the stage that asked for it answers (a replay, or a refusal).
+    mutating func answerFromBody() {
+        guard let stage = bodyAnswerer else { return }
+        bodyAnswerer = nil
+        switch stage.answer(afterBody: context) {
+        case .error(let error):
             answer(error, close: false, outcome: .rejected)
         case .replay(let stored):
             decideKeepAlive(closeRequested: false)
@@ -96,40 +96,23 @@ extension ExchangeMachine {
         exchange.method.isIdempotent && exchange.headLength > 0 && exchange.requestDecoder.isDone && exchange.attempts < 3
     }
 
-    enum Settlement { case store, unknownOutcome, release }
-
-    /// How the Idempotency-Key settles, by what actually happened upstream: a relayed final answer
-    /// is stored (or released, by status); a request the upstream may have acted on without a
-    /// complete answer locks the key as "outcome unknown"; anything else releases it.
-    /// `mayHaveActed`: the upstream stopped reading after part of the request reached it.
-    func settlement(mayHaveActed: Bool) -> Settlement {
-        guard case .forwarding(let request, let response) = state else { return .release }
-        if (response == .complete || response == .rewritten) && exchange.requestDecoder.isDone { return .store }
-        if request == .sent || response != .awaitingHead || mayHaveActed { return .unknownOutcome }
-        return .release
+    /// What the upstream may have done with the request, decided here and only here (the
+    /// idempotency stage settles its key by it): a relayed final answer to a fully read request;
+    /// a request it may have acted on without a complete answer (all of it reached its socket,
+    /// part of an answer came, or it stopped reading after taking some bytes); or nothing.
+    func upstreamEffect(mayHaveActed: Bool) -> UpstreamEffect {
+        guard case .forwarding(let request, let response) = state else { return .none }
+        if (response == .complete || response == .rewritten) && exchange.requestDecoder.isDone { return .answered }
+        if request == .sent || response != .awaitingHead || mayHaveActed { return .unknown }
+        return .none
     }
 
-    /// Tells the idempotency store and the filter chain how the request ended, exactly once
-    /// (each consumes what it settles, so a second call does nothing).
+    /// Tells the filter chain how the request ended, exactly once (the pipeline forgets the
+    /// admitted stages as it tells them, so a second call does nothing).
     mutating func conclude(_ outcome: ExchangeOutcome, mayHaveActed: Bool = false) {
-        if let idempotency = exchange.idempotency, case .reserved(let reservation, let recorder) = idempotency.mode,
-           let stage = environment.idempotency {
-            exchange.idempotency = nil
-            let wall = environment.wallClock()
-            switch settlement(mayHaveActed: mayHaveActed) {
-            case .store:
-                stage.complete(reservation, fingerprint: idempotency.fingerprinter.finish(), response: recorder.finish(), now: wall)
-            case .unknownOutcome:
-                let fingerprint = exchange.requestDecoder.isDone ? idempotency.fingerprinter.finish() : nil
-                stage.markUnknown(reservation, fingerprint: fingerprint, now: wall)
-            case .release:
-                stage.release(reservation)
-            }
-        }
-        if exchange.admitted {
-            exchange.admitted = false
-            environment.pipeline.finish(context, outcome: outcome)
-        }
+        let end = ExchangeEnd(outcome: outcome, upstreamEffect: upstreamEffect(mayHaveActed: mayHaveActed),
+                              requestRead: exchange.requestDecoder.isDone, wallMillis: environment.wallClock())
+        environment.pipeline.complete(context, end: end)
     }
 
     // MARK: Upstream failures

@@ -80,29 +80,36 @@ extension ExchangeMachine {
                 + String(decoding: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength), as: UTF8.self)
         }
         state = .awaitingAdmission
-        if let error = environment.pipeline.admit(head, bytes: bytes, context: context) {
+        admit(environment.pipeline.requestHead(head, bytes: bytes, context: context))
+    }
+
+    /// A suspended stage has its answer: the chain continues after it.
+    mutating func resumeAdmission(with verdict: StageVerdict) {
+        let bytes = UnsafePointer(client.input!.readPointer)
+        admit(environment.pipeline.resume(with: verdict, parser.head, bytes: bytes, context: context))
+    }
+
+    /// Acts on what the filter chain decided: answer, wait, answer from the body, or forward.
+    private mutating func admit(_ admission: RequestPipeline.Admission) {
+        let head = parser.head
+        switch admission {
+        case .suspended:
+            return
+        case .rejected(let error):
             // The body, if any, is not read: closing is cheaper and safer than draining it.
             answer(error, close: head.framing != .none, outcome: .rejected)
             return
+        case .answerAfterBody(let stage):
+            bodyAnswerer = stage
+            consumeHead()
+            state = .replaying
+        case .admitted:
+            break
         }
-        continueAdmission(after: .proceed)
-    }
-
-    /// After the chain admitted the request: idempotency, 100-continue, then the upstream.
-    mutating func continueAdmission(after verdict: StageVerdict) {
-        if case .reject(let error) = verdict {
-            answer(error, close: !exchange.requestDecoder.isDone, outcome: .rejected)
-            return
-        }
-        exchange.admitted = true
-        let head = parser.head
-        let bytes = UnsafePointer(client.input!.readPointer)
-        let forward = beginIdempotency(head, bytes)
-        if state != .awaitingAdmission && state != .replaying { return }
         if head.expectContinue && head.framing != .none && head.version == .http11 {
             client.output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
         }
-        if !forward { return }
+        if state == .replaying { return }
         exchange.group = context.route!.upstreamIndex
         let upstreamConfig = environment.balancers[exchange.group].config
         responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
@@ -129,42 +136,12 @@ extension ExchangeMachine {
         }
     }
 
-    // MARK: Idempotency-Key (the protocol is documented on IdempotencyStage)
+    // MARK: Answering from the body
 
-    /// Returns false when the request will not be forwarded (answered, or to be replayed).
-    private mutating func beginIdempotency(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> Bool {
-        guard let stage = environment.idempotency, let route = context.route else { return true }
-        // Created only for keyed requests: a digest context costs an allocation and OpenSSL locks.
-        func fingerprinter() -> RequestFingerprinter {
-            RequestFingerprinter(method: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
-                                 path: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength))
-        }
-        let decision = context.withIdempotencyCaller(environment.pipeline.policies.keys) { caller in
-            stage.begin(caller: caller, route: route, head: head, bytes: bytes, now: context.wallMillis)
-        }
-        switch decision {
-        case .notApplicable:
-            return true
-        case .reject(let error):
-            answer(error, close: head.framing != .none, outcome: .rejected)
-            return false
-        case .proceed(let reservation):
-            let recorder = stage.makeRecorder(requestID: context.requestID)
-            exchange.idempotency = IdempotencyExchange(mode: .reserved(reservation, recorder), fingerprinter: fingerprinter())
-            return true
-        case .awaitFingerprint(let entry):
-            exchange.idempotency = IdempotencyExchange(mode: .replaying(entry), fingerprinter: fingerprinter())
-            consumeHead()
-            state = .replaying
-            return false
-        }
-    }
-
-    /// For a settled key: reads and hashes the body without forwarding it, then replays the stored
-    /// answer or refuses. The upstream is never contacted.
+    /// For a stage that answers from the body (a settled Idempotency-Key): reads and hashes the
+    /// body without forwarding it, then lets the stage answer. The upstream is never contacted.
     mutating func stepReplayBody() -> Step {
-        guard let idempotency = exchange.idempotency, case .replaying(let entry) = idempotency.mode,
-              let buffer = client.input else { return .wait }
+        guard let buffer = client.input else { return .wait }
         while true {
             switch exchange.requestDecoder.next(buffer.readPointer, count: buffer.readableCount) {
             case .data(let offset, let length, let consumed):
@@ -172,12 +149,12 @@ extension ExchangeMachine {
                     answer(RouteStage.tooLarge(context.route!), close: true, outcome: .rejected)
                     return .progress
                 }
-                idempotency.fingerprinter.update(buffer.readPointer + offset, count: length)
+                context.requestDigest?.update(buffer.readPointer + offset, count: length)
                 buffer.readIndex += consumed
                 exchange.lastBodyProgress = now
             case .end(let consumed):
                 buffer.readIndex += consumed
-                answerFromStore(entry, fingerprint: idempotency.fingerprinter.finish())
+                answerFromBody()
                 return .progress
             case .needMore(let consumed):
                 buffer.readIndex += consumed
@@ -279,7 +256,7 @@ extension ExchangeMachine {
                     failExchange(RouteStage.tooLarge(context.route!))
                     return .progress
                 }
-                exchange.idempotency?.fingerprinter.update(buffer.readPointer + offset, count: length)
+                context.requestDigest?.update(buffer.readPointer + offset, count: length)
                 queueRequestPayload(buffer.readPointer + offset, length, on: link)
                 buffer.readIndex += consumed
                 exchange.lastBodyProgress = now

@@ -65,12 +65,12 @@ extension ExchangeMachine {
         let framing = head.framing(requestMethod: exchange.method)
         exchange.responseDecoder = BodyDecoder(framing: framing)
         guard case .forwarding(let request, _) = state else { return }
-        switch environment.pipeline.upstreamErrors.plan(status: head.status, route: context.route) {
-        case .rewrite(let limit):
-            exchange.errorFacts = environment.pipeline.upstreamErrors.inspect(head, headBytes: bytes, context: context)
+        switch environment.pipeline.responseHead(head, bytes: bytes, context: context) {
+        case .collect(let limit, let stage):
+            rewriter = stage
             exchange.collectLimit = limit
             state = .forwarding(request, .collecting)
-        case .stream:
+        case .continue:
             writeStreamedHead(head, bytes, framing)
             state = .forwarding(request, .streaming)
         }
@@ -102,7 +102,7 @@ extension ExchangeMachine {
                                           preserveContentLength: keepLength, into: out)
         }
         client.output.commitOwned(from: start)
-        exchange.idempotency?.recorder?.recordHead(head, bytes: bytes)
+        context.responseCopy?.recordHead(head, bytes: bytes)
     }
 
     /// Moves body bytes to the client; `.wait` when it has to wait for the client or the upstream.
@@ -111,7 +111,7 @@ extension ExchangeMachine {
         let buffer = link.input!
         switch exchange.responseDecoder.next(buffer.readPointer, count: buffer.readableCount) {
         case .data(let offset, let length, let consumed):
-            exchange.idempotency?.recorder?.append(buffer.readPointer + offset, count: length)
+            context.responseCopy?.append(buffer.readPointer + offset, count: length)
             if exchange.clientFraming == .chunked {
                 let out = client.output.ownedBuffer
                 let start = out.writeIndex
@@ -193,8 +193,9 @@ extension ExchangeMachine {
 
     private mutating func answerWithRewrite(complete: Bool) {
         let body = complete && !exchange.collectOverflow ? exchange.collected : nil
-        let rendered = environment.pipeline.upstreamErrors.rewrite(exchange.errorFacts!, body: body, context: context)
-        exchange.idempotency?.recorder?.recordRewritten(rendered)
+        let rendered = rewriter!.rewrite(collected: body, context: context)
+        rewriter = nil
+        context.responseCopy?.recordRewritten(rendered)
         if case .forwarding(let request, _) = state { state = .forwarding(request, .rewritten) }
         let link = upstream!
         retireUpstream(reusable: link.isClean && exchange.upstreamKeepAlive && exchange.requestDecoder.isDone)

@@ -20,8 +20,8 @@ import Glibc
 ///       └──keep-alive── answered / forwarding(…, complete) ──flushed──▶ idle | closing ──▶ lingering ──▶ closed
 ///
 /// Three decisions are made in one place each: keep-alive or close (`decideKeepAlive`), whether
-/// a failed request may be sent again (`mayRetryOnFreshConnection`), and how an Idempotency-Key
-/// settles (`settlement`).
+/// a failed request may be sent again (`mayRetryOnFreshConnection`), and what the upstream may
+/// have done with a request, which is how an Idempotency-Key settles (`upstreamEffect`).
 public struct ExchangeMachine {
     public enum State: Equatable {
         /// Between requests. `fresh`: no request yet, so the header timeout applies, not keep-alive's.
@@ -34,8 +34,8 @@ public struct ExchangeMachine {
         case connecting(since: UInt64)
         /// Request and response travel at once: an upstream may answer before the body is sent.
         case forwarding(RequestLeg, ResponseLeg)
-        /// The Idempotency-Key has settled: the body is read and hashed, never forwarded, then the
-        /// stored answer is replayed or the request refused.
+        /// A stage answers this request itself (a settled Idempotency-Key): the body is read and
+        /// hashed, never forwarded, then the stored answer is replayed or the request refused.
         case replaying
         /// The whole answer is queued for the client; once flushed: idle (keep-alive) or closing.
         case answered
@@ -59,7 +59,7 @@ public struct ExchangeMachine {
         case awaitingHead
         /// Relaying the body to the client as it arrives.
         case streaming
-        /// Gathering an error body so the error stage can rewrite it into the envelope.
+        /// Gathering an error body so a stage (the error stage) can rewrite it into the envelope.
         case collecting
         /// The upstream's answer is complete (it may still be leaving the client's queue).
         case complete
@@ -218,7 +218,7 @@ public struct ExchangeMachine {
     /// A stage that suspended admission has its answer.
     public mutating func admissionResumed(_ verdict: StageVerdict) {
         guard state == .awaitingAdmission else { return }
-        continueAdmission(after: verdict)
+        resumeAdmission(with: verdict)
     }
 
     /// The client timer fired (the I/O armed it at `clientDeadline`).
@@ -311,6 +311,10 @@ public struct ExchangeMachine {
     var retiringReusable = false
     /// The connection reached `closed`; the I/O has not closed the socket yet.
     var closeOwed = false
+    /// The stage that answers this request once its body is read (`replaying`).
+    var bodyAnswerer: (any BodyAnsweringStage)?
+    /// The stage that collects the upstream's answer to rewrite it (`collecting`).
+    var rewriter: (any ResponseRewritingStage)?
     /// The server `connecting` waits for, until `.connect` has been handed out.
     var pendingConnect: (group: Int, server: Int, verify: Bool)?
 

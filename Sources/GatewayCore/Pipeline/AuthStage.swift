@@ -4,14 +4,14 @@
 /// else (which may be a credential meant for the upstream) leaves it anonymous. Failed attempts
 /// draw from the client's anonymous bucket, so key guessing is throttled: once it is empty the
 /// 429 comes before the 401.
-public final class AuthStage: RequestStage {
+public final class AuthStage: ExchangeStage {
     private let policies: ClientPolicies
 
     public init(policies: ClientPolicies) {
         self.policies = policies
     }
 
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         let route = context.route!
         let isPublic = route.config.auth == .public
         guard let (start, length) = Self.presentedKey(head, bytes) else {

@@ -1,7 +1,7 @@
 /// Caps requests in flight: per key (its plan's `concurrency`) and in total (`global_concurrency`).
-/// Slots are taken on admission and released in `finish`, which the pipeline calls exactly once
-/// however the exchange ends (completed, failed upstream, rejected later, client gone).
-public final class ConcurrencyStage: RequestStage {
+/// Slots are taken on admission and released in `onComplete`, which the pipeline calls exactly
+/// once however the exchange ends (completed, failed upstream, rejected later, client gone).
+public final class ConcurrencyStage: ExchangeStage {
     private let policies: ClientPolicies
     private var gate: ConcurrencyGate { policies.concurrency }
 
@@ -9,7 +9,7 @@ public final class ConcurrencyStage: RequestStage {
         self.policies = policies
     }
 
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         guard gate.acquireGlobal() else {
             return .reject(Self.error("The gateway is at its limit of \(gate.globalLimit!) concurrent requests", gate.globalLimit!))
         }
@@ -24,7 +24,7 @@ public final class ConcurrencyStage: RequestStage {
         return .proceed
     }
 
-    public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
+    public func onComplete(_ context: RequestContext, end: ExchangeEnd) {
         release(context)
     }
 

@@ -2,14 +2,14 @@
 /// refused by any earlier check never spends quota. Refunds: a request rejected by a later stage,
 /// or whose upstream failed (gateway 502/503/504) or answered 5xx, gives its unit back; one the
 /// client abandoned does not, since the upstream may have acted on it.
-public final class QuotaStage: RequestStage {
+public final class QuotaStage: ExchangeStage {
     private let policies: ClientPolicies
 
     public init(policies: ClientPolicies) {
         self.policies = policies
     }
 
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         guard let key = context.apiKeyIdentity, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.dailyQuota,
               context.route!.config.quota.counts(context.method) else { return .proceed }
         let day = policies.calendar.day(wallMs: context.wallMillis)
@@ -22,10 +22,10 @@ public final class QuotaStage: RequestStage {
         return .proceed
     }
 
-    public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
+    public func onComplete(_ context: RequestContext, end: ExchangeEnd) {
         guard let day = context.policyHolds.quotaDay, let key = context.apiKeyIdentity else { return }
         context.policyHolds.quotaDay = nil
-        if Self.refunds(outcome) { policies.quotas.refund(key, day: day) }
+        if Self.refunds(end.outcome) { policies.quotas.refund(key, day: day) }
     }
 
     static func refunds(_ outcome: ExchangeOutcome) -> Bool {

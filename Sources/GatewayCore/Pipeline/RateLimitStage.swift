@@ -1,14 +1,14 @@
 /// Token buckets: the key's own (from its plan or override) stacked with the route's, checked
 /// and taken together so a rejection takes nothing. Anonymous requests on public routes use the
 /// client address's bucket instead. Authenticated requests get the RateLimit headers.
-public final class RateLimitStage: RequestStage {
+public final class RateLimitStage: ExchangeStage {
     private let policies: ClientPolicies
 
     public init(policies: ClientPolicies) {
         self.policies = policies
     }
 
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         let route = context.route!
         let routeBucket = route.config.rate.map { (slot: UInt16(truncatingIfNeeded: route.index + 1), rate: $0) }
         guard let key = context.apiKeyIdentity else {

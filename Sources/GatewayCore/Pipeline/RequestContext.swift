@@ -15,8 +15,19 @@ public final class RequestContext {
     public var apiKeyIdentity: UInt32?
     /// That key's resolved limits, an index into `AccessConfig.policies`.
     var apiKeyPolicy: UInt32 = 0
-    /// Concurrency slots and quota the policy stages hold until `finish`.
+    /// Concurrency slots and quota the policy stages hold until `onComplete`.
     var policyHolds = PolicyHolds()
+    /// How many stages of the route's chain let this request through: they, and only they, hear
+    /// `onComplete`, in reverse order.
+    var admittedStages = 0
+    /// Set by a stage that wants the request body hashed as it streams (the idempotency key).
+    public var requestDigest: RequestFingerprinter?
+    /// Set by a stage that wants a copy of the answer the client gets (the idempotency key).
+    public var responseCopy: ResponseRecorder?
+    /// The idempotency key's reservation or settled entry, between its stage's calls.
+    var idempotency: IdempotencyHold?
+    /// What the error stage took from an upstream error head it chose to rewrite.
+    var upstreamErrorFacts: UpstreamErrorStage.HeadFacts?
 
     public init() {
         requestID.reserveCapacity(128)
@@ -30,6 +41,11 @@ public final class RequestContext {
         apiKeyIdentity = nil
         apiKeyPolicy = 0
         policyHolds = PolicyHolds()
+        admittedStages = 0
+        requestDigest = nil
+        responseCopy = nil
+        idempotency = nil
+        upstreamErrorFacts = nil
         extraResponseHeaders.clear()
     }
 
@@ -43,10 +59,3 @@ public final class RequestContext {
     public var requestIDText: String { String(decoding: requestID, as: UTF8.self) }
 }
 
-/// How an exchange ended, for stages that hold resources until then.
-public enum ExchangeOutcome: Sendable, Equatable {
-    case rejected
-    case completed(status: Int)
-    case upstreamFailed
-    case clientAborted
-}

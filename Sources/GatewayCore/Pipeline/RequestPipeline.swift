@@ -1,14 +1,18 @@
-/// The ordered filter chain every request passes through, built once from the configuration and
-/// shared by all event loops (stages keep their own thread-safe state).
+/// The filter chain, built once from the configuration and shared by all event loops (stages keep
+/// their own thread-safe state). The route is found first; then the route's own chain runs: only
+/// the stages that can act on that route (a public route without keys has no auth stage, a route
+/// with `errors passthrough` no error stage, one without idempotency no key stage).
 public final class RequestPipeline: @unchecked Sendable {
-    public let stages: [RequestStage]
     public let routes: [CompiledRoute]
     public let upstreamNames: [String]
-    public let upstreamErrors: UpstreamErrorStage
     public let vocabulary: ErrorVocabulary
     public let policies: ClientPolicies
+    private let router: RouteStage
+    /// Each route's stages in order, by route index.
+    let chains: [[any ExchangeStage]]
 
-    public init(config: GatewayConfig) {
+    /// `extraStages` run last on every route (a deployment's own policies, and tests).
+    public init(config: GatewayConfig, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = []) {
         let names = config.upstreams.keys.sorted()
         upstreamNames = names
         routes = config.routes.enumerated().map {
@@ -16,26 +20,109 @@ public final class RequestPipeline: @unchecked Sendable {
         }
         let policies = ClientPolicies(config: config.access, routes: config.routes)
         self.policies = policies
-        stages = [RouteStage(routes: routes), AuthStage(policies: policies), RateLimitStage(policies: policies),
-                  ConcurrencyStage(policies: policies), QuotaStage(policies: policies)]
-        upstreamErrors = UpstreamErrorStage(errors: config.errors)
+        router = RouteStage(routes: routes)
         vocabulary = config.errors.vocabulary
+
+        let plans = config.access.policies.map(\.limits)
+        let auth = AuthStage(policies: policies), rate = RateLimitStage(policies: policies)
+        let concurrency = ConcurrencyStage(policies: policies), quota = QuotaStage(policies: policies)
+        let keyStage = idempotency.map { IdempotencyKeyStage(store: $0, keys: policies.keys) }
+        let errors = UpstreamErrorStage(errors: config.errors)
+        chains = routes.map { route in
+            let r = route.config
+            var chain: [any ExchangeStage] = []
+            if r.auth == .required || policies.keys.count > 0 { chain.append(auth) }
+            if r.rate != nil || config.access.anonymousRate != nil || plans.contains(where: { $0.rate != nil }) { chain.append(rate) }
+            if config.access.globalConcurrency != nil || plans.contains(where: { $0.concurrency != nil }) { chain.append(concurrency) }
+            if r.quota != .off && plans.contains(where: { $0.dailyQuota != nil }) { chain.append(quota) }
+            if let keyStage, r.idempotency.mode != .off { chain.append(keyStage) }
+            if r.errors != .passthrough { chain.append(errors) }
+            return chain + extraStages
+        }
     }
 
-    /// Runs the stages in order; on a rejection, stages that already admitted the request are
-    /// told it ended, so each stage hears `finish` exactly once for every request it admitted.
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> GatewayError? {
-        for (index, stage) in stages.enumerated() {
-            if case .reject(let error) = stage.admit(head, bytes: bytes, context: context) {
-                for admitted in stages[..<index].reversed() { admitted.finish(context, outcome: .rejected) }
-                return error
+    public enum Admission {
+        case admitted
+        case rejected(GatewayError)
+        /// A stage is waiting for an asynchronous answer: call `resume` with it.
+        case suspended
+        case answerAfterBody(any BodyAnsweringStage)
+    }
+
+    /// Finds the route (404, 405, 413 when a declared length is already too long), then runs the
+    /// route's chain. A rejection tells the stages that already admitted the request that it
+    /// ended, so each stage hears `onComplete` exactly once for every request it let through.
+    public func requestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> Admission {
+        if case .reject(let error) = router.onRequestHead(head, bytes: bytes, context: context) { return .rejected(error) }
+        return run(from: 0, head, bytes, context)
+    }
+
+    /// Continues the chain after the stage that suspended, with its answer.
+    public func resume(with verdict: StageVerdict, _ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> Admission {
+        apply(verdict, at: context.admittedStages, head, bytes, context)
+    }
+
+    private func run(from start: Int, _ head: RequestHead, _ bytes: UnsafePointer<UInt8>, _ context: RequestContext) -> Admission {
+        let chain = chains[context.route!.index]
+        var index = start
+        while index < chain.count {
+            let verdict = chain[index].onRequestHead(head, bytes: bytes, context: context)
+            if case .proceed = verdict {
+                context.admittedStages = index + 1
+                index += 1
+                continue
+            }
+            return apply(verdict, at: index, head, bytes, context)
+        }
+        return .admitted
+    }
+
+    private func apply(_ verdict: StageVerdict, at index: Int, _ head: RequestHead, _ bytes: UnsafePointer<UInt8>,
+                       _ context: RequestContext) -> Admission {
+        switch verdict {
+        case .proceed:
+            context.admittedStages = index + 1
+            return run(from: index + 1, head, bytes, context)
+        case .reject(let error):
+            complete(context, end: ExchangeEnd(outcome: .rejected))
+            return .rejected(error)
+        case .suspend:
+            context.admittedStages = index
+            return .suspended
+        case .answerAfterBody(let stage):
+            context.admittedStages = index + 1
+            return .answerAfterBody(stage)
+        }
+    }
+
+    /// Asks the admitted stages, in order, about the upstream's head; the first that wants to
+    /// collect the body for rewriting gets it.
+    public func responseHead(_ head: ResponseHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> ResponseVerdict {
+        guard let route = context.route else { return .continue }
+        for stage in chains[route.index].prefix(context.admittedStages) {
+            if case .collect(let limit, let rewriter) = stage.onResponseHead(head, bytes: bytes, context: context) {
+                return .collect(limit: limit, rewriter: rewriter)
             }
         }
+        return .continue
+    }
+
+    /// Tells every stage that let the request through how it ended, last first, exactly once.
+    public func complete(_ context: RequestContext, end: ExchangeEnd) {
+        guard let route = context.route, context.admittedStages > 0 else { return }
+        let admitted = context.admittedStages
+        context.admittedStages = 0
+        for stage in chains[route.index].prefix(admitted).reversed() { stage.onComplete(context, end: end) }
+    }
+
+    /// The route and its chain as one call, for code that needs no suspension: nil when admitted.
+    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> GatewayError? {
+        if case .rejected(let error) = requestHead(head, bytes: bytes, context: context) { return error }
         return nil
     }
 
     public func finish(_ context: RequestContext, outcome: ExchangeOutcome) {
-        for stage in stages.reversed() { stage.finish(context, outcome: outcome) }
+        complete(context, end: ExchangeEnd(outcome: outcome))
     }
 
     /// What a log line may say about the caller's key: a short fingerprint of its hash, never the key.

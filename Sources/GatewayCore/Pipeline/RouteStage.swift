@@ -1,6 +1,6 @@
 /// Finds the route for the request path and enforces what the route allows: 404, 405 with
 /// Allow, and 413 when a declared Content-Length is already over the route's body limit.
-public final class RouteStage: RequestStage {
+public final class RouteStage: ExchangeStage {
     private let routes: [(prefix: [UInt8], route: CompiledRoute)]
 
     /// `routes` in any order; the longest matching prefix wins.
@@ -8,7 +8,7 @@ public final class RouteStage: RequestStage {
         self.routes = routes.map { (Array($0.config.prefix.utf8), $0) }.sorted { $0.prefix.count > $1.prefix.count }
     }
 
-    public func admit(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         // The normalised path (RequestHeadParser.normalizeTarget): `/v1/x/../admin` routes as `/v1/admin`.
         guard let route = match(bytes + head.pathStart, head.pathLength) else {
             return .reject(GatewayError(.resourceNotFound, "No route matches this path"))

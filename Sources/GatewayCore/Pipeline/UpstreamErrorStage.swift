@@ -1,12 +1,7 @@
-/// The response side of the chain: decides which upstream answers are rewritten into the
-/// canonical envelope and does the rewriting. 1xx-3xx always stream untouched.
-public final class UpstreamErrorStage: Sendable {
-    public enum Plan: Equatable, Sendable {
-        case stream
-        /// Collect up to `limit` body bytes, then call `rewrite`.
-        case rewrite(limit: Int)
-    }
-
+/// The response side of the chain: upstream 4xx/5xx answers are collected (up to the rewrite
+/// buffer) and answered with the canonical envelope instead. 1xx-3xx always stream untouched,
+/// and a route with `errors passthrough` never runs this stage.
+public final class UpstreamErrorStage: ResponseRewritingStage, Sendable {
     private let translator: UpstreamErrorTranslator
     private let bufferLimit: Int
 
@@ -16,9 +11,18 @@ public final class UpstreamErrorStage: Sendable {
         bufferLimit = errors.rewriteBufferSize
     }
 
-    public func plan(status: Int, route: CompiledRoute?) -> Plan {
-        if status < 400 || route?.config.errors == .passthrough { return .stream }
-        return .rewrite(limit: bufferLimit)
+    public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
+        .proceed
+    }
+
+    public func onResponseHead(_ head: ResponseHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> ResponseVerdict {
+        if head.status < 400 { return .continue }
+        context.upstreamErrorFacts = inspect(head, headBytes: bytes, context: context)
+        return .collect(limit: bufferLimit, rewriter: self)
+    }
+
+    public func rewrite(collected body: [UInt8]?, context: RequestContext) -> RenderedError {
+        rewrite(context.upstreamErrorFacts!, body: body, context: context)
     }
 
     /// What the rewrite needs from the response head, taken before the head's bytes are released.
