@@ -151,6 +151,8 @@ def compact(value):
     """Short label for a chart: 75.3k, 1.23, 812."""
     if value is None:
         return ""
+    if value < 1000 and value == int(value):
+        return f"{value:.0f}"
     if value >= 10000:
         return f"{value / 1000:.0f}k"
     if value >= 1000:
@@ -312,15 +314,15 @@ def lighten(hex_colour, amount=0.55):
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def nice_ceiling(value):
-    """The smallest of 1, 2, 2.5, 5 × 10^k at or above value: round axis ends."""
+def axis(value, divisions=4):
+    """A round tick step (1, 2, 2.5 or 5 × 10^k) and the axis top, a whole number of steps at
+    or above value."""
     if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return step * magnitude
-    return 10 * magnitude
+        return 1, 1
+    raw = value / divisions
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return step, step * math.ceil(value / step - 1e-9)
 
 
 def panel_svg(x, y, width, height, title, bars, colour_of):
@@ -328,12 +330,13 @@ def panel_svg(x, y, width, height, title, bars, colour_of):
     parts = [f'<text x="{x}" y="{y + 11}" class="panel">{html.escape(title)}</text>']
     plot_top, plot_bottom = y + 20, y + height - 4
     plot_left, plot_right = x + 34, x + width - 4
-    top = nice_ceiling(max((hi if hi is not None else m) for _, m, _, hi in bars) * 1.12) if bars else 1
-    for i in range(5):
-        value = top * i / 4
-        gy = plot_bottom - (plot_bottom - plot_top) * i / 4
+    # Headroom above the highest whisker for its value label.
+    step, top = axis(max((hi if hi is not None else m) for _, m, _, hi in bars) * 1.12 if bars else 1)
+    ticks = round(top / step)
+    for i in range(ticks + 1):
+        gy = plot_bottom - (plot_bottom - plot_top) * i / ticks
         parts.append(f'<line x1="{plot_left}" y1="{gy:.1f}" x2="{plot_right}" y2="{gy:.1f}" class="grid"/>')
-        parts.append(f'<text x="{plot_left - 3}" y="{gy + 3:.1f}" class="tick">{compact(value) if i else "0"}</text>')
+        parts.append(f'<text x="{plot_left - 3}" y="{gy + 3:.1f}" class="tick">{compact(step * i) if i else "0"}</text>')
     if not bars:
         return parts
     slot = (plot_right - plot_left) / len(bars)
@@ -391,28 +394,38 @@ def svg(meta, rows, load, rates, idle, order):
     columns = 4
     cell_w = max(230, 34 * len(present) + 50)
     panel_h, cell_h = 120, 2 * 120 + 24
-    legend_h = 20 * ((len(present) + 3) // 4) + 8
-    head_h = 44 + legend_h
+    width = columns * cell_w + 20
+    # Legend entries side by side, wrapped at the chart's width.
+    legend, lx, ly = [], 10, 0
+    for target in present:
+        entry_w = 30 + 7 * len(target)
+        if lx + entry_w > width - 10:
+            lx, ly = 10, ly + 20
+        legend.append((target, lx, ly))
+        lx += entry_w
+    header = [("title", "Gateway benchmark: medians of the rounds, whiskers min–max"),
+              ("sub", meta.get("date", "")), ("sub", meta.get("settings", "")), ("sub", meta.get("pinning", ""))]
+    if "warning" in meta:
+        header.append(("warn", meta["warning"]))
+    legend_top = 14 + 15 * len(header)
+    head_h = legend_top + ly + 28
     rows_n = (len(cells) + columns - 1) // columns
-    width, height = columns * cell_w + 20, head_h + rows_n * (cell_h + 12) + 24
+    height = head_h + rows_n * (cell_h + 12) + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
              "<style>"
              ".title{font-size:15px;font-weight:bold} .sub{font-size:10px;fill:#555} "
+             ".warn{font-size:11px;fill:#c62828;font-weight:bold} "
              ".cell{font-size:12px;font-weight:bold} .panel{font-size:10px;fill:#333} "
              ".tick{font-size:8px;fill:#777;text-anchor:end} .value{font-size:8px;fill:#222;text-anchor:middle} "
-             ".legend{font-size:11px} .warn{font-size:11px;fill:#c62828;text-anchor:end;font-weight:bold} .grid{stroke:#e6e6e6;stroke-width:1} .whisker{stroke:#222;stroke-width:1.2}"
+             ".legend{font-size:11px} .grid{stroke:#e6e6e6;stroke-width:1} .whisker{stroke:#222;stroke-width:1.2}"
              "</style>",
-             f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-             '<text x="10" y="20" class="title">Gateway benchmark: medians of the rounds, whiskers min–max</text>',
-             f'<text x="10" y="36" class="sub">{html.escape(meta.get("date", ""))} · '
-             f'{html.escape(meta.get("settings", ""))}</text>']
-    if "warning" in meta:
-        parts.append(f'<text x="{width - 10}" y="20" class="warn">{html.escape(meta["warning"])}</text>')
-    for i, target in enumerate(present):
-        lx, ly = 10 + (i % 4) * 220, 52 + (i // 4) * 20
-        parts.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colour_of[target]}"/>')
-        parts.append(f'<text x="{lx + 17}" y="{ly + 10}" class="legend">{html.escape(target)}</text>')
+             f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    for i, (cls, text) in enumerate(header):
+        parts.append(f'<text x="10" y="{20 + 15 * i}" class="{cls}">{html.escape(text)}</text>')
+    for target, lx, ly in legend:
+        parts.append(f'<rect x="{lx}" y="{legend_top + ly}" width="12" height="12" fill="{colour_of[target]}"/>')
+        parts.append(f'<text x="{lx + 17}" y="{legend_top + ly + 10}" class="legend">{html.escape(target)}</text>')
     for i, (title, panels) in enumerate(cells):
         cx = 10 + (i % columns) * cell_w
         cy = head_h + (i // columns) * (cell_h + 12)

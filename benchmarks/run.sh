@@ -70,7 +70,7 @@ check_arguments() {
     local t s
     for t in "${REQUESTED[@]}"; do
         case "$t" in direct|gateway|nginx|haproxy) ;;
-            -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+            -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
             *) log "unknown target '$t' (want: direct gateway nginx haproxy)"; exit 2 ;; esac
     done
     for s in $SCENARIOS; do
@@ -95,9 +95,12 @@ check_tools() {
 # Pinning: proxies on PROXY_CPU, load generators and the shared backend on CLIENT_CPU /
 # BACKEND_CPU, so the proxy under test has a core to itself and the numbers say what it costs,
 # not how the scheduler mixed it with wrk.
-on_cpu() { # CPU CMD...
+# exec_on_cpu CPU CMD...: replaces the calling shell, always a background subshell here, with
+# CMD pinned to CPU (taskset execs it too), so that $! is CMD's own pid: the process to measure
+# and to stop, not a bash wrapper whose memory would count as the proxy's.
+exec_on_cpu() {
     local cpu=$1; shift
-    if [[ "$PIN" == 1 && -n "$cpu" ]]; then taskset -c "$cpu" "$@"; else "$@"; fi
+    if [[ "$PIN" == 1 && -n "$cpu" ]]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi
 }
 
 # Every process inherits this; 10,000 idle connections need more than the usual 1024 fds.
@@ -196,10 +199,9 @@ forget() {
 }
 
 # launch NAME CPU CMD...: run pinned in the background, output in $STATE/NAME.log.
-# The pid recorded is the command's own (taskset execs it).
 launch() {
     local name="$1" cpu="$2"; shift 2
-    on_cpu "$cpu" "$@" >"$STATE/$name.log" 2>&1 9>&- &
+    exec_on_cpu "$cpu" "$@" >"$STATE/$name.log" 2>&1 9>&- &
     LAUNCHED_PID=$!
     STARTED+=("$LAUNCHED_PID")
     echo "$LAUNCHED_PID" >"$STATE/pids/$name.pid"
@@ -216,7 +218,7 @@ stop() { # NAME PID
 # measurement cleans up immediately.
 run_waited() { # OUTFILE CMD...
     local out="$1"; shift
-    on_cpu "$CLIENT_CPU" "$@" >"$out" 2>&1 9>&- &
+    exec_on_cpu "$CLIENT_CPU" "$@" >"$out" 2>&1 9>&- &
     local pid=$! rc=0
     STARTED+=("$pid")
     echo "$pid" >"$STATE/pids/client.pid"
@@ -427,7 +429,9 @@ detect_engines() {
         if out="$("$GATEWAY" --check-config "$conf" 2>&1)"; then
             accepted+=("$engine")
         else
-            note "gateway-$engine: skipped, the gateway rejects \`io_engine $engine;\` ($(echo "$out" | head -n1))"
+            # The first line of the complaint, without the file name and the list of directives.
+            out="$(sed -n '1{s/^gateway: //; s/^[^ ]*:[0-9]*:[0-9]*: //; s/; expected one of.*//; p}' <<<"$out")"
+            note "gateway-$engine: skipped, the gateway rejects \`io_engine $engine;\` ($out)"
         fi
     done
     if [[ -n "$wanted" && ${#accepted[@]} -eq 0 ]]; then
@@ -740,6 +744,13 @@ run_idle_memory() {
 
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
+# "name version" of a tool from the first line of its version output (awk reads it all: no
+# SIGPIPE for pipefail to trip on).
+first_words() { # TOOL FLAG
+    if ! command -v "$1" >/dev/null 2>&1; then echo "$1 missing"; return; fi
+    "$@" 2>&1 | awk -v tool="$1" 'NR == 1 { v = $3; if (tool == "nginx") { sub(/^nginx\//, "", $3); v = $3 } if (tool == "wrk") v = $2; print tool " " v }' || true
+}
+
 # Settings and versions for the report's header, as `key: value` lines.
 write_meta() {
     local gw_rev pin
@@ -748,7 +759,7 @@ write_meta() {
     [[ "$PIN" == 1 ]] || pin="none"
     {
         echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-        echo "versions: gateway $gw_rev; $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(command -v haproxy >/dev/null 2>&1 && haproxy -v 2>/dev/null | head -n1 | awk '{print "HAProxy " $3}' || echo 'HAProxy missing'); $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}')"
+        echo "versions: gateway $gw_rev; $(first_words nginx -v); $(first_words haproxy -v); $(first_words wrk -v)"
         echo "settings: ROUNDS=$ROUNDS × DURATION=${DURATION}s (warm-up ${WARMUP}s before each), WORKERS=$WORKERS per proxy, wrk -t$WRK_THREADS, big bodies over $BIG_CONNECTIONS connections"
         echo "pinning: $pin"
         echo "targets: ${TARGETS[*]}"
