@@ -95,6 +95,7 @@ check_tools() {
 # Pinning: proxies on PROXY_CPU, load generators and the shared backend on CLIENT_CPU /
 # BACKEND_CPU, so the proxy under test has a core to itself and the numbers say what it costs,
 # not how the scheduler mixed it with wrk.
+#
 # exec_on_cpu CPU CMD...: replaces the calling shell, always a background subshell here, with
 # CMD pinned to CPU (taskset execs it too), so that $! is CMD's own pid: the process to measure
 # and to stop, not a bash wrapper whose memory would count as the proxy's.
@@ -111,7 +112,7 @@ raise_fd_limit() {
     ulimit -Sn "$FD_LIMIT" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
     FD_LIMIT="$(ulimit -Sn)"
     if ((FD_LIMIT < CONN_LIMIT + 100)); then
-        note "open-file limit $FD_LIMIT is too low for IDLE_CONNECTIONS=$IDLE_CONNECTIONS; run as root or lower it"
+        note "open-file limit $FD_LIMIT is too low for IDLE_CONNECTIONS=$IDLE_CONNECTIONS: raise the hard limit (ulimit -Hn) or lower IDLE_CONNECTIONS"
     fi
 }
 
