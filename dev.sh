@@ -97,6 +97,13 @@ cmd_deps() {
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
     # fuser lets the benchmark clear its own ports after an aborted run.
     command -v fuser >/dev/null 2>&1 || missing+=(psmisc)
+    # The benchmark compiles its open-loop load generator (benchmarks/openloop.c) with cc,
+    # and pins proxy and load generator to separate cores with taskset.
+    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+    # Lint for the scripts, and rsvg-convert to look at the benchmark chart as a PNG.
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+    command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
     local want_nginx=0
     command -v nginx >/dev/null 2>&1 || want_nginx=1
 

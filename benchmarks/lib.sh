@@ -2,11 +2,14 @@
 # Shared by the benchmark scripts (sourced, not run). Expects STATE (a scratch folder) and a
 # `log` function to be defined first.
 
-# One lock for every benchmark, run.sh's included: two at once would share the 2 cores.
+# One lock for every benchmark on this machine, run.sh's included: two at once would share the
+# 2 cores and the fixed ports. It lives outside the work tree because every clone or worktree
+# has its own benchmarks/results/tmp/ but they all share the machine.
+BENCH_LOCK="${BENCH_LOCK:-/tmp/gateway-benchmarks.lock}"
 bench_lock() {
     mkdir -p "$STATE"
-    exec 9>"$STATE/lock"
-    flock -n 9 || { log "another benchmark is running; wait for it to finish"; exit 1; }
+    exec 9>>"$BENCH_LOCK"
+    flock -n 9 || { log "another benchmark is running on this machine (lock: $BENCH_LOCK); wait for it to finish"; exit 1; }
 }
 
 # Processes to stop on any exit: append their pids to PIDS.

@@ -1,56 +1,129 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: gateway vs nginx vs HAProxy in front of one shared
-# nginx backend, plus wrk straight at the backend as the no-proxy baseline.
-# Everything runs sequentially on 127.0.0.1 so the numbers of one run are
-# comparable with each other (and only with each other).
+# Side-by-side benchmark: the gateway (each io engine, plain and keyed) vs nginx vs HAProxy in
+# front of one shared nginx backend, plus a copy of the backend measured directly as the
+# ceiling. Every scenario runs ROUNDS interleaved rounds (round 1 of every target, then round 2
+# of every target, ...) so drift on this shared machine hits all targets alike; the report
+# gives medians, the min–max spread and the proxy's CPU time per request.
 #
-# usage: benchmarks/run.sh [TARGET...]    TARGET: direct gateway nginx haproxy
-# env:   DURATION (s, default 10)  CONNECTIONS (small scenario, default 50)
-#        BIG_CONNECTIONS (default 10)  WORKERS (per proxy, default 1)
-#        SCENARIOS (default "small big")  WARMUP (s, default 1)
-#        WRK_THREADS (default 1)  GATEWAY (binary, default .build/release/gateway)
+# usage: benchmarks/run.sh [TARGET...]     TARGET: direct gateway nginx haproxy (default: all)
+# env (defaults in brackets; benchmarks/README.md explains each):
+#   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
+#   SCENARIOS [get post download upload fixed-rate idle-memory]  CONNECTIONS ["64 1000"]
+#   BIG_CONNECTIONS [10]  KEYED [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
+#   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
+#   PROXY_CPU [0]  CLIENT_CPU [1]  BACKEND_CPU [1]  (PIN=0: no pinning)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_DIR="$ROOT/benchmarks"
 RESULTS_DIR="$BENCH_DIR/results"
-# Fixed (git-ignored) state dir: its pid files let the next run clean up
-# after one that was killed before its trap could run.
+# Fixed (git-ignored) state dir: its pid files let the next run clean up after one that was
+# killed before its trap could run.
 STATE="$RESULTS_DIR/tmp"
 
+ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10}"
-CONNECTIONS="${CONNECTIONS:-50}"
-BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
-WORKERS="${WORKERS:-1}"
-SCENARIOS="${SCENARIOS:-small big}"
 WARMUP="${WARMUP:-1}"
+WORKERS="${WORKERS:-1}"
 WRK_THREADS="${WRK_THREADS:-1}"
+SCENARIOS="${SCENARIOS:-get post download upload fixed-rate idle-memory}"
+CONNECTIONS="${CONNECTIONS:-64 1000}"
+BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
+KEYED="${KEYED:-1}"
+GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
 GATEWAY="${GATEWAY:-$ROOT/.build/release/gateway}"
+FIXED_RATE="${FIXED_RATE:-}"
+FIXED_FRACTION="${FIXED_FRACTION:-0.5}"
+FIXED_CONNECTIONS="${FIXED_CONNECTIONS:-64}"
+IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
+IDLE_SETTLE="${IDLE_SETTLE:-3}"
+PIN="${PIN:-1}"
+PROXY_CPU="${PROXY_CPU:-0}"
+CLIENT_CPU="${CLIENT_CPU:-1}"
+BACKEND_CPU="${BACKEND_CPU:-1}"
 
 BACKEND_PORT=19000
-GATEWAY_PORT=19080
-NGINX_PORT=19081
-HAPROXY_PORT=19082
-ALL_PORTS=("$BACKEND_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$HAPROXY_PORT")
+DIRECT_PORT=19001
+NGINX_PORT=19010
+HAPROXY_PORT=19011
+GATEWAY_FIRST_PORT=19020   # gateway targets take 19020, 19021, ... in target order
 
 BIG_SIZE=1048576
 SMALL_BODY='{"success":true,"data":{"id":"msg_1"}}'
-
-TARGETS=("$@")
-[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(direct gateway nginx haproxy)
+API_KEY="bench-key-0123456789"
+# Room for the idle-memory scenario's connections plus the upstream side, in every process.
+# FD_LIMIT is what we ask for; raise_fd_limit sets it to what we got.
+FD_LIMIT=$((IDLE_CONNECTIONS * 2 + 8192))
+CONN_LIMIT=$((IDLE_CONNECTIONS + 1024))
 
 log() { printf '[bench] %s\n' "$*" >&2; }
+note() { NOTES+=("$*"); log "note: $*"; }
+NOTES=()
 
-for t in "${TARGETS[@]}"; do
-    case "$t" in direct|gateway|nginx|haproxy) ;; -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-        *) log "unknown target '$t' (want: direct gateway nginx haproxy)"; exit 2 ;; esac
-done
-for s in $SCENARIOS; do
-    case "$s" in small|big) ;; *) log "unknown scenario '$s' (want: small big)"; exit 2 ;; esac
-done
-command -v wrk >/dev/null 2>&1 || { log "wrk is required (./dev.sh deps installs it)"; exit 1; }
-command -v curl >/dev/null 2>&1 || { log "curl is required (./dev.sh deps installs it)"; exit 1; }
-command -v nginx >/dev/null 2>&1 || { log "nginx is required for the backend (./dev.sh deps installs it)"; exit 1; }
+# shellcheck source=benchmarks/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+# ---------------------------------------------------------------- arguments and tools
+
+check_arguments() {
+    local t s
+    for t in "${REQUESTED[@]}"; do
+        case "$t" in direct|gateway|nginx|haproxy) ;;
+            -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+            *) log "unknown target '$t' (want: direct gateway nginx haproxy)"; exit 2 ;; esac
+    done
+    for s in $SCENARIOS; do
+        case "$s" in get|post|download|upload|fixed-rate|idle-memory) ;;
+            *) log "unknown scenario '$s' (want: get post download upload fixed-rate idle-memory)"; exit 2 ;; esac
+    done
+    [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { log "ROUNDS must be a positive whole number"; exit 2; }
+    if ((ROUNDS < 5)); then log "ROUNDS=$ROUNDS: fine for a smoke run, too few for numbers worth quoting"; fi
+}
+
+check_tools() {
+    local tool
+    for tool in wrk curl nginx python3; do
+        command -v "$tool" >/dev/null 2>&1 || { log "$tool is required (./dev.sh deps installs it)"; exit 1; }
+    done
+    if [[ "$PIN" == 1 ]] && ! command -v taskset >/dev/null 2>&1; then
+        log "taskset missing: running unpinned"
+        PIN=0
+    fi
+}
+
+# Pinning: proxies on PROXY_CPU, load generators and the shared backend on CLIENT_CPU /
+# BACKEND_CPU, so the proxy under test has a core to itself and the numbers say what it costs,
+# not how the scheduler mixed it with wrk.
+#
+# exec_on_cpu CPU CMD...: replaces the calling shell, always a background subshell here, with
+# CMD pinned to CPU (taskset execs it too), so that $! is CMD's own pid: the process to measure
+# and to stop, not a bash wrapper whose memory would count as the proxy's.
+exec_on_cpu() {
+    local cpu=$1; shift
+    if [[ "$PIN" == 1 && -n "$cpu" ]]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi
+}
+
+# Every process inherits this; 10,000 idle connections need more than the usual 1024 fds.
+# Raising the hard limit needs CAP_SYS_RESOURCE (not granted in some containers): then the
+# hard limit is what we get, and the configs below are written for it.
+raise_fd_limit() {
+    ulimit -Hn "$FD_LIMIT" 2>/dev/null || true
+    ulimit -Sn "$FD_LIMIT" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+    FD_LIMIT="$(ulimit -Sn)"
+    if ((FD_LIMIT < CONN_LIMIT + 100)); then
+        note "open-file limit $FD_LIMIT is too low for IDLE_CONNECTIONS=$IDLE_CONNECTIONS: raise the hard limit (ulimit -Hn) or lower IDLE_CONNECTIONS"
+    fi
+}
+
+# The C open-loop generator is built on demand into the state dir (never committed).
+build_openloop() {
+    OPENLOOP="$STATE/openloop"
+    if [[ ! -x "$OPENLOOP" || "$BENCH_DIR/openloop.c" -nt "$OPENLOOP" ]]; then
+        command -v cc >/dev/null 2>&1 || { log "cc is required for the fixed-rate scenario (./dev.sh deps installs it)"; exit 1; }
+        cc -O2 -Wall -o "$OPENLOOP" "$BENCH_DIR/openloop.c"
+    fi
+}
 
 # ---------------------------------------------------------------- processes
 
@@ -63,11 +136,11 @@ descendants() {
 
 # TERM a process tree, give it 3 s, then KILL what is left.
 kill_tree() {
-    local root="$1" pids p i
+    local root="$1" pids p i alive
     mapfile -t pids < <(echo "$root"; descendants "$root")
     kill -TERM "${pids[@]}" 2>/dev/null || true
     for ((i = 0; i < 30; i++)); do
-        local alive=0
+        alive=0
         for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
         [[ $alive -eq 0 ]] && break
         sleep 0.1
@@ -76,18 +149,15 @@ kill_tree() {
     wait "$root" 2>/dev/null || true
 }
 
-# Stop whatever a previous (aborted) run left behind, but only processes
-# whose command line points into our state dir, so a pid reused by an
-# unrelated process is never touched.
+# Stop whatever a previous (aborted) run left behind, but only processes whose command line
+# points into our state dir, so a pid reused by an unrelated process is never touched.
 kill_stale() {
     local f pid
     [[ -d "$STATE/pids" ]] || return 0
     for f in "$STATE"/pids/*.pid; do
         [[ -e "$f" ]] || continue
         pid="$(cat "$f" 2>/dev/null || true)"
-        if [[ -n "$pid" && -r /proc/$pid/cmdline ]] &&
-            { tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$STATE" ||
-              [[ "$(basename "$f")" == wrk.pid && "$(cat "/proc/$pid/comm" 2>/dev/null)" == wrk ]]; }; then
+        if [[ -n "$pid" && -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$STATE"; then
             log "stopping leftover $(basename "$f" .pid) (pid $pid) from an earlier run"
             kill_tree "$pid"
         fi
@@ -97,19 +167,30 @@ kill_stale() {
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+check_ports_free() {
+    local port
+    for port in "$@"; do
+        if port_busy "$port"; then
+            log "127.0.0.1:$port is in use by a process this script did not start:"
+            (command -v fuser >/dev/null 2>&1 && fuser -v -n tcp "$port" 2>&1 | grep -v '^Cannot stat') >&2 || true
+            log "stop it (or free the port) and run again"
+            exit 1
+        fi
+    done
+}
+
 STARTED=()      # pids of everything we launched, for the exit trap
+# shellcheck disable=SC2317  # only called from the EXIT trap
 cleanup() {
     local p
     for p in "${STARTED[@]}"; do
-        kill -0 "$p" 2>/dev/null && kill_tree "$p"
+        if kill -0 "$p" 2>/dev/null; then kill_tree "$p"; fi
     done
     # Only our own pid files: never forget another run's processes.
     for p in "${STARTED[@]}"; do
         grep -lx "$p" "$STATE"/pids/*.pid 2>/dev/null | xargs -r rm -f
     done
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Drop a pid once its process is gone, so the exit trap can never hit a reused pid.
 forget() {
@@ -118,45 +199,44 @@ forget() {
     STARTED=("${keep[@]}")
 }
 
-# Run wrk in the background and wait for it: bash delays traps until a
-# foreground command ends, but "wait" returns at once on INT/TERM, so
-# Ctrl-C during a long wrk run cleans up immediately.
-run_waited() {
-    "$@" 9>&- &
+# launch NAME CPU CMD...: run pinned in the background, output in $STATE/NAME.log.
+launch() {
+    local name="$1" cpu="$2"; shift 2
+    exec_on_cpu "$cpu" "$@" >"$STATE/$name.log" 2>&1 9>&- &
+    LAUNCHED_PID=$!
+    STARTED+=("$LAUNCHED_PID")
+    echo "$LAUNCHED_PID" >"$STATE/pids/$name.pid"
+}
+
+stop() { # NAME PID
+    kill_tree "$2"
+    forget "$2"
+    rm -f "$STATE/pids/$1.pid"
+}
+
+# Run a load generator in the background and wait for it: bash delays traps until a
+# foreground command ends, but "wait" returns at once on INT/TERM, so Ctrl-C during a long
+# measurement cleans up immediately.
+run_waited() { # OUTFILE CMD...
+    local out="$1"; shift
+    exec_on_cpu "$CLIENT_CPU" "$@" >"$out" 2>&1 9>&- &
     local pid=$! rc=0
     STARTED+=("$pid")
-    echo "$pid" >"$STATE/pids/wrk.pid"
+    echo "$pid" >"$STATE/pids/client.pid"
     wait "$pid" || rc=$?
     forget "$pid"
-    rm -f "$STATE/pids/wrk.pid"
+    rm -f "$STATE/pids/client.pid"
     return "$rc"
 }
 
-# launch NAME CMD...: run in the background, logs in $STATE/NAME.log.
-launch() {
-    local name="$1"; shift
-    "$@" >"$STATE/$name.log" 2>&1 9>&- &
-    local pid=$!
-    STARTED+=("$pid")
-    echo "$pid" >"$STATE/pids/$name.pid"
-    LAUNCHED_PID=$pid
-}
-
-stop() {
-    local name="$1" pid="$2"
-    kill_tree "$pid"
-    forget "$pid"
-    rm -f "$STATE/pids/$name.pid"
-}
-
-# probe PORT PATH EXPECTED_SIZE PID: up to 5 s for a 200 with the right body
-# size; fails early if the process has died.
+# probe PORT PATH EXPECTED_SIZE PID [HEADER]: up to 5 s for a 200 with the right body size;
+# fails early if the process has died.
 probe() {
-    local port="$1" path="$2" want="$3" pid="$4" i out=""
+    local port="$1" path="$2" want="$3" pid="$4" header="${5:-X-Probe: 1}" i out=""
     PROBE_LAST=""
     for ((i = 0; i < 50; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
-        out="$(curl -s -o /dev/null -m 2 -w '%{http_code} %{size_download}' "http://127.0.0.1:$port$path" 2>/dev/null || true)"
+        kill -0 "$pid" 2>/dev/null || return 1
+        out="$(curl -s -o /dev/null -m 2 -H "$header" -w '%{http_code} %{size_download}' "http://127.0.0.1:$port$path" 2>/dev/null || true)"
         [[ "$out" == "200 $want" ]] && return 0
         sleep 0.1
     done
@@ -174,38 +254,59 @@ nginx_common() { # PREFIX
 $(nginx_user_line)
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-worker_rlimit_nofile 16384;
-events { worker_connections 4096; }
+worker_rlimit_nofile $FD_LIMIT;
+events { worker_connections $CONN_LIMIT; }
 EOF
 }
 
-nginx_temp_paths() { # PREFIX: keep nginx away from /var/lib/nginx
+nginx_http_common() { # PREFIX: temp paths away from /var/lib/nginx, same keep-alive as the others
     cat <<EOF
+    access_log off;
     client_body_temp_path $1/client_body;
     proxy_temp_path $1/proxy;
     fastcgi_temp_path $1/fastcgi;
     uwsgi_temp_path $1/uwsgi;
     scgi_temp_path $1/scgi;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    client_max_body_size 8m;
 EOF
 }
 
-write_backend_conf() {
-    local p="$STATE/backend"
+# The backend (and the `direct` target, a second copy of it): a small JSON answer for any
+# /v1/ request whatever its method and body, and a 1 MiB file at /v1/big.
+write_backend_conf() { # PREFIX PORT
+    local p="$1" port="$2"
     mkdir -p "$p/www/v1"
     head -c "$BIG_SIZE" /dev/zero | tr '\0' 'x' >"$p/www/v1/big"
     cat >"$p/nginx.conf" <<EOF
 worker_processes 1;
 $(nginx_common "$p")
 http {
-    access_log off;
-$(nginx_temp_paths "$p")
-    keepalive_requests 100000;
-    keepalive_timeout 75s;
+$(nginx_http_common "$p")
+    upstream self {
+        server 127.0.0.1:$port;
+        keepalive 16;
+    }
     server {
-        listen 127.0.0.1:$BACKEND_PORT;
+        listen 127.0.0.1:$port backlog=4096;
         location /v1/ {
             default_type application/json;
             return 200 '$SMALL_BODY';
+        }
+        # An upload endpoint reads the whole body before it answers. 'return' would answer
+        # at once and drop the rest of the body, and a proxy relaying such an early answer
+        # mid-upload may close the client connection (nginx does): that measures reconnects,
+        # not streaming. Proxying to ourselves without the body makes nginx read it first
+        # (into memory) and then answer with the small JSON.
+        location = /v1/upload {
+            client_body_buffer_size 2m;
+            proxy_request_buffering on;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://self/v1/sessions/demo;
         }
         location = /v1/big {
             root $p/www;
@@ -216,30 +317,28 @@ $(nginx_temp_paths "$p")
 EOF
 }
 
-write_nginx_proxy_conf() {
-    local p="$STATE/nginx-proxy"
-    mkdir -p "$p"
+write_nginx_proxy_conf() { # PREFIX
+    local p="$1"
     cat >"$p/nginx.conf" <<EOF
 worker_processes $WORKERS;
 $(nginx_common "$p")
 http {
-    access_log off;
-$(nginx_temp_paths "$p")
-    keepalive_requests 100000;
-    keepalive_timeout 75s;
+$(nginx_http_common "$p")
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         keepalive 64;
         keepalive_requests 100000;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT backlog=4096;
         location /v1/ {
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            # Buffer in memory only; spooling 1 MiB bodies to disk would
-            # measure the disk, not the proxy.
+            # Stream request bodies as the gateway and HAProxy do, instead of spooling them.
+            proxy_request_buffering off;
+            # Buffer answers in memory only; spooling 1 MiB bodies to disk would measure the
+            # disk, not the proxy.
             proxy_buffer_size 16k;
             proxy_buffers 8 64k;
             proxy_max_temp_file_size 0;
@@ -249,21 +348,25 @@ $(nginx_temp_paths "$p")
 EOF
 }
 
-write_haproxy_conf() {
-    cat >"$STATE/haproxy.cfg" <<EOF
+write_haproxy_conf() { # FILE
+    cat >"$1" <<EOF
 global
     nbthread $WORKERS
-    # Needs about 2 fds per connection; stays under common hard limits.
-    maxconn 4096
+    maxconn $CONN_LIMIT
+    # HAProxy wants 2 fds per connection in case each needs a server side, and by default
+    # refuses to start when it cannot raise the limit that far. Idle client connections hold
+    # no server side (http-reuse), so the limit we have suffices: warn and run.
+    no strict-limits
 
 defaults
     mode http
     option http-keep-alive
     http-reuse always
+    maxconn $CONN_LIMIT
     timeout connect 2s
-    timeout client 30s
+    timeout client 75s
     timeout server 30s
-    timeout http-keep-alive 30s
+    timeout http-keep-alive 75s
 
 frontend fe
     bind 127.0.0.1:$HAPROXY_PORT
@@ -274,244 +377,455 @@ backend be
 EOF
 }
 
+# write_gateway_conf FILE PORT ENGINE KEYED: ENGINE "" writes no io_engine line. The keyed
+# configuration is the realistic one: an API key, a rate limit and concurrency limits far
+# above what the benchmark reaches (so nothing is refused, but every check runs) and
+# `idempotency optional` on the route.
 write_gateway_conf() {
-    cat >"$STATE/gateway.conf" <<EOF
-listen 127.0.0.1:$GATEWAY_PORT;
-workers $WORKERS;
-access_log off;
-upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; connect_timeout 2s; response_timeout 30s; }
-route /v1/ { upstream backend; methods GET POST PUT PATCH DELETE; max_body 100m; }
-EOF
+    local file=$1 port=$2 engine=$3 keyed=$4
+    {
+        if [[ -n "$engine" ]]; then echo "io_engine $engine;"; fi
+        echo "listen 127.0.0.1:$port;"
+        echo "workers $WORKERS;"
+        echo "access_log off;"
+        echo "keepalive_requests 100000;"
+        echo "keepalive_timeout 75s;"
+        echo "upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; connect_timeout 2s; response_timeout 30s; }"
+        if [[ "$keyed" == 1 ]]; then
+            echo "global_concurrency 1000000;"
+            echo "plan bench { rate 1000000/s burst 10000000; concurrency 100000; }"
+            echo "key sha256:$API_KEY_HASH { plan bench; }"
+            echo "route /v1/ { upstream backend; methods GET POST; max_body 8m; auth required; idempotency optional; }"
+        else
+            echo "route /v1/ { upstream backend; methods GET POST; max_body 8m; }"
+        fi
+    } >"$file"
+}
+
+# ---------------------------------------------------------------- targets
+
+# Registry of targets, in report order. T_KIND: direct|gateway|nginx|haproxy.
+TARGETS=()
+declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_DEAD
+
+add_target() { # NAME KIND PORT [ENGINE KEYED]
+    TARGETS+=("$1")
+    T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_PID[$1]=""; T_DEAD[$1]=0
+}
+
+# Which io engines the gateway binary accepts: GATEWAY_ENGINES=auto means "epoll io_uring"
+# when the io_engine directive exists, else the gateway as it is, without the line.
+detect_engines() {
+    local wanted=$GATEWAY_ENGINES engine conf="$STATE/engine-check.conf" out accepted=()
+    [[ "$wanted" == none ]] && wanted=""
+    if [[ "$wanted" == auto ]]; then
+        wanted="epoll io_uring"
+        write_gateway_conf "$conf" "$GATEWAY_FIRST_PORT" epoll 0
+        if ! "$GATEWAY" --check-config "$conf" >/dev/null 2>&1; then
+            wanted=""
+        fi
+    fi
+    for engine in $wanted; do
+        write_gateway_conf "$conf" "$GATEWAY_FIRST_PORT" "$engine" 0
+        if out="$("$GATEWAY" --check-config "$conf" 2>&1)"; then
+            accepted+=("$engine")
+        else
+            # The first line of the complaint, without the file name and the list of directives.
+            out="$(sed -n '1{s/^gateway: //; s/^[^ ]*:[0-9]*:[0-9]*: //; s/; expected one of.*//; p}' <<<"$out")"
+            note "gateway-$engine: skipped, the gateway rejects \`io_engine $engine;\` ($out)"
+        fi
+    done
+    if [[ -n "$wanted" && ${#accepted[@]} -eq 0 ]]; then
+        note "no io engine in GATEWAY_ENGINES=\"$GATEWAY_ENGINES\" was accepted: measuring the gateway without an io_engine line"
+    fi
+    ENGINES=("${accepted[@]}")
+}
+
+build_target_list() {
+    local t port=$GATEWAY_FIRST_PORT engine name
+    for t in "${REQUESTED[@]}"; do
+        case "$t" in
+        direct) add_target direct direct "$DIRECT_PORT" ;;
+        nginx) add_target nginx nginx "$NGINX_PORT" ;;
+        haproxy) add_target haproxy haproxy "$HAPROXY_PORT" ;;
+        gateway)
+            if [[ ! -x "$GATEWAY" ]]; then
+                note "gateway: skipped, $GATEWAY does not exist (run \`swift build -c release\`)"
+                continue
+            fi
+            API_KEY_HASH="$("$GATEWAY" hash-key "$API_KEY")"
+            detect_engines
+            local engines=("${ENGINES[@]}")
+            [[ ${#engines[@]} -eq 0 ]] && engines=("")
+            for engine in "${engines[@]}"; do
+                name="gateway${engine:+-$engine}"
+                add_target "$name" gateway "$port" "$engine" 0; port=$((port + 1))
+                if [[ "$KEYED" == 1 ]]; then
+                    add_target "$name-keyed" gateway "$port" "$engine" 1; port=$((port + 1))
+                fi
+            done
+            ;;
+        esac
+    done
+}
+
+# start_target NAME: write its config, launch it on PROXY_CPU, wait for a 200. A target that
+# does not come up is marked dead and left out of the rest of the run, with a note.
+start_target() {
+    local name=$1 dir="$STATE/$1" pid
+    mkdir -p "$dir"
+    case "${T_KIND[$name]}" in
+    direct)
+        write_backend_conf "$dir" "$DIRECT_PORT"
+        launch "$name" "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' ;;
+    nginx)
+        write_nginx_proxy_conf "$dir"
+        launch "$name" "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' ;;
+    haproxy)
+        if ! command -v haproxy >/dev/null 2>&1; then
+            note "haproxy: skipped, the haproxy binary is missing (./dev.sh deps installs it)"
+            T_DEAD[$name]=1; return 1
+        fi
+        write_haproxy_conf "$dir/haproxy.cfg"
+        # -db: stay in the foreground as one process, so its pid is ours to watch.
+        launch "$name" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
+    gateway)
+        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}"
+        launch "$name" "$PROXY_CPU" "$GATEWAY" --config "$dir/gateway.conf" ;;
+    esac
+    pid=$LAUNCHED_PID
+    if ! probe "${T_PORT[$name]}" /v1/sessions/demo "${#SMALL_BODY}" "$pid" "X-API-Key: $API_KEY"; then
+        local why="did not answer 200 on 127.0.0.1:${T_PORT[$name]}/v1/sessions/demo within 5 s (last: ${PROBE_LAST:-none})"
+        kill -0 "$pid" 2>/dev/null || why="exited before answering"
+        note "$name: skipped, it $why; last log lines: $(tail -n 3 "$STATE/$name.log" 2>/dev/null | tr '\n|' ' /' || true)"
+        stop "$name" "$pid"
+        T_DEAD[$name]=1
+        return 1
+    fi
+    T_PID[$name]=$pid
+    # A keyed target that answered without a key would measure the plain path under a new name.
+    if [[ "${T_KEYED[$name]}" == 1 ]]; then
+        local code
+        code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${T_PORT[$name]}/v1/sessions/demo" || true)"
+        if [[ "$code" != 401 ]]; then
+            note "$name: skipped, a request without the API key got $code, not 401: the keyed configuration is not in force"
+            stop_target "$name"
+            T_DEAD[$name]=1
+            return 1
+        fi
+    fi
+}
+
+stop_target() {
+    local name=$1
+    [[ -n "${T_PID[$name]}" ]] || return 0
+    stop "$name" "${T_PID[$name]}"
+    T_PID[$name]=""
+}
+
+# A target that died during a measurement stays out of the rest of the run.
+check_alive() { # NAME WHAT
+    if ! kill -0 "${T_PID[$1]}" 2>/dev/null; then
+        note "$1: the process exited during $2; its later measurements are missing (log: benchmarks/results/tmp/$1.log)"
+        forget "${T_PID[$1]}"
+        T_PID[$1]=""
+        T_DEAD[$1]=1
+        return 1
+    fi
+}
+
+# Targets in the order of round ROUND: rotated by one each round, so that no target always
+# runs right after the same neighbour (whose leftover load or heat it would inherit).
+round_order() { # ROUND NAME...
+    local r=$1; shift
+    local n=$# i
+    local list=("$@")
+    for ((i = 0; i < n; i++)); do echo "${list[$(((i + r - 1) % n))]}"; done
 }
 
 # ---------------------------------------------------------------- measuring
 
-# Peak summed VmRSS (KiB) of a set of pids, written to FILE every sample.
-sample_rss() { # FILE PID...
-    local out="$1"; shift
-    local peak=0 sum p k v _ parent=$$
-    # Ends on its own once the script or the measured processes are gone, so
-    # even a kill -9 of the script leaves no sampler behind.
-    while kill -0 "$parent" 2>/dev/null; do
-        sum=0
-        for p in "$@"; do
-            [[ -r /proc/$p/status ]] || continue
-            while read -r k v _; do
-                [[ "$k" == "VmRSS:" ]] && { sum=$((sum + v)); break; }
-            done <"/proc/$p/status" 2>/dev/null || true
-        done
-        ((sum == 0)) && break
-        if ((sum > peak)); then peak=$sum; echo "$peak" >"$out"; fi
-        sleep 0.2
+# CPU time (user + sys, in µs) consumed so far by a process tree, from /proc/PID/stat.
+CLK_TCK="$(getconf CLK_TCK)"
+cpu_us() { # ROOT_PID
+    local p line rest total=0
+    local -a f
+    for p in "$1" $(descendants "$1"); do
+        read -r line <"/proc/$p/stat" 2>/dev/null || continue
+        rest="${line##*) }"          # the command name may contain spaces: cut after it
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12]))  # utime, stime (fields 14 and 15 of stat)
     done
+    echo $((total * 1000000 / CLK_TCK))
 }
 
-# wrk latency "1.23ms" / "850.00us" / "1.20s" -> milliseconds.
-to_ms() {
-    awk -v x="$1" 'BEGIN {
-        if (x ~ /us$/) { sub(/us$/, "", x); printf "%.3f", x / 1000 }
-        else if (x ~ /ms$/) { sub(/ms$/, "", x); printf "%.2f", x }
-        else if (x ~ /m$/) { sub(/m$/, "", x); printf "%.0f", x * 60000 }
-        else if (x ~ /s$/) { sub(/s$/, "", x); printf "%.0f", x * 1000 }
-        else printf "?" }'
-}
-
-ROWS=()                          # markdown rows, in run order
-declare -A RPS                   # RPS[scenario/target] = requests/s
-NOTES=()
-
-scenario_path() { [[ "$1" == small ]] && echo /v1/sessions/demo || echo /v1/big; }
-scenario_conns() { [[ "$1" == small ]] && echo "$CONNECTIONS" || echo "$BIG_CONNECTIONS"; }
-
-# measure TARGET PORT ROOT_PID|"" : every selected scenario against one target.
-measure() {
-    local target="$1" port="$2" root="$3" s
+# The scenarios that wrk drives, expanded: get-64, post-64, get-1000, ..., download, upload.
+load_scenarios() {
+    local s c
     for s in $SCENARIOS; do
-        local path conns url out rss_file sampler="" pids
-        path="$(scenario_path "$s")"
-        conns="$(scenario_conns "$s")"
-        url="http://127.0.0.1:$port$path"
-        local want=${#SMALL_BODY}
-        [[ "$s" == big ]] && want=$BIG_SIZE
-        if [[ -n "$root" ]] && ! probe "$port" "$path" "$want" "$root"; then
-            NOTES+=("$target / $s: skipped, $path did not answer 200 with a $want-byte body (last: ${PROBE_LAST:-none}).")
-            ROWS+=("| $s | $target | skipped | | | | | | |")
-            continue
-        fi
-        # Warm-up fills the proxies' upstream keepalive pools before measuring.
-        if [[ "$WARMUP" != 0 ]]; then
-            log "$target / $s: warmup ${WARMUP}s"
-            run_waited wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
-        fi
-
-        rss_file="$STATE/rss-$target-$s"
-        echo 0 >"$rss_file"
-        if [[ -n "$root" ]]; then
-            mapfile -t pids < <(echo "$root"; descendants "$root")
-            sample_rss "$rss_file" "${pids[@]}" 9>&- &
-            sampler=$!
-            STARTED+=("$sampler")
-        fi
-        log "$target / $s: wrk -t$WRK_THREADS -c$conns -d${DURATION}s $url"
-        out="$STATE/wrk-$target-$s.txt"
-        run_waited wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 || true
-        if [[ -n "$sampler" ]]; then
-            kill "$sampler" 2>/dev/null || true
-            wait "$sampler" 2>/dev/null || true
-            forget "$sampler"
-        fi
-        if [[ -n "$root" ]] && ! kill -0 "$root" 2>/dev/null; then
-            NOTES+=("$target / $s: the process exited during the measurement; its numbers are not valid (see benchmarks/results/tmp/).")
-        fi
-
-        local rps p50 p99 xfer errs rss
-        rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-        xfer="$(awk '/^Transfer\/sec:/ {print $2}' "$out")"
-        p50="$(awk '$1 == "50%" {print $2}' "$out")"
-        p99="$(awk '$1 == "99%" {print $2}' "$out")"
-        # Non-2xx answers and socket errors both mean the run is not clean.
-        errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
-                     /Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
-                     END {print n + 0}' "$out")"
-        if [[ -z "$rps" ]]; then
-            NOTES+=("$target / $s: wrk produced no result, see $out.")
-            ROWS+=("| $s | $target | failed | | | | | | |")
-            continue
-        fi
-        RPS["$s/$target"]="$rps"
-        if [[ -n "$root" ]]; then
-            rss="$(awk '{printf "%.1f", $1 / 1024}' "$rss_file")"
-        else
-            rss="n/a"
-        fi
-        ROWS+=("| $s | $target | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $xfer | $errs | $rss | @RATIO:$s/$target@ |")
-        log "$target / $s: $rps req/s, p50 $p50, p99 $p99, errors $errs, peak RSS ${rss} MiB"
+        case "$s" in
+        get|post) for c in $CONNECTIONS; do echo "$s-$c"; done ;;
+        download|upload) echo "$s" ;;
+        esac
     done
 }
 
-ratio() { # A B -> A/B with 2 decimals, or "–" when either is missing
-    if [[ -n "${1:-}" && -n "${2:-}" ]]; then awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; else echo "–"; fi
+# Keyed targets exist to measure the policy path on small requests; the 1 MiB scenarios and
+# idle memory would measure the same code as the plain target.
+target_runs() { # NAME SCENARIO
+    [[ "${T_DEAD[$1]}" == 0 ]] || return 1
+    [[ "${T_KEYED[$1]}" == 1 && ( "$2" == download || "$2" == upload || "$2" == idle-memory ) ]] && return 1
+    [[ "${T_KIND[$1]}" == direct && "$2" == idle-memory ]] && return 1
+    return 0
 }
 
-# ---------------------------------------------------------------- run
+# A wrk script per scenario: the request, and a done() that prints one machine-readable line.
+write_wrk_script() { # SCENARIO FILE
+    local body=""
+    case "$1" in
+    post-*) body="string.sub('{\"to\":\"+15550100\",\"text\":\"' .. string.rep('x', 1024) , 1, 1022) .. '\"}'" ;;
+    upload) body="string.rep('x', $BIG_SIZE)" ;;
+    esac
+    {
+        if [[ -n "$body" ]]; then
+            echo "wrk.method = \"POST\""
+            echo "wrk.body = $body"
+            echo "wrk.headers[\"Content-Type\"] = \"application/json\""
+        fi
+        echo "wrk.headers[\"X-API-Key\"] = \"$API_KEY\""
+        cat <<'LUA'
+done = function(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d\n",
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+        e.connect + e.read + e.write + e.status + e.timeout))
+end
+LUA
+    } >"$2"
+}
 
-mkdir -p "$STATE/pids" "$RESULTS_DIR"
-# One run at a time: two runs would share ports and the 2 cores.
-exec 9>"$STATE/lock"
-if ! flock -n 9; then
-    log "another benchmarks/run.sh is running; wait for it to finish"
-    exit 1
-fi
-kill_stale
-for port in "${ALL_PORTS[@]}"; do
-    if port_busy "$port"; then
-        log "127.0.0.1:$port is in use by a process this script did not start:"
-        (command -v fuser >/dev/null 2>&1 && fuser -v -n tcp "$port" 2>&1 | grep -v '^Cannot stat') >&2 || true
-        log "stop it (or free the port) and run again"
+scenario_path() {
+    case "$1" in
+    get-*) echo /v1/sessions/demo ;;
+    post-*) echo /v1/messages ;;
+    download) echo /v1/big ;;
+    upload) echo /v1/upload ;;
+    esac
+}
+
+scenario_conns() {
+    case "$1" in
+    get-*|post-*) echo "${1#*-}" ;;
+    download|upload) echo "$BIG_CONNECTIONS" ;;
+    esac
+}
+
+# Raw results: one line per measurement, `key=value` fields, read by report.py.
+record() { printf '%s\n' "$*" >>"$ROUNDS_FILE"; }
+
+# field NAME LINE: the value of NAME=... in a RESULT line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+measure_load() { # NAME SCENARIO ROUND
+    local name=$1 s=$2 round=$3 port=${T_PORT[$1]} pid=${T_PID[$1]}
+    local url conns script out cpu0 cpu1 line
+    url="http://127.0.0.1:$port$(scenario_path "$s")"
+    conns="$(scenario_conns "$s")"
+    script="$STATE/wrk-$s.lua"
+    out="$STATE/out/$s-$name-$round.txt"
+    # Warm-up fills the proxies' upstream keep-alive pools and opens the client connections.
+    if [[ "$WARMUP" != 0 ]]; then
+        run_waited /dev/null wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP}s" -s "$script" "$url" || true
+    fi
+    cpu0="$(cpu_us "$pid")"
+    run_waited "$out" wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" -s "$script" "$url" || true
+    cpu1="$(cpu_us "$pid")"
+    check_alive "$name" "$s round $round" || return 0
+    line="$(grep '^RESULT' "$out" || true)"
+    if [[ -z "$line" ]]; then
+        note "$name / $s round $round: wrk produced no result (see benchmarks/results/tmp/out/$(basename "$out"))"
+        return 0
+    fi
+    record "kind=load scenario=$s target=$name round=$round conns=$conns cpu_us=$((cpu1 - cpu0)) ${line#RESULT }"
+    log "  $name: $(awk -v r="$(field requests "$line")" -v d="$(field duration_us "$line")" 'BEGIN {printf "%.0f req/s", r / d * 1e6}'), p99 $(field p99_us "$line") µs, errors $(field errors "$line")"
+}
+
+# The open-loop rate: FIXED_RATE, else FIXED_FRACTION of nginx's median GET req/s at the
+# first of CONNECTIONS (get-64 by default), measured earlier in this run.
+fixed_rate() {
+    if [[ -n "$FIXED_RATE" ]]; then echo "$FIXED_RATE"; return; fi
+    local line rates=() base="get-${CONNECTIONS%% *}"
+    while read -r line; do
+        rates+=("$(awk -v r="$(field requests "$line")" -v d="$(field duration_us "$line")" 'BEGIN {printf "%.1f", r / d * 1e6}')")
+    done < <(grep " scenario=$base target=nginx " "$ROUNDS_FILE" || true)
+    [[ ${#rates[@]} -gt 0 ]] || return 0
+    printf '%s\n' "${rates[@]}" | sort -n | awk -v f="$FIXED_FRACTION" '
+        { r[NR] = $1 }
+        END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.0f", m * f }'
+}
+
+measure_rate() { # NAME RATE ROUND
+    local name=$1 rate=$2 round=$3 port=${T_PORT[$1]} pid=${T_PID[$1]} out cpu0 cpu1 line
+    local args=(-p "$port" -r "$rate" -c "$FIXED_CONNECTIONS" -P /v1/sessions/demo -H "X-API-Key: $API_KEY")
+    out="$STATE/out/fixed-rate-$name-$round.txt"
+    if [[ "$WARMUP" != 0 ]]; then run_waited /dev/null "$OPENLOOP" "${args[@]}" -d "$WARMUP" || true; fi
+    cpu0="$(cpu_us "$pid")"
+    run_waited "$out" "$OPENLOOP" "${args[@]}" -d "$DURATION" || true
+    cpu1="$(cpu_us "$pid")"
+    check_alive "$name" "fixed-rate round $round" || return 0
+    line="$(grep '^RESULT' "$out" || true)"
+    if [[ -z "$line" ]]; then
+        note "$name / fixed-rate round $round: openloop produced no result (see benchmarks/results/tmp/out/$(basename "$out"))"
+        return 0
+    fi
+    record "kind=rate scenario=fixed-rate target=$name round=$round conns=$FIXED_CONNECTIONS rate=$rate duration_us=$((DURATION * 1000000)) cpu_us=$((cpu1 - cpu0)) ${line#RESULT }"
+    log "  $name: p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs, p99.9 $(field p999_us "$line") µs, incomplete $(field incomplete "$line")"
+}
+
+# Idle memory wants a fresh process: memory pooled by the earlier load scenarios would hide
+# what the connections themselves cost. The target is restarted for every round.
+measure_idle() { # NAME ROUND
+    local name=$1 round=$2 out line pids
+    stop_target "$name"
+    start_target "$name" || return 0
+    mapfile -t pids < <(echo "${T_PID[$name]}"; descendants "${T_PID[$name]}")
+    out="$STATE/out/idle-memory-$name-$round.txt"
+    run_waited "$out" python3 "$BENCH_DIR/idle_conns.py" "${T_PORT[$name]}" /v1/sessions/demo \
+        "$IDLE_CONNECTIONS" "$IDLE_SETTLE" "${pids[@]}" || true
+    check_alive "$name" "idle-memory round $round" || return 0
+    line="$(grep '^RESULT' "$out" || true)"
+    if [[ -z "$line" ]]; then
+        note "$name / idle-memory round $round: no result (see benchmarks/results/tmp/out/$(basename "$out"))"
+        return 0
+    fi
+    record "kind=idle scenario=idle-memory target=$name round=$round ${line#RESULT }"
+    log "  $name: RSS $(field before_kib "$line") → $(field with_kib "$line") → $(field after_kib "$line") KiB, failed $(field failed "$line"), dropped $(field dropped "$line")"
+}
+
+# ---------------------------------------------------------------- phases
+
+run_load_scenarios() {
+    local s round t
+    for s in $(load_scenarios); do
+        write_wrk_script "$s" "$STATE/wrk-$s.lua"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            log "$s: round $round/$ROUNDS (wrk -c$(scenario_conns "$s") -d${DURATION}s)"
+            for t in $(round_order "$round" "${TARGETS[@]}"); do
+                if target_runs "$t" "$s"; then measure_load "$t" "$s" "$round"; fi
+            done
+        done
+    done
+}
+
+run_fixed_rate() {
+    local rate round t
+    rate="$(fixed_rate)"
+    if [[ -z "$rate" || "$rate" == 0 ]]; then
+        note "fixed-rate: skipped, it needs nginx's get-${CONNECTIONS%% *} result from this run, or FIXED_RATE"
+        return 0
+    fi
+    build_openloop
+    for ((round = 1; round <= ROUNDS; round++)); do
+        log "fixed-rate: round $round/$ROUNDS ($rate req/s open-loop over $FIXED_CONNECTIONS connections)"
+        for t in $(round_order "$round" "${TARGETS[@]}"); do
+            if target_runs "$t" fixed-rate; then measure_rate "$t" "$rate" "$round"; fi
+        done
+    done
+}
+
+run_idle_memory() {
+    local round t
+    for ((round = 1; round <= ROUNDS; round++)); do
+        log "idle-memory: round $round/$ROUNDS ($IDLE_CONNECTIONS idle keep-alive connections)"
+        for t in $(round_order "$round" "${TARGETS[@]}"); do
+            if target_runs "$t" idle-memory; then measure_idle "$t" "$round"; fi
+        done
+    done
+}
+
+has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# "name version" of a tool from the first line of its version output (awk reads it all: no
+# SIGPIPE for pipefail to trip on).
+first_words() { # TOOL FLAG
+    if ! command -v "$1" >/dev/null 2>&1; then echo "$1 missing"; return; fi
+    "$@" 2>&1 | awk -v tool="$1" 'NR == 1 { v = $3; if (tool == "nginx") { sub(/^nginx\//, "", $3); v = $3 } if (tool == "wrk") v = $2; print tool " " v }' || true
+}
+
+# Settings and versions for the report's header, as `key: value` lines.
+write_meta() {
+    local gw_rev pin
+    gw_rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    pin="proxies on CPU $PROXY_CPU, load generators on CPU $CLIENT_CPU, backend on CPU $BACKEND_CPU"
+    [[ "$PIN" == 1 ]] || pin="none"
+    {
+        echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "versions: gateway $gw_rev; $(first_words nginx -v); $(first_words haproxy -v); $(first_words wrk -v)"
+        echo "settings: ROUNDS=$ROUNDS × DURATION=${DURATION}s (warm-up ${WARMUP}s before each), WORKERS=$WORKERS per proxy, wrk -t$WRK_THREADS, big bodies over $BIG_CONNECTIONS connections"
+        echo "pinning: $pin"
+        echo "targets: ${TARGETS[*]}"
+        if ((ROUNDS < 5 || DURATION < 10)); then
+            echo "warning: smoke run (ROUNDS=$ROUNDS, DURATION=${DURATION}s): it shows the format, not numbers to quote"
+        fi
+    } >"$STATE/meta.txt"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+    REQUESTED=("$@")
+    [[ ${#REQUESTED[@]} -eq 0 ]] && REQUESTED=(direct gateway nginx haproxy)
+    check_arguments
+    check_tools
+
+    mkdir -p "$STATE/pids" "$STATE/out" "$RESULTS_DIR"
+    bench_lock                     # one benchmark at a time on this machine (lib.sh)
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    kill_stale
+    local gateway_ports
+    mapfile -t gateway_ports < <(seq "$GATEWAY_FIRST_PORT" $((GATEWAY_FIRST_PORT + 7)))
+    check_ports_free "$BACKEND_PORT" "$DIRECT_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "${gateway_ports[@]}"
+    raise_fd_limit
+    rm -rf "$STATE"/out/* "$STATE"/*.log
+    ROUNDS_FILE="$STATE/rounds.txt"
+    : >"$ROUNDS_FILE"
+
+    build_target_list
+    [[ ${#TARGETS[@]} -gt 0 ]] || { log "no target left to measure"; exit 1; }
+    write_meta
+
+    log "backend: nginx on 127.0.0.1:$BACKEND_PORT"
+    mkdir -p "$STATE/backend"
+    write_backend_conf "$STATE/backend" "$BACKEND_PORT"
+    launch backend "$BACKEND_CPU" nginx -p "$STATE/backend" -c "$STATE/backend/nginx.conf" -e "$STATE/backend/error.log" -g 'daemon off;'
+    if ! probe "$BACKEND_PORT" /v1/sessions/demo "${#SMALL_BODY}" "$LAUNCHED_PID"; then
+        log "backend did not come up; see $STATE/backend.log and $STATE/backend/error.log"
         exit 1
     fi
-done
-rm -f "$STATE"/*.log "$STATE"/wrk-*.txt "$STATE"/rss-*
 
-log "backend: nginx on 127.0.0.1:$BACKEND_PORT"
-write_backend_conf
-launch backend nginx -p "$STATE/backend" -c "$STATE/backend/nginx.conf" -e "$STATE/backend/error.log" -g 'daemon off;'
-BACKEND_PID=$LAUNCHED_PID
-if ! probe "$BACKEND_PORT" /v1/sessions/demo "${#SMALL_BODY}" "$BACKEND_PID"; then
-    log "backend did not come up; see $STATE/backend.log and $STATE/backend/error.log"
-    exit 1
-fi
-
-for target in "${TARGETS[@]}"; do
-    case "$target" in
-    direct)
-        measure direct "$BACKEND_PORT" ""
-        ;;
-    gateway)
-        if [[ ! -x "$GATEWAY" ]]; then
-            NOTES+=("gateway: skipped, $GATEWAY does not exist (run \`swift build -c release\`).")
-            continue
-        fi
-        write_gateway_conf
-        launch gateway "$GATEWAY" --config "$STATE/gateway.conf"
-        pid=$LAUNCHED_PID
-        if ! probe "$GATEWAY_PORT" /v1/sessions/demo "${#SMALL_BODY}" "$pid"; then
-            why="did not answer 200 on 127.0.0.1:$GATEWAY_PORT/v1/sessions/demo within 5 s"
-            kill -0 "$pid" 2>/dev/null || why="exited before answering on 127.0.0.1:$GATEWAY_PORT"
-            NOTES+=("gateway: skipped, it $why (log: benchmarks/results/tmp/gateway.log; last lines: $(tail -n 3 "$STATE/gateway.log" 2>/dev/null | tr '\n|' ' /' || true))")
-            stop gateway "$pid"
-            continue
-        fi
-        measure gateway "$GATEWAY_PORT" "$pid"
-        stop gateway "$pid"
-        ;;
-    nginx)
-        write_nginx_proxy_conf
-        launch nginx-proxy nginx -p "$STATE/nginx-proxy" -c "$STATE/nginx-proxy/nginx.conf" -e "$STATE/nginx-proxy/error.log" -g 'daemon off;'
-        pid=$LAUNCHED_PID
-        if ! probe "$NGINX_PORT" /v1/sessions/demo "${#SMALL_BODY}" "$pid"; then
-            NOTES+=("nginx: skipped, the proxy did not come up (see benchmarks/results/tmp/nginx-proxy/error.log).")
-            stop nginx-proxy "$pid"
-            continue
-        fi
-        measure nginx "$NGINX_PORT" "$pid"
-        stop nginx-proxy "$pid"
-        ;;
-    haproxy)
-        if ! command -v haproxy >/dev/null 2>&1; then
-            NOTES+=("haproxy: skipped, the haproxy binary is missing and could not be installed.")
-            continue
-        fi
-        write_haproxy_conf
-        # -db: stay in the foreground as one process, so its pid is ours to watch.
-        launch haproxy haproxy -db -f "$STATE/haproxy.cfg"
-        pid=$LAUNCHED_PID
-        if ! probe "$HAPROXY_PORT" /v1/sessions/demo "${#SMALL_BODY}" "$pid"; then
-            NOTES+=("haproxy: skipped, it did not come up (see benchmarks/results/tmp/haproxy.log).")
-            stop haproxy "$pid"
-            continue
-        fi
-        measure haproxy "$HAPROXY_PORT" "$pid"
-        stop haproxy "$pid"
-        ;;
-    esac
-done
-
-# ---------------------------------------------------------------- report
-
-gw_rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-report="$STATE/report.md"
-{
-    echo "# Gateway benchmark"
-    echo
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), host: $(nproc) cores, $(uname -sr)"
-    echo "- gateway: $gw_rev; $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(command -v haproxy >/dev/null 2>&1 && haproxy -v 2>/dev/null | head -n1 | awk '{print "haproxy " $3}' || echo 'haproxy missing'); $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}')"
-    echo "- settings: DURATION=${DURATION}s, WORKERS=$WORKERS per proxy, wrk -t$WRK_THREADS, small -c$CONNECTIONS, big -c$BIG_CONNECTIONS, warmup ${WARMUP}s"
-    echo "- backend: nginx (1 worker) on 127.0.0.1:$BACKEND_PORT; small = GET /v1/sessions/demo (${#SMALL_BODY}-byte JSON), big = GET /v1/big (1 MiB)"
-    echo
-    echo "| scenario | target | req/s | p50 ms | p99 ms | transfer/s | errors | peak RSS MiB | gateway ÷ target |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    for row in "${ROWS[@]}"; do
-        if [[ "$row" =~ @RATIO:([a-z]+)/([a-z]+)@ ]]; then
-            s="${BASH_REMATCH[1]}"; t="${BASH_REMATCH[2]}"
-            row="${row/@RATIO:$s\/$t@/$(ratio "${RPS[$s/gateway]:-}" "${RPS[$s/$t]:-}")}"
-        fi
-        echo "$row"
+    # Every target runs for the whole run (idle while another is measured), so a round can
+    # go straight from one target to the next.
+    local t
+    for t in "${TARGETS[@]}"; do
+        log "starting $t on 127.0.0.1:${T_PORT[$t]}"
+        start_target "$t" || true
     done
-    echo
-    echo "| scenario | gateway ÷ nginx | gateway ÷ haproxy | gateway ÷ direct |"
-    echo "|---|---:|---:|---:|"
-    for s in $SCENARIOS; do
-        echo "| $s | $(ratio "${RPS[$s/gateway]:-}" "${RPS[$s/nginx]:-}") | $(ratio "${RPS[$s/gateway]:-}" "${RPS[$s/haproxy]:-}") | $(ratio "${RPS[$s/gateway]:-}" "${RPS[$s/direct]:-}") |"
-    done
-    if [[ ${#NOTES[@]} -gt 0 ]]; then
-        echo
-        echo "Notes:"
-        echo
-        for n in "${NOTES[@]}"; do echo "- $n"; done
-    fi
-} >"$report"
 
-cp "$report" "$RESULTS_DIR/latest.md"
-cat "$report"
-log "written to benchmarks/results/latest.md"
+    run_load_scenarios
+    if has_scenario fixed-rate; then run_fixed_rate; fi
+    if has_scenario idle-memory; then run_idle_memory; fi
+    for t in "${TARGETS[@]}"; do stop_target "$t"; done
+
+    local note_file="$STATE/notes.txt"
+    printf '%s\n' "${NOTES[@]}" >"$note_file"
+    cp "$ROUNDS_FILE" "$RESULTS_DIR/latest-rounds.txt"
+    python3 "$BENCH_DIR/report.py" --rounds "$ROUNDS_FILE" --meta "$STATE/meta.txt" --notes "$note_file" \
+        --markdown "$RESULTS_DIR/latest.md" --svg "$RESULTS_DIR/latest.svg"
+    cat "$RESULTS_DIR/latest.md"
+    log "written: benchmarks/results/latest.md, latest.svg, latest-rounds.txt (raw rounds)"
+}
+
+# On one line with main, so bash has read the exit before main runs: editing this file during a
+# run cannot make bash execute whatever then sits at its old read offset.
+main "$@"; exit
