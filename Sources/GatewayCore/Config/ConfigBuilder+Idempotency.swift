@@ -5,27 +5,24 @@ enum IdempotencyConfigBuilder {
 
     /// Relative journal paths resolve against `directory`, that of the file the directive is in.
     static func block(_ d: ConfigDirective, directory: String) throws(ConfigError) -> IdempotencyConfig {
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .idempotency)
         var config = IdempotencyConfig()
         var fsync = "interval", intervalMs: Int64 = 1000
         var memoryAt: SourceLocation?
-        for c in children {
-            switch c.name {
-            case "ttl": config.limits.ttlMs = UInt64(try Value.duration(c, in: 1000...(30 * Value.day)))
-            case "max_memory":
+        for (name, c) in try DirectiveRule.check(d.block ?? [], as: IdempotencyDirective.self) {
+            switch name {
+            case .ttl: config.limits.ttlMs = UInt64(try Value.duration(c, in: 1000...(30 * Value.day)))
+            case .maxMemory:
                 config.limits.maxMemory = Int(try Value.size(c, in: (1 << 20)...(1 << 40)))
                 memoryAt = c.location
-            case "max_response_size":
+            case .maxResponseSize:
                 config.limits.maxResponseSize = Int(try Value.size(c, in: (1 << 10)...Int64(IdempotencyConfig.maxResponseSizeLimit)))
-            case "unknown_outcome_lock": config.limits.unknownOutcomeLockMs = UInt64(try Value.duration(c, in: 0...Value.day))
-            case "conflict_status": config.conflictStatus = try Value.keyword(c, [("409", 409), ("422", 422)])
-            case "journal":
+            case .unknownOutcomeLock: config.limits.unknownOutcomeLockMs = UInt64(try Value.duration(c, in: 0...Value.day))
+            case .conflictStatus: config.conflictStatus = try Value.keyword(c, [("409", 409), ("422", 422)])
+            case .journal:
                 let path = c.arguments[0].text
                 config.journalPath = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
-            case "fsync": fsync = try Value.keyword(c, [("always", "always"), ("interval", "interval"), ("never", "never")])
-            default:  // fsync_interval
-                intervalMs = try Value.duration(c, in: 1...Value.day)
+            case .fsync: fsync = try Value.keyword(c, [("always", "always"), ("interval", "interval"), ("never", "never")])
+            case .fsyncInterval: intervalMs = try Value.duration(c, in: 1...Value.day)
             }
         }
         config.sync = fsync == "always" ? .always : fsync == "never" ? .never : .interval(ms: UInt64(intervalMs))

@@ -71,26 +71,31 @@ extension ConfigBuilder {
             return
         }
         let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        let options = ["scopes", "expires", "rate", "burst", "concurrency", "daily_quota"]
-        let name = String(parts[0])
-        guard parts.count == 2, options.contains(name) else {
-            throw ConfigError(at, "keys file: unknown option '\(text)'; expected revoked or one of \(options.map { $0 + "=" }.joined(separator: ", "))")
+        guard parts.count == 2, let option = KeyFileOption(rawValue: String(parts[0])) else {
+            let options = KeyFileOption.allCases.map { $0.rawValue + "=" }.joined(separator: ", ")
+            throw ConfigError(at, "keys file: unknown option '\(text)'; expected revoked or one of \(options)")
         }
+        let name = option.rawValue
         let value = ConfigArgument(text: String(parts[1]), location: SourceLocation(file: at.file, line: at.line, column: at.column + name.utf8.count + 1))
         let directive = ConfigDirective(name: name, location: at, arguments: [value], block: nil)
-        switch name {
-        case "scopes":
+        switch option {
+        case .scopes:
             for scope in value.text.split(separator: ",", omittingEmptySubsequences: false) {
                 entry.scopes |= try scopeBit(ConfigArgument(text: String(scope), location: value.location), directive)
             }
-        case "expires":
+        case .expires:
             guard let ms = ConfigValues.timestampMs(value.text) else { throw Value.error(value, "expires=", "a UTC time such as 2027-01-01T00:00:00Z") }
             entry.expiresAtMs = ms
-        case "rate": override.rate = try Value.rate(directive)
-        case "burst": burst = value
-        case "concurrency": override.concurrency = Int(try Value.integer(value, "concurrency=", in: 1...1_000_000))
-        default: override.dailyQuota = try Value.integer(value, "daily_quota=", in: 1...1_000_000_000_000)
+        case .rate: override.rate = try Value.rate(directive)
+        case .burst: burst = value
+        case .concurrency: override.concurrency = Int(try Value.integer(value, "concurrency=", in: 1...1_000_000))
+        case .dailyQuota: override.dailyQuota = try Value.integer(value, "daily_quota=", in: 1...1_000_000_000_000)
         }
+    }
+
+    /// The `NAME=VALUE` options of a keys-file line (`revoked` stands alone).
+    private enum KeyFileOption: String, CaseIterable {
+        case scopes, expires, rate, burst, concurrency, dailyQuota = "daily_quota"
     }
 
     /// The next whitespace-separated field before `end`.
