@@ -152,6 +152,13 @@ final class ConfigCheckTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("usage"), run.stderr)
     }
 
+    func testVersionIsPrinted() throws {
+        let run = try runGateway(["--version"])
+        XCTAssertEqual(run.exitStatus, 0, run.stderr)
+        XCTAssertNotNil(run.stdout.range(of: #"^gateway [0-9]+\.[0-9]+\.[0-9]+\n$"#, options: .regularExpression), run.stdout)
+        XCTAssertEqual(run.stderr, "")
+    }
+
     func testMissingSemicolonBeforeABlockDirectiveMentionsTheSemicolon() throws {
         // `workers 2` without ';' followed by `upstream m { ... }` reads as `workers 2 upstream m { ... }`:
         // the message names the directive, its line and the likely mistake.

@@ -102,7 +102,8 @@ extension ConfigBuilder {
         }
     }
 
-    /// `sha256:HEX`, bare `HEX`, or `plain:KEY` (hashed here, with a start-up warning).
+    /// `sha256:HEX` or `plain:KEY` (hashed here, with a start-up warning). A bare HEX is refused:
+    /// it could as well be a plain key that happens to look like a hash, so the prefix says which.
     private mutating func keyDigest(_ arg: ConfigArgument) throws(ConfigError) -> [UInt8] {
         if arg.text.hasPrefix("plain:") {
             let key = String(arg.text.dropFirst(6))
@@ -113,11 +114,13 @@ extension ConfigBuilder {
                     + "configure its hash instead (key sha256:HEX, printed by 'gateway hash-key KEY')")
             return digest
         }
-        let hex = arg.text.hasPrefix("sha256:") ? String(arg.text.dropFirst(7)) : arg.text
-        guard let digest = KeyHash.parseHex(hex) else {
-            throw ConfigError(arg.location, "'key': expected sha256:HEX (64 hex digits, see 'gateway hash-key') or plain:KEY, got a value of \(arg.text.utf8.count) characters")
+        let expected = "expected sha256:<64 hex digits> (the hash 'gateway hash-key KEY' prints) or plain:KEY"
+        if arg.text.hasPrefix("sha256:"), let digest = KeyHash.parseHex(String(arg.text.dropFirst(7))) { return digest }
+        if KeyHash.parseHex(arg.text) != nil {
+            throw ConfigError(arg.location, "'key': a hash needs its 'sha256:' prefix; \(expected)")
         }
-        return digest
+        // The value is not echoed: it may be a secret written in the wrong place.
+        throw ConfigError(arg.location, "'key': \(expected), got a value of \(arg.text.utf8.count) characters")
     }
 
     func quota(_ d: ConfigDirective) throws(ConfigError) -> QuotaCounting {
