@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// Issue 5, "one error language": upstream errors in either dialect come out in the gateway's
-/// configured vocabulary (README, "Error reference": "Rewriting upstream answers"), table-driven over
+/// README, "One error language": upstream errors in either dialect come out in the gateway's
+/// configured vocabulary (README, "Error reference": how upstream answers are rewritten), table-driven over
 /// upstream dialect × upstream error × gateway vocabulary, against real binaries.
 final class ErrorTranslationTests: XCTestCase {
     /// Gateways in front of their own mock, one per client vocabulary.

@@ -1,4 +1,4 @@
-/// Rewrites an upstream's 4xx/5xx answer into the gateway's envelope (README, "Error reference": "Rewriting upstream answers").
+/// Rewrites an upstream's 4xx/5xx answer into the gateway's envelope (README, "Error reference": how upstream answers are rewritten).
 public struct UpstreamErrorTranslator: Sendable {
     public let codes: ErrorCodeTranslator
     public let retryAfterDefaultSeconds: Int
