@@ -11,38 +11,37 @@ public enum Server {
 
     /// Binds every listener first (so a bad address fails before anything runs), then runs the
     /// loops; never returns.
-    public static func run(config: GatewayConfig) throws(SystemError) -> Never {
+    public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
         _ = csys_raise_nofile_limit()
-        let pipeline = RequestPipeline(config: config)
-        let idempotency = try startIdempotency(config)
         let workers = workerCount(config.workers)
         var listenersPerWorker: [[Int32]] = []
         for _ in 0..<workers {
             var fds: [Int32] = []
-            for address in config.listen {
-                guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
-                    throw SystemError("resolve \(address.host)", EINVAL)
-                }
-                switch Socket.listen(on: socketAddress, reusePort: true) {
+            for entry in addresses.listen {
+                switch Socket.listen(on: entry.address, reusePort: true) {
                 case .success(let fd): fds.append(fd)
                 case .failure(let error): throw error
                 }
             }
             listenersPerWorker.append(fds)
         }
-        let listenText = config.listen.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+        let pipeline = RequestPipeline(config: config)
+        let idempotency = try startIdempotency(config)
+        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         for fds in listenersPerWorker.dropFirst() {
-            Thread.start { runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: fds) }
+            Thread.start {
+                runWorker(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency, listeners: fds)
+            }
         }
-        runWorker(config: config, pipeline: pipeline, idempotency: idempotency, listeners: listenersPerWorker[0],
-                  flushesJournal: true)
+        runWorker(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
+                  listeners: listenersPerWorker[0], flushesJournal: true)
     }
 
-    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?,
-                                  listeners: [Int32], flushesJournal: Bool = false) -> Never {
-        let worker = WorkerContext(config: config, pipeline: pipeline, idempotency: idempotency)
+    private static func runWorker(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline,
+                                  idempotency: IdempotencyStage?, listeners: [Int32], flushesJournal: Bool = false) -> Never {
+        let worker = WorkerContext(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
         if flushesJournal, let idempotency, case .interval(let ms) = idempotency.config.sync {
             _ = JournalFlusher(loop: worker.loop, store: idempotency.store, intervalMs: ms)

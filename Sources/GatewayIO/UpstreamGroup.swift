@@ -6,8 +6,9 @@ final class UpstreamGroup {
     final class Server {
         let config: UpstreamServer
         let address: SocketAddress
+        /// `host:port` as configured, and the address when that is a name.
         let label: String
-        /// `host:port`, sent as Host when a client (HTTP/1.0) sent none.
+        /// `host:port` as configured, sent as Host when a client (HTTP/1.0) sent none.
         let hostHeader: [UInt8]
         /// This server's bit in an exchange's set of servers already tried.
         let triedBit: UInt64
@@ -20,19 +21,19 @@ final class UpstreamGroup {
             self.config = config
             self.address = address
             triedBit = 1 << UInt64(index % 64)
-            label = "\(config.host):\(config.port)"
-            hostHeader = Array(label.utf8)
+            let configured = config.host.contains(":") ? "[\(config.host)]:\(config.port)" : "\(config.host):\(config.port)"
+            label = configured == address.description ? configured : "\(configured) (\(address))"
+            hostHeader = Array(configured.utf8)
         }
     }
 
     let config: UpstreamConfig
     let servers: [Server]
 
-    init(config: UpstreamConfig) {
+    /// `servers`: every address of every `server` line, as resolved before start.
+    init(config: UpstreamConfig, servers: [ResolvedAddresses.Server]) {
         self.config = config
-        servers = config.servers.enumerated().map {
-            Server(config: $1, address: SocketAddress(host: $1.host, port: $1.port)!, index: $0)
-        }
+        self.servers = servers.enumerated().map { Server(config: $1.config, address: $1.address, index: $0) }
     }
 
     /// Whether `pick` would find a server, without moving the round-robin weights.
@@ -48,7 +49,7 @@ final class UpstreamGroup {
         for server in servers where server.ejectedUntil <= now && tried & server.triedBit == 0 {
             server.currentWeight += server.config.weight
             total += server.config.weight
-            if best == nil || server.currentWeight > best!.currentWeight { best = server }
+            if server.currentWeight > best?.currentWeight ?? Int.min { best = server }
         }
         best?.currentWeight -= total
         return best

@@ -13,7 +13,7 @@ final class WorkerContext {
     let idempotency: IdempotencyStage?
     private var requestIDs: RequestIDGenerator
 
-    init(config: GatewayConfig, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
+    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
         self.idempotency = idempotency
         let limits = config.client
         self.limits = limits
@@ -22,7 +22,10 @@ final class WorkerContext {
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
         loop = EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
         self.pipeline = pipeline
-        groups = pipeline.upstreamNames.map { UpstreamGroup(config: config.upstreams[$0]!) }
+        // Indexed like the pipeline's names (the keys of `config.upstreams`), so both lookups always find one.
+        groups = pipeline.upstreamNames.map { name in
+            UpstreamGroup(config: config.upstreams[name] ?? UpstreamConfig(name: name), servers: addresses.servers[name] ?? [])
+        }
         accessLog = config.accessLog
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         requestIDs = RequestIDGenerator(seed: UInt64.random(in: .min ... .max))

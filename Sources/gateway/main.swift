@@ -45,6 +45,13 @@ do {
 } catch {
     fail("\(error)")
 }
+// Names resolve here, for --check-config too: a server that does not resolve is a config error.
+let addresses: ResolvedAddresses
+do {
+    addresses = try ResolvedAddresses.resolve(config)
+} catch {
+    fail("\(error)")
+}
 for warning in config.access.warnings { printError("warning: \(warning)") }
 
 if arguments[0] == "--check-config" {
@@ -53,7 +60,7 @@ if arguments[0] == "--check-config" {
 }
 
 do {
-    try Server.run(config: config)
+    try Server.run(config: config, addresses: addresses)
 } catch {
     fail("cannot start: \(error)")
 }

@@ -70,7 +70,7 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(arg.text, allowBarePort: true) else {
             throw Value.error(arg, d, "HOST:PORT, [IPV6]:PORT or a bare PORT (1...65535)")
         }
-        return ListenAddress(host: host, port: port)
+        return ListenAddress(host: host, port: port, location: arg.location)
     }
 
     private mutating func upstream(_ d: ConfigDirective) throws(ConfigError) {
@@ -101,7 +101,7 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(address.text, allowBarePort: false) else {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
-        var server = UpstreamServer(host: host, port: port)
+        var server = UpstreamServer(host: host, port: port, location: address.location)
         var seen: Set<ServerOption> = []
         for option in d.arguments.dropFirst() {
             let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
