@@ -9,23 +9,13 @@ public enum Server {
         configured ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
-    /// Binds every listener first (so a bad address fails before anything runs), then runs the
-    /// loops; never returns.
+    /// Binds every listener first (so an address that is taken or bad fails before anything else,
+    /// the idempotency journal included, is touched), then runs the loops; never returns.
     public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
-        var listenersPerWorker: [[Int32]] = []
-        for _ in 0..<workers {
-            var fds: [Int32] = []
-            for entry in addresses.listen {
-                switch Socket.listen(on: entry.address, reusePort: true) {
-                case .success(let fd): fds.append(fd)
-                case .failure(let error): throw error
-                }
-            }
-            listenersPerWorker.append(fds)
-        }
+        let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let pipeline = RequestPipeline(config: config)
         let idempotency = try startIdempotency(config)
         let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")

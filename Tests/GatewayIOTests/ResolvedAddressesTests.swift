@@ -56,6 +56,7 @@ final class ResolvedAddressesTests: XCTestCase {
         assertError("listen 8080;\nlisten 127.0.0.1:8080;\n" + upstream,
                     "t.conf:2:8: 'listen 127.0.0.1:8080' overlaps 0.0.0.0:8080, listened on at t.conf:1:8; "
                         + "expected either the wildcard address or specific ones on port 8080")
-        XCTAssertNoThrow(try resolve("listen 127.0.0.1:8080;\nlisten 127.0.0.1:8081;\n" + upstream))
+        // Different ports, or IPv4 and IPv6 wildcards (IPv6 listeners are IPv6-only), are fine.
+        XCTAssertNoThrow(try resolve("listen 127.0.0.1:8080;\nlisten 127.0.0.1:8081;\nlisten 8082;\nlisten [::]:8082;\n" + upstream))
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Host names in `server` and `listen`.
+/// Host names in `server` and `listen`, and a port another gateway already serves.
 final class AddressTests: XCTestCase {
     private var deployment: Deployment!
     private var files: [String] = []
@@ -67,6 +67,20 @@ final class AddressTests: XCTestCase {
         let run = try runGateway(["--config", path], timeout: 10)
         XCTAssertEqual(run.exitStatus, 1, "exits with an error, not a signal: \(run.stderr)")
         XCTAssertEqual(run.stderr, check.stderr)
+    }
+
+    func testASecondGatewayOnTheSamePortRefusesToStart() throws {
+        let mock = try deployment.startMock()
+        try deployment.startGateway(servers: [mock], workers: 2)
+        let second = try runGateway(["--config", deployment.configPath], timeout: 5)
+        XCTAssertEqual(second.exitStatus, 1, "the second gateway must exit, not share the port: \(second.stderr)")
+        XCTAssertTrue(second.stderr.lowercased().contains("address already in use"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("\(deployment.configPath):1:8: bind 127.0.0.1:\(deployment.gatewayPort)"), second.stderr)
+        XCTAssertFalse(second.stderr.contains("listening"), second.stderr)
+        // The first keeps the port to itself and keeps serving.
+        XCTAssertEqual(listeningSockets(port: deployment.gatewayPort), 2)
+        let response = try RawClient(port: deployment.gatewayPort).exchange(get("/v1/sessions/demo"))
+        XCTAssertEqual(response.status, 200, response.text)
     }
 
     private func ipv4Address(of name: String) -> String? {
