@@ -13,6 +13,7 @@ public enum Server {
     /// the idempotency journal included, is touched), then runs the loops; never returns.
     public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
+        let hangup = HangupSignal.block()
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
@@ -26,13 +27,16 @@ public enum Server {
             }
         }
         runWorker(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
-                  listeners: listenersPerWorker[0], flushesJournal: true)
+                  listeners: listenersPerWorker[0], flushesJournal: true, hangup: hangup)
     }
 
+    /// The first worker (on the main thread) also flushes the journal and hears SIGHUP.
     private static func runWorker(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline,
-                                  idempotency: IdempotencyStage?, listeners: [Int32], flushesJournal: Bool = false) -> Never {
+                                  idempotency: IdempotencyStage?, listeners: [Int32], flushesJournal: Bool = false,
+                                  hangup: Int32 = -1) -> Never {
         let worker = WorkerContext(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
+        _ = HangupSignal(fd: hangup, loop: worker.loop)
         if flushesJournal, let idempotency, case .interval(let ms) = idempotency.config.sync {
             _ = JournalFlusher(loop: worker.loop, store: idempotency.store, intervalMs: ms)
         }
