@@ -28,6 +28,7 @@ extension ClientConnection {
 
     private func writeLocal(_ rendered: RenderedError, close: Bool) {
         if let seconds = rendered.retryAfterSeconds { context.addResponseHeader("Retry-After", String(seconds)) }
+        if let challenge = rendered.wwwAuthenticate { context.addResponseHeader("WWW-Authenticate", challenge) }
         let keep = !close && exchange.clientKeepAlive && !peerClosed
         let directive = ProxyHeadWriter.ConnectionDirective(keep: keep, clientVersion: exchange.clientVersion)
         let out = output.ownedBuffer

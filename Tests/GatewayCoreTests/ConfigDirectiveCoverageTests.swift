@@ -61,6 +61,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .globalConcurrency: ("global_concurrency 7;", { $0.access.globalConcurrency == 7 })
             case .rateLimitHeaders: ("rate_limit_headers both;", { $0.access.headers == .both })
             case .dailyQuotaReset: ("daily_quota_reset 00:07;", { $0.access.quotaResetOffsetMs == 7 * 60_000 })
+            case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
             }
             check(name.rawValue, probe)
         }

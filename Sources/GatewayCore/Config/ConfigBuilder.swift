@@ -61,6 +61,11 @@ struct ConfigBuilder {
                     throw Value.error(d.arguments[0], d, "a UTC time of day HH:MM such as 00:00")
                 }
                 config.access.quotaResetOffsetMs = ms
+            case .authRealm:
+                guard ConfigValues.isRealm(d.arguments[0].text) else {
+                    throw Value.error(d.arguments[0], d, "1 to 128 printable ASCII characters without '\"' or '\\'")
+                }
+                config.access.authRealm = d.arguments[0].text
             }
         }
     }

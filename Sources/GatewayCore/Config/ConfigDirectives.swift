@@ -7,6 +7,7 @@ enum TopDirective: String, DirectiveName {
     case maxRequestLine = "max_request_line", maxHeaderSize = "max_header_size", maxHeaders = "max_headers"
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
+    case authRealm = "auth_realm"
 
     static let context = ConfigContext.top
 
@@ -27,6 +28,7 @@ enum TopDirective: String, DirectiveName {
         case .keysFile: DirectiveShape("keys_file PATH;", repeatable: true)
         case .rateLimitHeaders: DirectiveShape("rate_limit_headers ietf|legacy|both|off;")
         case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
+        case .authRealm: DirectiveShape("auth_realm REALM;")
         }
     }
 }

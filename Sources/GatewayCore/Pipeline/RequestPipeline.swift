@@ -7,6 +7,7 @@ public final class RequestPipeline: @unchecked Sendable {
     public let upstreamErrors: UpstreamErrorStage
     public let vocabulary: ErrorVocabulary
     public let policies: ClientPolicies
+    private let challenge: AuthChallenge
 
     public init(config: GatewayConfig) {
         let names = config.upstreams.keys.sorted()
@@ -18,7 +19,8 @@ public final class RequestPipeline: @unchecked Sendable {
         self.policies = policies
         stages = [RouteStage(routes: routes), AuthStage(policies: policies), RateLimitStage(policies: policies),
                   ConcurrencyStage(policies: policies), QuotaStage(policies: policies)]
-        upstreamErrors = UpstreamErrorStage(errors: config.errors)
+        challenge = AuthChallenge(realm: config.access.authRealm)
+        upstreamErrors = UpstreamErrorStage(errors: config.errors, challenge: challenge)
         vocabulary = config.errors.vocabulary
     }
 
@@ -44,6 +46,8 @@ public final class RequestPipeline: @unchecked Sendable {
     }
 
     public func render(_ error: GatewayError, context: RequestContext) -> RenderedError {
-        ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
+        var rendered = ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
+        if rendered.status == 401 { rendered.wwwAuthenticate = challenge.header(for: error.kind) }
+        return rendered
     }
 }

@@ -34,6 +34,9 @@ public final class ResponseRecorder {
                                    count: HTTPStatus.reason(rendered.status).utf8CodeUnitCount), to: .reason)
         let contentType: StaticString = "Content-Type: application/json\r\n"
         add(UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount), to: .headerLines)
+        if let challenge = rendered.wwwAuthenticate {
+            Array("WWW-Authenticate: \(challenge)\r\n".utf8).withUnsafeBytes { add($0, to: .headerLines) }
+        }
         rendered.body.withUnsafeBytes { append($0.baseAddress, count: $0.count) }
     }
 
