@@ -19,25 +19,32 @@ public enum Server {
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let pipeline = RequestPipeline(config: config)
         let idempotency = try startIdempotency(config)
+        // Every loop is made here, so running out of descriptors is an error before anything is served.
+        var contexts: [Handoff] = []
+        for _ in 0..<workers {
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency)))
+        }
         let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
-        for fds in listenersPerWorker.dropFirst() {
-            Thread.start {
-                runWorker(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency, listeners: fds)
-            }
+        for index in 1..<workers {
+            let (context, fds) = (contexts[index], listenersPerWorker[index])
+            try Thread.start { runWorker(context.worker, listeners: fds) }
         }
-        runWorker(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
-                  listeners: listenersPerWorker[0], flushesJournal: true, hangup: hangup)
+        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], flushesJournal: true, hangup: hangup)
+    }
+
+    /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
+    private final class Handoff: @unchecked Sendable {
+        let worker: WorkerContext
+        init(_ worker: WorkerContext) { self.worker = worker }
     }
 
     /// The first worker (on the main thread) also flushes the journal and hears SIGHUP.
-    private static func runWorker(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline,
-                                  idempotency: IdempotencyStage?, listeners: [Int32], flushesJournal: Bool = false,
+    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], flushesJournal: Bool = false,
                                   hangup: Int32 = -1) -> Never {
-        let worker = WorkerContext(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency)
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
         _ = HangupSignal(fd: hangup, loop: worker.loop)
-        if flushesJournal, let idempotency, case .interval(let ms) = idempotency.config.sync {
+        if flushesJournal, let idempotency = worker.idempotency, case .interval(let ms) = idempotency.config.sync {
             _ = JournalFlusher(loop: worker.loop, store: idempotency.store, intervalMs: ms)
         }
         worker.loop.run()

@@ -13,14 +13,14 @@ final class WorkerContext {
     let idempotency: IdempotencyStage?
     private var requestIDs: RequestIDGenerator
 
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, idempotency: IdempotencyStage?) {
+    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, idempotency: IdempotencyStage?) throws(SystemError) {
         self.idempotency = idempotency
         let limits = config.client
         self.limits = limits
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
-        loop = EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
+        loop = try EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
         self.pipeline = pipeline
         // Indexed like the pipeline's names (the keys of `config.upstreams`), so both lookups always find one.
         groups = pipeline.upstreamNames.map { name in
