@@ -13,7 +13,7 @@ let package = Package(
         .executable(name: "mock-upstream", targets: ["mock-upstream"]),
     ],
     targets: [
-        // Thin C seam for what Glibc's Swift module does not expose (epoll, eventfd, accept4).
+        // Thin C seam for what Glibc's Swift module does not expose (epoll, eventfd, accept4, signalfd).
         .target(name: "CSystem"),
         // OpenSSL's libcrypto/libssl from Debian's libssl-dev, found through pkg-config.
         .systemLibrary(

@@ -40,11 +40,11 @@ python3 - "$DIR" "$KEYS" "$BENCH_HASH" <<'PY'
 import hashlib, sys
 directory, count, bench = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 with open(f"{directory}/one.list", "w") as f:
-    f.write(f"{bench} bench\n")
+    f.write(f"sha256:{bench} bench\n")
 with open(f"{directory}/many.list", "w") as f:
-    f.write(f"{bench} bench\n")
+    f.write(f"sha256:{bench} bench\n")
     for i in range(count - 1):
-        f.write(hashlib.sha256(b"key-%d" % i).hexdigest() + " bench\n")
+        f.write("sha256:" + hashlib.sha256(b"key-%d" % i).hexdigest() + " bench\n")
 PY
 
 write_conf() { # NAME KEYS_FILE|""

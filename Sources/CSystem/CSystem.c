@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSystem.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -54,6 +55,21 @@ int csys_socket_error(int fd) {
 int csys_errno(void) { return errno; }
 
 void csys_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+int csys_signal_fd(int signo) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int csys_signal_fd_drain(int fd) {
+    struct signalfd_siginfo info;
+    int count = 0;
+    while (read(fd, &info, sizeof info) == (ssize_t)sizeof info) count++;
+    return count;
+}
 
 // Lifts the soft descriptor limit to the hard one; returns the new soft limit.
 int csys_raise_nofile_limit(void) {

@@ -29,9 +29,10 @@ final class EventLoop {
     private var freeBuffers: [ByteBuffer] = []
     let bufferSize: Int
 
-    init(bufferSize: Int) {
+    /// Fails when the process is out of descriptors (many `workers` under a low limit).
+    init(bufferSize: Int) throws(SystemError) {
         epfd = csys_epoll_create()
-        precondition(epfd >= 0, "epoll_create1 failed")
+        guard epfd >= 0 else { throw SystemError("epoll_create1", csys_errno()) }
         events = csys_epoll_events_alloc(capacity)
         self.bufferSize = bufferSize
         timers = TimerWheel(now: now)

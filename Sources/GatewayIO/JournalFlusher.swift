@@ -5,12 +5,12 @@ import Glibc
 /// for it: fsync every `fsync_interval` (with `fsync interval`), compaction once the file has
 /// outgrown its live data, and a log line when writes start failing and when they stop.
 enum JournalFlusher {
-    static func start(_ stage: IdempotencyStage) {
+    static func start(_ stage: IdempotencyStage) throws(SystemError) {
         guard stage.store.journalStats != nil else { return }
         var tick: UInt64 = 1000
         if case .interval(let ms) = stage.config.sync { tick = min(max(ms, 10), 1000) }
         let store = stage.store, policy = stage.config.sync, tickMs = tick
-        Thread.start { run(store, policy: policy, tickMs: tickMs) }
+        try Thread.start { run(store, policy: policy, tickMs: tickMs) }
     }
 
     private static func run(_ store: IdempotencyStore, policy: JournalSyncPolicy, tickMs: UInt64) {

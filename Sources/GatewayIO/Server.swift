@@ -9,40 +9,41 @@ public enum Server {
         configured ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
-    /// Binds every listener first (so a bad address fails before anything runs), then runs the
-    /// loops; never returns.
-    public static func run(config: GatewayConfig) throws(SystemError) -> Never {
+    /// Binds every listener first (so an address that is taken or bad fails before anything else,
+    /// the idempotency journal included, is touched), then runs the loops; never returns.
+    public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
+        let hangup = HangupSignal.block()
         _ = csys_raise_nofile_limit()
+        let workers = workerCount(config.workers)
+        let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
-        let workers = workerCount(config.workers)
-        var listenersPerWorker: [[Int32]] = []
+        // Every loop is made here, so running out of descriptors is an error before anything is served.
+        var contexts: [Handoff] = []
         for _ in 0..<workers {
-            var fds: [Int32] = []
-            for address in config.listen {
-                guard let socketAddress = SocketAddress(host: address.host, port: address.port) else {
-                    throw SystemError("resolve \(address.host)", EINVAL)
-                }
-                switch Socket.listen(on: socketAddress, reusePort: true) {
-                case .success(let fd): fds.append(fd)
-                case .failure(let error): throw error
-                }
-            }
-            listenersPerWorker.append(fds)
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline)))
         }
-        let listenText = config.listen.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
-        if let idempotency { JournalFlusher.start(idempotency) }
-        for fds in listenersPerWorker.dropFirst() {
-            Thread.start { runWorker(config: config, pipeline: pipeline, listeners: fds) }
+        if let idempotency { try JournalFlusher.start(idempotency) }
+        for index in 1..<workers {
+            let (context, fds) = (contexts[index], listenersPerWorker[index])
+            try Thread.start { runWorker(context.worker, listeners: fds) }
         }
-        runWorker(config: config, pipeline: pipeline, listeners: listenersPerWorker[0])
+        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], hangup: hangup)
     }
 
-    private static func runWorker(config: GatewayConfig, pipeline: RequestPipeline, listeners: [Int32]) -> Never {
-        let worker = WorkerContext(config: config, pipeline: pipeline)
+    /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
+    private final class Handoff: @unchecked Sendable {
+        let worker: WorkerContext
+        init(_ worker: WorkerContext) { self.worker = worker }
+    }
+
+    /// The first worker (on the main thread) also hears SIGHUP.
+    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], hangup: Int32 = -1) -> Never {
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
+        _ = HangupSignal(fd: hangup, loop: worker.loop)
         worker.loop.run()
     }
 

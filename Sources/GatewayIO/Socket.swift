@@ -10,6 +10,8 @@ enum Socket {
         let fd = csys_socket_stream(address.family)
         if fd < 0 { return .failure(SystemError("socket", csys_errno())) }
         _ = csys_set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+        // [::]:P takes IPv6 only, as in nginx, so it and 0.0.0.0:P can both be listened on.
+        if address.family == AF_INET6 { _ = csys_set_int_option(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
         if reusePort { _ = csys_set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
         let bound = address.withSockaddr { Glibc.bind(fd, $0, $1) }
         if bound != 0 {

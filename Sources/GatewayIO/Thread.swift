@@ -8,15 +8,19 @@ public enum Thread {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
-    public static func start(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    /// Fails (e.g. EAGAIN under a thread limit, with many `workers`) instead of trapping.
+    public static func start(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        let box = Unmanaged.passRetained(Box(body))
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
+            guard let raw else { return nil }
+            Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
             return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw SystemError("pthread_create", rc)
+        }
         pthread_detach(thread)
     }
 }

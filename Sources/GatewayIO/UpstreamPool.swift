@@ -8,10 +8,11 @@ final class UpstreamPool {
     let addresses: [SocketAddress]
     private var idle: [[UpstreamConnection]]
 
-    init(group: Int, balancer: UpstreamBalancer) {
+    /// `addresses` by server index, as the balancer's members were made.
+    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress]) {
         self.group = group
         self.balancer = balancer
-        addresses = balancer.servers.map { SocketAddress(host: $0.config.host, port: $0.config.port)! }
+        self.addresses = addresses
         idle = Array(repeating: [], count: balancer.servers.count)
     }
 

@@ -8,6 +8,7 @@ let usage = """
 usage: gateway --config FILE         run the gateway
        gateway --check-config FILE   validate FILE and exit (like nginx -t)
        gateway hash-key KEY          print the SHA-256 of an API key, for 'key sha256:HEX' in the config
+       gateway --version             print the version
 
 """
 
@@ -22,6 +23,10 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments == ["--version"] {
+    print("gateway \(gatewayVersion)")
+    exit(0)
+}
 if arguments.count == 2, arguments[0] == "hash-key" {
     print(KeyHash.hex(KeyHash.sha256(arguments[1])))
     exit(0)
@@ -40,6 +45,13 @@ do {
 } catch {
     fail("\(error)")
 }
+// Names resolve here, for --check-config too: a server that does not resolve is a config error.
+let addresses: ResolvedAddresses
+do {
+    addresses = try ResolvedAddresses.resolve(config)
+} catch {
+    fail("\(error)")
+}
 for warning in config.access.warnings { printError("warning: \(warning)") }
 
 if arguments[0] == "--check-config" {
@@ -48,7 +60,7 @@ if arguments[0] == "--check-config" {
 }
 
 do {
-    try Server.run(config: config)
+    try Server.run(config: config, addresses: addresses)
 } catch {
     fail("cannot start: \(error)")
 }

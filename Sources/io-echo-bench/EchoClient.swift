@@ -7,7 +7,11 @@ import GatewayIO
 /// not main.swift, so the closure carries no main-actor isolation); writes a byte to `done` at the end.
 enum EchoClient {
     static func start(port: UInt16, connections: Int, total: Int, messageSize: Int, done: Int32) {
-        Thread.start { run(port: port, connections: connections, total: total, messageSize: messageSize, done: done) }
+        do {
+            try Thread.start { run(port: port, connections: connections, total: total, messageSize: messageSize, done: done) }
+        } catch {
+            fatalError("cannot start the echo client thread: \(error)")
+        }
     }
 
     private static func run(port: UInt16, connections: Int, total: Int, messageSize: Int, done: Int32) {

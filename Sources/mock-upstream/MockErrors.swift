@@ -1,4 +1,4 @@
-/// The two error dialects of the messaging API family (see /work/shared/error-catalog.md):
+/// The two error dialects of the messaging API family (README, "Error reference"):
 /// snake `{"success":false,"error":{...}}` and upper `{"error":{...}}`.
 enum MockDialect: Sendable {
     case snake, upper

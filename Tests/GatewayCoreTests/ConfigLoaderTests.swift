@@ -101,7 +101,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.errors.vocabulary, .snake)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for context in ConfigContext.allCases {
-            for rule in DirectiveRule.rules(for: context) {
+            for rule in context.rules {
                 XCTAssertTrue(text.contains(rule.name + " "), "gateway.conf does not document '\(rule.name)'")
             }
         }

@@ -41,10 +41,11 @@ final class ErrorCatalogTests: XCTestCase {
         let table: [(Int, GatewayErrorKind)] = [
             (400, .invalidRequest), (401, .invalidApiKey), (403, .insufficientPermissions), (404, .resourceNotFound),
             (405, .methodNotAllowed), (408, .requestTimeout), (409, .invalidRequest), (410, .resourceNotFound),
-            (413, .requestTooLarge), (414, .requestTooLarge), (418, .invalidRequest), (422, .invalidRequest),
+            (413, .requestTooLarge), (414, .uriTooLong), (418, .invalidRequest), (422, .invalidRequest),
             (429, .rateLimitExceeded), (431, .headersTooLarge), (499, .invalidRequest),
-            (500, .internalServerError), (501, .internalServerError), (502, .badGateway), (503, .serviceUnavailable),
-            (504, .upstreamTimeout), (507, .internalServerError), (599, .internalServerError),
+            (500, .internalServerError), (501, .notImplemented), (502, .badGateway), (503, .serviceUnavailable),
+            (504, .upstreamTimeout), (505, .notImplemented), (506, .internalServerError), (507, .internalServerError),
+            (508, .internalServerError), (510, .notImplemented), (511, .internalServerError), (599, .internalServerError),
             (200, .internalServerError), (-1, .internalServerError), (Int.max, .internalServerError),
         ]
         for (status, kind) in table {

@@ -95,6 +95,14 @@ final class ErrorUpstreamTranslatorTests: XCTestCase {
              retry: nil, snake: "invalid_request", upper: "VALIDATION_ERROR", message: "bad", details: #"{"upstream_details":["to"]}"#)
         both("null details dropped", status: 413, body: Self.upperBody("VALIDATION_ERROR", "big", details: "null"),
              retry: nil, snake: "request_too_large", upper: "VALIDATION_ERROR", message: "big", details: nil)
+        both("501 is never retried: no default Retry-After", status: 501, body: Self.upperBody("NOT_IMPLEMENTED", "no PATCH"),
+             retry: nil, snake: "not_implemented", upper: "NOT_IMPLEMENTED", message: "no PATCH", details: nil)
+        both("SERVER_ERROR at 505 is not in the retry class", status: 505, body: Self.upperBody("SERVER_ERROR", "HTTP/1.0 only"),
+             retry: nil, snake: "internal_server_error", upper: "SERVER_ERROR", message: "HTTP/1.0 only", details: nil)
+        both("a 501 keeps the upstream's own Retry-After", status: 501, body: Self.snakeBody("not_implemented", "soon"),
+             upstreamRetry: 60, retry: 60, snake: "not_implemented", upper: "NOT_IMPLEMENTED", message: "soon", details: #"{"retry_after_s":60}"#)
+        both("414 in UPPER", status: 414, body: Self.upperBody("VALIDATION_ERROR", "long"),
+             retry: nil, snake: "uri_too_long", upper: "VALIDATION_ERROR", message: "long", details: nil)
         both("negative upstream Retry-After clamps to 0", status: 429, body: Self.upperBody("RATE_LIMITED", "slow"),
              upstreamRetry: -4, retry: 0, snake: "rate_limit_exceeded", upper: "RATE_LIMITED", message: "slow", details: #"{"retry_after_s":0}"#)
         run(cases)
@@ -128,6 +136,11 @@ final class ErrorUpstreamTranslatorTests: XCTestCase {
             ("JSON but text/plain", 401, Self.upperBody("UNAUTHORIZED", "no"), false, 2, "invalid_api_key", "UNAUTHORIZED", 2),
             ("plain text 429", 429, "Too Many Requests", false, nil, "rate_limit_exceeded", "RATE_LIMITED", 3),
             ("array body", 403, "[]", true, nil, "insufficient_permissions", "FORBIDDEN", nil),
+            ("HTML 501", 501, "<html>Not Implemented</html>", false, nil, "not_implemented", "NOT_IMPLEMENTED", nil),
+            ("empty 505", 505, "", true, nil, "not_implemented", "NOT_IMPLEMENTED", nil),
+            ("plain 510", 510, "Not Extended", false, nil, "not_implemented", "NOT_IMPLEMENTED", nil),
+            ("empty 507 stays in the retry class", 507, "", true, nil, "internal_server_error", "SERVER_ERROR", 3),
+            ("plain text 414", 414, "URI Too Long", false, nil, "uri_too_long", "VALIDATION_ERROR", nil),
         ]
         var cases: [Case] = []
         for (name, status, body, isJSON, upstreamRetry, snake, upper, retry) in rows {

@@ -9,7 +9,7 @@ final class PolicyConfigTests: XCTestCase {
     func testPlansKeysAndTopLevelDirectives() throws {
         let config = try parseConfig(minimalConfig + plan + """
         key sha256:\(testHash) { plan free; scopes messages:write sessions:read; expires 2027-01-01T00:00:00Z; rate 10/s burst 5; }
-        key \(String(repeating: "A", count: 64)) { plan free; revoked; }
+        key sha256:\(String(repeating: "A", count: 64)) { plan free; revoked; }
         anonymous { rate 10/s; }
         global_concurrency 1000;
         rate_limit_headers legacy;
@@ -67,13 +67,15 @@ final class PolicyConfigTests: XCTestCase {
         assertConfigError(base + "plan a { concurrency 0; }", at: "test.conf:4:22", ["'concurrency'"])
         assertConfigError(base + "plan a { daily_quota x; }", at: "test.conf:4:22", ["'daily_quota'"])
         assertConfigError(base + "plan a { scopes x; }", at: "test.conf:4:10", ["'scopes' is not allowed inside a 'plan' block", "inside a 'key' block"])
-        assertConfigError(base + "key abc { plan free; }", at: "test.conf:4:5", ["sha256:HEX", "hash-key"])
+        assertConfigError(base + "key abc { plan free; }", at: "test.conf:4:5", ["sha256:<64 hex digits>", "hash-key", "plain:KEY", "3 characters"])
+        assertConfigError(base + "key \(testHash) { plan free; }", at: "test.conf:4:5", ["needs its 'sha256:' prefix", "sha256:<64 hex digits>", "plain:KEY"])
+        assertConfigError(base + "key sha256:abc { plan free; }", at: "test.conf:4:5", ["sha256:<64 hex digits>", "10 characters"])
         assertConfigError(base + "key plain: { plan free; }", at: "test.conf:4:5", ["a key after 'plain:'"])
-        assertConfigError(base + "key \(testHash) { scopes a; }", at: "test.conf:4:1", ["has no plan"])
-        assertConfigError(base + "key \(testHash) { plan fre; }", at: "test.conf:4:77", ["no plan named 'fre'", "did you mean 'free'"])
-        assertConfigError(base + "key \(testHash) { plan free; expires tomorrow; }", at: "test.conf:4:91", ["'expires'", "2027-01-01T00:00:00Z"])
-        assertConfigError(base + "key \(testHash) { plan free; revoked yes; }", at: "test.conf:4:91", ["'revoked': too many arguments"])
-        assertConfigError(base + "key \(testHash) { plan free; }\nkey plain:test { plan free; }", at: "test.conf:5:5", ["duplicate key", "9f86d081"])
+        assertConfigError(base + "key sha256:\(testHash) { scopes a; }", at: "test.conf:4:1", ["has no plan"])
+        assertConfigError(base + "key sha256:\(testHash) { plan fre; }", at: "test.conf:4:84", ["no plan named 'fre'", "did you mean 'free'"])
+        assertConfigError(base + "key sha256:\(testHash) { plan free; expires tomorrow; }", at: "test.conf:4:98", ["'expires'", "2027-01-01T00:00:00Z"])
+        assertConfigError(base + "key sha256:\(testHash) { plan free; revoked yes; }", at: "test.conf:4:98", ["'revoked': too many arguments"])
+        assertConfigError(base + "key sha256:\(testHash) { plan free; }\nkey plain:test { plan free; }", at: "test.conf:5:5", ["duplicate key", "9f86d081"])
         assertConfigError(base + "anonymous { concurrency 1; }", at: "test.conf:4:13", ["'concurrency' is not allowed inside the 'anonymous' block"])
         assertConfigError(base + "global_concurrency 0;", at: "test.conf:4:20", ["'global_concurrency'"])
         assertConfigError(base + "rate_limit_headers draft;", at: "test.conf:4:20", ["ietf or legacy or both or off"])
@@ -93,7 +95,7 @@ final class PolicyConfigTests: XCTestCase {
         try """
         # comment line
 
-        \(testHash) free
+        sha256:\(testHash) free
         sha256:\(other)\tfree scopes=a,b expires=2027-01-01 burst=2 concurrency=1 daily_quota=3 revoked # trailing comment\r
         """.write(toFile: directory + "/keys.list", atomically: true, encoding: .utf8)
         let config = try GatewayConfig.parse(text: minimalConfig + plan + "keys_file keys.list;", file: "test.conf", baseDirectory: directory)
@@ -113,11 +115,15 @@ final class PolicyConfigTests: XCTestCase {
                 return error.description.replacingOccurrences(of: directory + "/", with: "")
             }
         }
-        XCTAssertTrue(failure("\n  abc free").hasPrefix("bad.list:2:3: keys file: expected a key hash"))
-        XCTAssertTrue(failure(testHash).hasPrefix("bad.list:1:65: keys file: expected a plan name"))
-        XCTAssertTrue(failure("\(testHash) fre").hasPrefix("bad.list:1:66: 'plan': no plan named 'fre'; did you mean 'free'?"))
-        XCTAssertTrue(failure("\(testHash) free colour=red").hasPrefix("bad.list:1:71: keys file: unknown option 'colour=red'"))
-        XCTAssertTrue(failure("\(testHash) free rate=5").hasPrefix("bad.list:1:76: 'rate': expected a rate"))
-        XCTAssertTrue(failure("\(testHash) free\n\(testHash) free").hasPrefix("bad.list:2:1: duplicate key"))
+        let hash = "sha256:" + testHash
+        XCTAssertEqual(failure("\n  abc free"), "bad.list:2:3: keys file: expected sha256:<64 hex digits> (the hash 'gateway hash-key KEY' prints), got a value of 3 characters")
+        XCTAssertEqual(failure("\(testHash) free"), "bad.list:1:1: keys file: a hash needs its 'sha256:' prefix; expected sha256:<64 hex digits> (the hash 'gateway hash-key KEY' prints)")
+        XCTAssertTrue(failure("plain:secret free").hasPrefix("bad.list:1:1: keys file: plain-text keys are not accepted here"))
+        XCTAssertFalse(failure("plain:secret free").contains("secret"))
+        XCTAssertTrue(failure(hash).hasPrefix("bad.list:1:72: keys file: expected a plan name"))
+        XCTAssertTrue(failure("\(hash) fre").hasPrefix("bad.list:1:73: 'plan': no plan named 'fre'; did you mean 'free'?"))
+        XCTAssertTrue(failure("\(hash) free colour=red").hasPrefix("bad.list:1:78: keys file: unknown option 'colour=red'"))
+        XCTAssertTrue(failure("\(hash) free rate=5").hasPrefix("bad.list:1:83: 'rate': expected a rate"))
+        XCTAssertTrue(failure("\(hash) free\n\(hash) free").hasPrefix("bad.list:2:1: duplicate key"))
     }
 }

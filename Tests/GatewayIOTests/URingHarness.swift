@@ -76,7 +76,7 @@ final class RingHarness {
 
     /// Listens on 127.0.0.1 (an ephemeral port) and accepts through one multishot accept.
     func listen(onAccept: @escaping (RingSocket) -> Void) -> (fd: Int32, address: SocketAddress) {
-        guard case .success(let fd) = Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0)!, reusePort: false) else {
+        guard case .success(let fd) = Socket.listen(on: try! Resolver.addresses(host: "127.0.0.1", port: 0).get()[0], reusePort: false) else {
             fatalError("listen failed")
         }
         let gen = generation()

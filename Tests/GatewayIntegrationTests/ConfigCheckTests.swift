@@ -72,6 +72,9 @@ final class ConfigCheckTests: XCTestCase {
         BadFile(name: "unclosed block",
                 text: "listen 127.0.0.1:18080;\nupstream messaging { server 127.0.0.1:19000; }\nroute /v1/ { upstream messaging;\n",
                 line: 3, column: 1, mustContain: ["'route'", "'}'"]),
+        BadFile(name: "the same listen address twice",
+                text: "listen 127.0.0.1:18080;\nlisten 127.0.0.1:18080;\nupstream messaging { server 127.0.0.1:19000; }\nroute /v1/ { upstream messaging; }\n",
+                line: 2, column: 8, mustContain: ["duplicate 'listen 127.0.0.1:18080'", "already listened on at"]),
         BadFile(name: "directive in the wrong block",
                 text: "listen 127.0.0.1:18080;\nupstream messaging { server 127.0.0.1:19000; max_body 1m; }\nroute /v1/ { upstream messaging; }\n",
                 line: 2, column: 46, mustContain: ["'max_body'", "route"]),
@@ -150,6 +153,13 @@ final class ConfigCheckTests: XCTestCase {
         let run = try runGateway(["--cofig", "x.conf"])
         XCTAssertEqual(run.exitStatus, 2)
         XCTAssertTrue(run.stderr.contains("usage"), run.stderr)
+    }
+
+    func testVersionIsPrinted() throws {
+        let run = try runGateway(["--version"])
+        XCTAssertEqual(run.exitStatus, 0, run.stderr)
+        XCTAssertNotNil(run.stdout.range(of: #"^gateway [0-9]+\.[0-9]+\.[0-9]+\n$"#, options: .regularExpression), run.stdout)
+        XCTAssertEqual(run.stderr, "")
     }
 
     func testMissingSemicolonBeforeABlockDirectiveMentionsTheSemicolon() throws {

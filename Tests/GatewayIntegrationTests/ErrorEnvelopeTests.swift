@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The gateway's own errors (error-catalog.md): 404, 405, 413, 414, 431, 400, 408, each as the
+/// The gateway's own errors (README, "Error reference"): 404, 405, 413, 414, 431, 400, 408, each as the
 /// canonical envelope with the right status, code, request_id and Retry-After rule, and the
 /// connection closed whenever the rest of the request could not be read.
 final class ErrorEnvelopeTests: XCTestCase {

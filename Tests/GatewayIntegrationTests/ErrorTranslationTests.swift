@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// Issue 5, "one error language": upstream errors in either dialect come out in the gateway's
-/// configured vocabulary (error-catalog.md, "Rewriting upstream answers"), table-driven over
+/// README, "One error language": upstream errors in either dialect come out in the gateway's
+/// configured vocabulary (README, "Error reference": how upstream answers are rewritten), table-driven over
 /// upstream dialect × upstream error × gateway vocabulary, against real binaries.
 final class ErrorTranslationTests: XCTestCase {
     /// Gateways in front of their own mock, one per client vocabulary.
@@ -146,7 +146,7 @@ final class ErrorTranslationTests: XCTestCase {
     }
 
     func testUpstream500CarriesRetryAfterAsARetryClass() throws {
-        // error-catalog.md: internal_server_error is class "retry", and "Retry-After is sent on every
+        // The error reference: internal_server_error is class "retry", and "Retry-After is sent on every
         // response whose class is retry": a rewritten upstream 500 without its own Retry-After gets
         // retry_after_default (the upstream's own value wins: see ErrorUpstreamTranslatorTests).
         for vocabulary in Vocabulary.allCases {
@@ -171,6 +171,10 @@ final class ErrorTranslationTests: XCTestCase {
             ("fail=html502", 502, "bad_gateway", "SERVER_ERROR", true),
             ("fail=oversized", 500, "internal_server_error", "SERVER_ERROR", true),
             ("fail=oversized&status=503", 503, "service_unavailable", "SERVICE_UNAVAILABLE", true),
+            // Never retryable: the same request fails the same way, so no Retry-After invites one.
+            ("fail=status&status=501", 501, "not_implemented", "NOT_IMPLEMENTED", false),
+            ("fail=text&status=505", 505, "not_implemented", "NOT_IMPLEMENTED", false),
+            ("fail=status&status=414", 414, "uri_too_long", "VALIDATION_ERROR", false),
         ]
         for vocabulary in Vocabulary.allCases {
             let c = try RawClient(port: gateway(vocabulary).gatewayPort)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -31,6 +32,12 @@ int csys_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int csys_socket_error(int fd);
 int csys_errno(void);
 void csys_ignore_sigpipe(void);
+// Blocks `signo` in the calling thread (threads it creates later inherit that) and returns a
+// non-blocking signalfd that receives it instead, so it is handled on a loop rather than in a
+// signal handler; -1 on failure.
+int csys_signal_fd(int signo);
+// Reads every pending signal from a signalfd; returns how many there were.
+int csys_signal_fd_drain(int fd);
 int csys_raise_nofile_limit(void);
 
 static const uint32_t CSYS_EPOLLIN = EPOLLIN;

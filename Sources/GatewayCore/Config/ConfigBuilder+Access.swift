@@ -7,34 +7,33 @@ extension ConfigBuilder {
             throw ConfigError(d.location, "duplicate 'plan \(name.text)'; it is already defined at \(first)")
         }
         planLocations[name.text] = d.location
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .plan)
         var limits = PolicyLimits()
-        for c in children { try limit(c, into: &limits) }
+        for (name, c) in try DirectiveRule.check(d.block ?? [], as: LimitDirective.self) { try limit(name, c, into: &limits) }
         config.access.policies.append(KeyPolicy(name: name.text, limits: limits))
         config.access.planCount += 1
     }
 
     mutating func key(_ d: ConfigDirective) throws(ConfigError) {
         let digest = try keyDigest(d.arguments[0])
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .key)
-        guard let planArg = children.first(where: { $0.name == "plan" })?.arguments[0] else {
+        let children = try DirectiveRule.check(d.block ?? [], as: KeyDirective.self)
+        guard let planArg = children.first(where: { $0.0 == .plan })?.1.arguments[0] else {
             throw ConfigError(d.location, "'key' has no plan; expected 'plan NAME;' inside it")
         }
         var entry = KeyEntry(policy: try planIndex(planArg))
         var override = PolicyLimits()
-        for c in children {
-            switch c.name {
-            case "plan": break
-            case "scopes": for arg in c.arguments { entry.scopes |= try scopeBit(arg, c) }
-            case "expires":
+        for (name, c) in children {
+            switch name {
+            case .plan: break  // read above because it is required
+            case .scopes: for arg in c.arguments { entry.scopes |= try scopeBit(arg, c) }
+            case .expires:
                 guard let ms = ConfigValues.timestampMs(c.arguments[0].text) else {
                     throw Value.error(c.arguments[0], c, "a UTC time such as 2027-01-01T00:00:00Z")
                 }
                 entry.expiresAtMs = ms
-            case "revoked": entry.revoked = true
-            default: try limit(c, into: &override)
+            case .revoked: entry.revoked = true
+            case .rate: try limit(.rate, c, into: &override)
+            case .concurrency: try limit(.concurrency, c, into: &override)
+            case .dailyQuota: try limit(.dailyQuota, c, into: &override)
             }
         }
         entry.policy = policyIndex(plan: entry.policy, override: override)
@@ -42,23 +41,18 @@ extension ConfigBuilder {
     }
 
     mutating func anonymous(_ d: ConfigDirective) throws(ConfigError) {
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .anonymous)
-        for c in children { config.access.anonymousRate = try Value.rate(c) }
+        for (name, c) in try DirectiveRule.check(d.block ?? [], as: AnonymousDirective.self) {
+            switch name {
+            case .rate: config.access.anonymousRate = try Value.rate(c)
+            }
+        }
     }
 
-    /// `auth`, `scope`, `rate` and `quota` inside a route; other directives are left alone.
-    mutating func routePolicy(_ c: ConfigDirective, into route: inout RouteConfig) throws(ConfigError) {
-        switch c.name {
-        case "auth": route.auth = try Value.keyword(c, [("required", RouteAuth.required), ("public", .public)])
-        case "scope":
-            for arg in c.arguments {
-                route.scopeMask |= try scopeBit(arg, c)
-                route.scopes.append(arg.text)
-            }
-        case "rate": route.rate = try Value.rate(c)
-        case "quota": route.quota = try quota(c)
-        default: break
+    /// `scope A B...` inside a route: the names and the same as a mask.
+    mutating func routeScopes(_ c: ConfigDirective, into route: inout RouteConfig) throws(ConfigError) {
+        for arg in c.arguments {
+            route.scopeMask |= try scopeBit(arg, c)
+            route.scopes.append(arg.text)
         }
     }
 
@@ -100,15 +94,16 @@ extension ConfigBuilder {
         return 1 << UInt64(config.access.scopeNames.count - 1)
     }
 
-    private func limit(_ c: ConfigDirective, into limits: inout PolicyLimits) throws(ConfigError) {
-        switch c.name {
-        case "rate": limits.rate = try Value.rate(c)
-        case "concurrency": limits.concurrency = Int(try Value.integer(c, in: 1...1_000_000))
-        default: limits.dailyQuota = try Value.integer(c, in: 1...1_000_000_000_000)  // daily_quota
+    private func limit(_ name: LimitDirective, _ c: ConfigDirective, into limits: inout PolicyLimits) throws(ConfigError) {
+        switch name {
+        case .rate: limits.rate = try Value.rate(c)
+        case .concurrency: limits.concurrency = Int(try Value.integer(c, in: 1...1_000_000))
+        case .dailyQuota: limits.dailyQuota = try Value.integer(c, in: 1...1_000_000_000_000)
         }
     }
 
-    /// `sha256:HEX`, bare `HEX`, or `plain:KEY` (hashed here, with a start-up warning).
+    /// `sha256:HEX` or `plain:KEY` (hashed here, with a start-up warning). A bare HEX is refused:
+    /// it could as well be a plain key that happens to look like a hash, so the prefix says which.
     private mutating func keyDigest(_ arg: ConfigArgument) throws(ConfigError) -> [UInt8] {
         if arg.text.hasPrefix("plain:") {
             let key = String(arg.text.dropFirst(6))
@@ -119,14 +114,16 @@ extension ConfigBuilder {
                     + "configure its hash instead (key sha256:HEX, printed by 'gateway hash-key KEY')")
             return digest
         }
-        let hex = arg.text.hasPrefix("sha256:") ? String(arg.text.dropFirst(7)) : arg.text
-        guard let digest = KeyHash.parseHex(hex) else {
-            throw ConfigError(arg.location, "'key': expected sha256:HEX (64 hex digits, see 'gateway hash-key') or plain:KEY, got a value of \(arg.text.utf8.count) characters")
+        let expected = "expected sha256:<64 hex digits> (the hash 'gateway hash-key KEY' prints) or plain:KEY"
+        if arg.text.hasPrefix("sha256:"), let digest = KeyHash.parseHex(String(arg.text.dropFirst(7))) { return digest }
+        if KeyHash.parseHex(arg.text) != nil {
+            throw ConfigError(arg.location, "'key': a hash needs its 'sha256:' prefix; \(expected)")
         }
-        return digest
+        // The value is not echoed: it may be a secret written in the wrong place.
+        throw ConfigError(arg.location, "'key': \(expected), got a value of \(arg.text.utf8.count) characters")
     }
 
-    private func quota(_ d: ConfigDirective) throws(ConfigError) -> QuotaCounting {
+    func quota(_ d: ConfigDirective) throws(ConfigError) -> QuotaCounting {
         let first = d.arguments[0]
         if first.text == "off", d.arguments.count == 1 { return .off }
         guard first.text == "counts" else { throw Value.error(first, d, "counts [METHOD...] or off") }

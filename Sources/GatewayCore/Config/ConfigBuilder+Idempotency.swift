@@ -5,29 +5,27 @@ enum IdempotencyConfigBuilder {
 
     /// Relative journal paths resolve against `directory`, that of the file the directive is in.
     static func block(_ d: ConfigDirective, directory: String) throws(ConfigError) -> IdempotencyConfig {
+        var config = IdempotencyConfig()
+        var fsync = "interval", intervalMs: Int64 = 1000
+        var memoryAt: SourceLocation?
         let children = d.block ?? []
         if let removed = children.first(where: { $0.name == "unknown_outcome_lock" }) {
             throw ConfigError(removed.location, "'unknown_outcome_lock' has been removed: a key whose outcome is unknown (upstream timeout) now answers 409 until its 'ttl' ends, so a retry never executes the request a second time; delete the directive")
         }
-        try DirectiveRule.check(children, in: .idempotency)
-        var config = IdempotencyConfig()
-        var fsync = "interval", intervalMs: Int64 = 1000
-        var memoryAt: SourceLocation?
-        for c in children {
-            switch c.name {
-            case "ttl": config.limits.ttlMs = UInt64(try Value.duration(c, in: 1000...(30 * Value.day)))
-            case "max_memory":
+        for (name, c) in try DirectiveRule.check(children, as: IdempotencyDirective.self) {
+            switch name {
+            case .ttl: config.limits.ttlMs = UInt64(try Value.duration(c, in: 1000...(30 * Value.day)))
+            case .maxMemory:
                 config.limits.maxMemory = Int(try Value.size(c, in: (1 << 20)...(1 << 40)))
                 memoryAt = c.location
-            case "max_response_size":
+            case .maxResponseSize:
                 config.limits.maxResponseSize = Int(try Value.size(c, in: (1 << 10)...Int64(IdempotencyConfig.maxResponseSizeLimit)))
-            case "conflict_status": config.conflictStatus = try Value.keyword(c, [("409", 409), ("422", 422)])
-            case "journal":
+            case .conflictStatus: config.conflictStatus = try Value.keyword(c, [("409", 409), ("422", 422)])
+            case .journal:
                 let path = c.arguments[0].text
                 config.journalPath = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
-            case "fsync": fsync = try Value.keyword(c, [("always", "always"), ("interval", "interval"), ("never", "never")])
-            case "fsync_interval": intervalMs = try Value.duration(c, in: 1...Value.day)
-            default: throw ConfigError(c.location, "directive '\(c.name)' has no rule in the 'idempotency' block (gateway bug)")
+            case .fsync: fsync = try Value.keyword(c, [("always", "always"), ("interval", "interval"), ("never", "never")])
+            case .fsyncInterval: intervalMs = try Value.duration(c, in: 1...Value.day)
             }
         }
         config.sync = fsync == "always" ? .always : fsync == "never" ? .never : .interval(ms: UInt64(intervalMs))

@@ -24,43 +24,48 @@ struct ConfigBuilder {
     }
 
     private mutating func top(_ directives: [ConfigDirective]) throws(ConfigError) {
-        try DirectiveRule.check(directives, in: .top)
+        let named = try DirectiveRule.check(directives, as: TopDirective.self)
         // Plans first, so keys anywhere in the file can name them.
-        for d in directives where d.name == "plan" { try plan(d) }
-        for d in directives {
+        for (name, d) in named where name == .plan { try plan(d) }
+        for (name, d) in named {
             locations[d.name] = d.location
-            switch d.name {
-            case "listen": config.listen.append(try listenAddress(d))
-            case "workers":
+            switch name {
+            case .include, .plan: break  // `include` was spliced by ConfigLoader; plans were read above.
+            case .listen: config.listen.append(try listenAddress(d))
+            case .workers:
                 config.workers = d.arguments[0].text == "auto" ? nil : Int(try Value.integer(d, in: 1...256, alternative: "auto"))
-            case "client_header_timeout": config.client.headerTimeoutMs = try Value.duration(d, in: 1...Value.day)
-            case "client_body_timeout": config.client.bodyTimeoutMs = try Value.duration(d, in: 1...Value.day)
-            case "keepalive_timeout": config.client.keepaliveTimeoutMs = try Value.duration(d, in: 1...Value.day)
-            case "send_timeout": config.client.sendTimeoutMs = try Value.duration(d, in: 1...Value.day)
-            case "keepalive_requests": config.client.keepaliveRequests = Int(try Value.integer(d, in: 1...1_000_000_000))
-            case "max_request_line": config.client.maxRequestLine = Int(try Value.size(d, in: 256...(1 << 20)))
-            case "max_header_size": config.client.maxHeaderSize = Int(try Value.size(d, in: (1 << 10)...(1 << 20)))
-            case "max_headers": config.client.maxHeaders = Int(try Value.integer(d, in: 1...10_000))
-            case "access_log": config.accessLog = try Value.keyword(d, [("on", true), ("off", false)])
-            case "upstream": try upstream(d)
-            case "route": try route(d)
-            case "errors": config.errors = try errors(d)
-            case "idempotency":
+            case .clientHeaderTimeout: config.client.headerTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case .clientBodyTimeout: config.client.bodyTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case .keepaliveTimeout: config.client.keepaliveTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case .sendTimeout: config.client.sendTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case .keepaliveRequests: config.client.keepaliveRequests = Int(try Value.integer(d, in: 1...1_000_000_000))
+            case .maxRequestLine: config.client.maxRequestLine = Int(try Value.size(d, in: 256...(1 << 20)))
+            case .maxHeaderSize: config.client.maxHeaderSize = Int(try Value.size(d, in: (1 << 10)...(1 << 20)))
+            case .maxHeaders: config.client.maxHeaders = Int(try Value.integer(d, in: 1...10_000))
+            case .accessLog: config.accessLog = try Value.keyword(d, [("on", true), ("off", false)])
+            case .upstream: try upstream(d)
+            case .route: try route(d)
+            case .errors: config.errors = try errors(d)
+            case .idempotency:
                 let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
                 config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory)
-            case "key": try key(d)
-            case "keys_file": try keysFile(d)
-            case "anonymous": try anonymous(d)
-            case "global_concurrency": config.access.globalConcurrency = Int(try Value.integer(d, in: 1...10_000_000))
-            case "rate_limit_headers":
+            case .key: try key(d)
+            case .keysFile: try keysFile(d)
+            case .anonymous: try anonymous(d)
+            case .globalConcurrency: config.access.globalConcurrency = Int(try Value.integer(d, in: 1...10_000_000))
+            case .rateLimitHeaders:
                 config.access.headers = try Value.keyword(d, [("ietf", RateLimitHeaderStyle.ietf), ("legacy", .legacy),
                                                               ("both", .both), ("off", .off)])
-            case "daily_quota_reset":
+            case .dailyQuotaReset:
                 guard let ms = ConfigValues.timeOfDayMs(d.arguments[0].text) else {
                     throw Value.error(d.arguments[0], d, "a UTC time of day HH:MM such as 00:00")
                 }
                 config.access.quotaResetOffsetMs = ms
-            default: break  // `include`, already spliced by ConfigLoader; `plan`, read above.
+            case .authRealm:
+                guard ConfigValues.isRealm(d.arguments[0].text) else {
+                    throw Value.error(d.arguments[0], d, "1 to 128 printable ASCII characters without '\"' or '\\'")
+                }
+                config.access.authRealm = d.arguments[0].text
             }
         }
     }
@@ -70,7 +75,7 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(arg.text, allowBarePort: true) else {
             throw Value.error(arg, d, "HOST:PORT, [IPV6]:PORT or a bare PORT (1...65535)")
         }
-        return ListenAddress(host: host, port: port)
+        return ListenAddress(host: host, port: port, location: arg.location)
     }
 
     private mutating func upstream(_ d: ConfigDirective) throws(ConfigError) {
@@ -79,18 +84,15 @@ struct ConfigBuilder {
             throw ConfigError(d.location, "duplicate 'upstream \(name)'; it is already defined at \(first)")
         }
         upstreamLocations[name] = d.location
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .upstream)
         var upstream = UpstreamConfig(name: name)
-        for c in children {
-            switch c.name {
-            case "server": upstream.servers.append(try server(c))
-            case "connect_timeout": upstream.connectTimeoutMs = try Value.duration(c, in: 1...Value.day)
-            case "response_timeout": upstream.responseTimeoutMs = try Value.duration(c, in: 1...Value.day)
-            case "keepalive": upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
-            case "keepalive_timeout": upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
-            default:  // max_response_header; names were checked above.
-                upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+        for (name, c) in try DirectiveRule.check(d.block ?? [], as: UpstreamDirective.self) {
+            switch name {
+            case .server: upstream.servers.append(try server(c))
+            case .connectTimeout: upstream.connectTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            case .responseTimeout: upstream.responseTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            case .keepalive: upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
+            case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
+            case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
             }
         }
         guard !upstream.servers.isEmpty else {
@@ -104,27 +106,26 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(address.text, allowBarePort: false) else {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
-        var server = UpstreamServer(host: host, port: port)
-        let options = ["weight", "max_fails", "fail_timeout"]
-        var seen: Set<String> = []
+        var server = UpstreamServer(host: host, port: port, location: address.location)
+        var seen: Set<ServerOption> = []
         for option in d.arguments.dropFirst() {
             let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(parts[0])
             let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
             guard parts.count == 2 else { throw Value.error(option, d, expected) }
-            guard options.contains(key) else {
-                let hint = closestName(to: key, among: options).map { "did you mean '\($0)='?" } ?? "expected \(expected)"
+            guard let name = ServerOption(rawValue: key) else {
+                let hint = closestName(to: key, among: ServerOption.allCases.map(\.rawValue)).map { "did you mean '\($0)='?" }
+                    ?? "expected \(expected)"
                 throw ConfigError(option.location, "'server': unknown option '\(key)='; \(hint)")
             }
-            guard seen.insert(key).inserted else {
+            guard seen.insert(name).inserted else {
                 throw ConfigError(option.location, "'server': duplicate option '\(key)='")
             }
             let value = ConfigArgument(text: String(parts[1]), location: option.location)
-            switch key {
-            case "weight": server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
-            case "max_fails": server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
-            default:  // fail_timeout
-                server.failTimeoutMs = try Value.duration(value, "server fail_timeout=", in: 1...Value.day)
+            switch name {
+            case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
+            case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
+            case .failTimeout: server.failTimeoutMs = try Value.duration(value, "server fail_timeout=", in: 1...Value.day)
             }
         }
         return server
@@ -137,23 +138,26 @@ struct ConfigBuilder {
             throw ConfigError(d.location, "duplicate 'route \(prefixArg.text)'; it is already defined at \(first)")
         }
         routeLocations[prefixArg.text] = d.location
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .route)
-        guard let target = children.first(where: { $0.name == "upstream" })?.arguments[0] else {
+        let children = try DirectiveRule.check(d.block ?? [], as: RouteDirective.self)
+        guard let target = children.first(where: { $0.0 == .upstream })?.1.arguments[0] else {
             throw ConfigError(d.location, "'route \(prefixArg.text)' has no upstream; expected 'upstream NAME;' inside it")
         }
         var route = RouteConfig(prefix: prefixArg.text, upstream: target.text)
-        for c in children {
-            switch c.name {
-            case "methods": route.methods = try methods(c)
-            case "max_body": route.maxBody = try Value.size(c, in: 0...(1 << 40))
-            case "errors": route.errors = try Value.keyword(c, [("rewrite", ErrorRewriteMode.rewrite), ("passthrough", .passthrough)])
-            case "idempotency": route.idempotency.mode = try IdempotencyConfigBuilder.mode(c)
-            case "idempotency_methods": route.idempotency.methods = try IdempotencyConfigBuilder.checkMethods(methods(c), c)
-            default: try routePolicy(c, into: &route)  // `upstream` was read above because it is required.
+        for (name, c) in children {
+            switch name {
+            case .upstream: break  // read above because it is required
+            case .methods: route.methods = try methods(c)
+            case .maxBody: route.maxBody = try Value.size(c, in: 0...(1 << 40))
+            case .errors: route.errors = try Value.keyword(c, [("rewrite", ErrorRewriteMode.rewrite), ("passthrough", .passthrough)])
+            case .idempotency: route.idempotency.mode = try IdempotencyConfigBuilder.mode(c)
+            case .idempotencyMethods: route.idempotency.methods = try IdempotencyConfigBuilder.checkMethods(methods(c), c)
+            case .auth: route.auth = try Value.keyword(c, [("required", RouteAuth.required), ("public", .public)])
+            case .scope: try routeScopes(c, into: &route)
+            case .rate: route.rate = try Value.rate(c)
+            case .quota: route.quota = try quota(c)
             }
         }
-        if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.name == "scope" }) {
+        if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.0 == .scope })?.1 {
             throw ConfigError(scope.location, "'scope' on a public route would never be checked; expected 'auth required;' in 'route \(prefixArg.text)'")
         }
         routeTargets.append(target)
@@ -174,18 +178,15 @@ struct ConfigBuilder {
     }
 
     private func errors(_ d: ConfigDirective) throws(ConfigError) -> ErrorsConfig {
-        let children = d.block ?? []
-        try DirectiveRule.check(children, in: .errors)
         var errors = ErrorsConfig()
-        for c in children {
-            switch c.name {
-            case "vocabulary": errors.vocabulary = try Value.keyword(c, [("snake", ErrorVocabulary.snake), ("upper", .upper)])
-            case "retry_after_default":
+        for (name, c) in try DirectiveRule.check(d.block ?? [], as: ErrorsDirective.self) {
+            switch name {
+            case .vocabulary: errors.vocabulary = try Value.keyword(c, [("snake", ErrorVocabulary.snake), ("upper", .upper)])
+            case .retryAfterDefault:
                 // Retry-After carries whole seconds; round up so the client never retries early.
                 errors.retryAfterDefaultSeconds = Int((try Value.duration(c, in: 0...Value.day) + 999) / 1000)
-            case "rewrite_buffer": errors.rewriteBufferSize = Int(try Value.size(c, in: (1 << 10)...(16 << 20)))
-            default:  // map
-                errors.overrides.append(try override(c, existing: errors.overrides))
+            case .rewriteBuffer: errors.rewriteBufferSize = Int(try Value.size(c, in: (1 << 10)...(16 << 20)))
+            case .map: errors.overrides.append(try override(c, existing: errors.overrides))
             }
         }
         return errors

@@ -12,7 +12,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    init(_ location: SourceLocation, _ message: String) {
+    public init(_ location: SourceLocation, _ message: String) {
         self.init(file: location.file, line: location.line, column: location.column, message: message)
     }
 
@@ -20,12 +20,21 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Where a token starts in a config file (1-based line and byte column).
-struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
-    var file: String
-    var line: Int
-    var column: Int
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
 
-    var description: String { "\(file):\(line):\(column)" }
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// For values built in code rather than read from a file.
+    public static let none = SourceLocation(file: "", line: 0, column: 0)
+
+    public var description: String { "\(file):\(line):\(column)" }
 }
 
 /// Closest candidate within edit distance 2, for "did you mean" hints.

@@ -52,6 +52,11 @@ extension ConfigValues {
         return (h * 60 + m) * 60_000
     }
 
+    /// A realm goes inside a quoted-string as is: printable ASCII without `"` and `\`, which would need escaping.
+    static func isRealm(_ text: String) -> Bool {
+        (1...128).contains(text.utf8.count) && text.utf8.allSatisfy { (0x20...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }
+    }
+
     /// Plan and scope names: `[A-Za-z0-9_.:-]+`.
     static func isName(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.allSatisfy { byte in isAlphanumeric(byte) || "_.:-".utf8.contains(byte) }

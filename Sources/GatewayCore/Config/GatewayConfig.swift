@@ -1,28 +1,44 @@
-/// An address to accept client connections on.
+/// An address to accept client connections on: a numeric address or a name the I/O layer resolves.
+/// Equal when they say the same thing, wherever they are written.
 public struct ListenAddress: Sendable, Equatable {
     public var host: String
     public var port: UInt16
+    /// Where the address is written, for errors found when it is resolved or bound.
+    public var location: SourceLocation
 
-    public init(host: String, port: UInt16) {
+    public init(host: String, port: UInt16, location: SourceLocation = .none) {
         self.host = host
         self.port = port
+        self.location = location
     }
+
+    public static func == (a: ListenAddress, b: ListenAddress) -> Bool { a.host == b.host && a.port == b.port }
 }
 
 /// One backend of an upstream group, with its load-balancing and passive health-check knobs.
+/// `host` may be a name: every address it resolves to becomes a server with these knobs.
+/// Equal when they say the same thing, wherever they are written.
 public struct UpstreamServer: Sendable, Equatable {
     public var host: String
     public var port: UInt16
     public var weight: Int
     public var maxFails: Int
     public var failTimeoutMs: Int64
+    /// Where the address is written, for errors found when it is resolved.
+    public var location: SourceLocation
 
-    public init(host: String, port: UInt16, weight: Int = 1, maxFails: Int = 1, failTimeoutMs: Int64 = 10_000) {
+    public init(host: String, port: UInt16, weight: Int = 1, maxFails: Int = 1, failTimeoutMs: Int64 = 10_000,
+                location: SourceLocation = .none) {
         self.host = host
         self.port = port
         self.weight = weight
         self.maxFails = maxFails
         self.failTimeoutMs = failTimeoutMs
+        self.location = location
+    }
+
+    public static func == (a: UpstreamServer, b: UpstreamServer) -> Bool {
+        a.host == b.host && a.port == b.port && a.weight == b.weight && a.maxFails == b.maxFails && a.failTimeoutMs == b.failTimeoutMs
     }
 }
 

@@ -78,6 +78,8 @@ public struct AccessConfig: Sendable {
     public var headers: RateLimitHeaderStyle = .ietf
     /// Daily quotas reset at this many ms after 00:00 UTC.
     public var quotaResetOffsetMs: Int64 = 0
+    /// The realm of the `WWW-Authenticate: Bearer` challenge on 401s.
+    public var authRealm = "gateway"
     /// Start-up warnings: keys written in plain text (location and fingerprint, never the key).
     public var warnings: [String] = []
 

@@ -95,12 +95,16 @@ public enum GatewayErrorKind: CaseIterable, Sendable {
         case 404, 410: return .resourceNotFound
         case 405: return .methodNotAllowed
         case 408: return .requestTimeout
-        case 413, 414: return .requestTooLarge
+        case 413: return .requestTooLarge
+        case 414: return .uriTooLong
         case 429: return .rateLimitExceeded
         case 431: return .headersTooLarge
         case 502: return .badGateway
         case 503: return .serviceUnavailable
         case 504: return .upstreamTimeout
+        // The upstream cannot do what this request asks, however often it is sent: 501 Not Implemented,
+        // 505 HTTP Version Not Supported, 510 Not Extended (the request lacks an extension it requires).
+        case 501, 505, 510: return .notImplemented
         // 409 without a body says nothing about idempotency keys (that row is the gateway's own check),
         // so it and every other 4xx is a plain rejected request.
         case 400..<500: return .invalidRequest

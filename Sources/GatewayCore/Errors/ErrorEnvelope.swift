@@ -26,15 +26,18 @@ public struct GatewayError: Error, Sendable {
     }
 }
 
-/// What goes on the wire: status line, optional `Retry-After`, JSON body.
+/// What goes on the wire: status line, optional `Retry-After` and `WWW-Authenticate`, JSON body.
 public struct RenderedError: Sendable {
     public var status: Int
     public var retryAfterSeconds: Int?
+    /// The challenge of a 401 (see `AuthChallenge`).
+    public var wwwAuthenticate: String?
     public var body: [UInt8]
 
-    public init(status: Int, retryAfterSeconds: Int?, body: [UInt8]) {
+    public init(status: Int, retryAfterSeconds: Int?, wwwAuthenticate: String? = nil, body: [UInt8]) {
         self.status = status
         self.retryAfterSeconds = retryAfterSeconds
+        self.wwwAuthenticate = wwwAuthenticate
         self.body = body
     }
 }

@@ -1,4 +1,4 @@
-/// Rewrites an upstream's 4xx/5xx answer into the gateway's envelope (error-catalog.md, "Rewriting upstream answers").
+/// Rewrites an upstream's 4xx/5xx answer into the gateway's envelope (README, "Error reference": how upstream answers are rewritten).
 public struct UpstreamErrorTranslator: Sendable {
     public let codes: ErrorCodeTranslator
     public let retryAfterDefaultSeconds: Int
@@ -12,7 +12,8 @@ public struct UpstreamErrorTranslator: Sendable {
     /// - body: the collected body, or nil when it was larger than the rewrite buffer (then the generic envelope).
     /// - isJSON: whether Content-Type was application/json or */*+json; other bodies are never parsed.
     /// - upstreamRetryAfter: already-normalised seconds from the upstream's Retry-After, if any.
-    /// Retry-After: 429/502/503/504 always carry one (the upstream's, else the default); other statuses only the upstream's.
+    /// Retry-After: statuses in the retry class (429 and 5xx but 501/505/510) always carry one (the upstream's, else the
+    /// default); other statuses only the upstream's.
     public func translate(status: Int, body: [UInt8]?, isJSON: Bool, upstreamRetryAfter: Int?, requestID: String) -> RenderedError {
         if isJSON, let body, let upstream = UpstreamError(parsing: body) {
             let (code, finalStatus) = codes.translate(upstream.code, status: status)
@@ -33,11 +34,9 @@ public struct UpstreamErrorTranslator: Sendable {
 
     private func retryAfter(status: Int, upstream: Int?) -> Int? {
         let upstream = upstream.map { min(max($0, 0), RetryAfter.maxSeconds) }
-        switch status {
-        // The catalog's retry class: rate limits and every 5xx (internal_server_error included).
-        case 429, 500...599: return upstream ?? retryAfterDefaultSeconds
-        default: return upstream
-        }
+        // The catalog's retry class of the status sent: rate limits and the 5xx a later attempt may get past.
+        let retryable = status == 429 || (500...599).contains(status) && GatewayErrorKind.forUpstreamStatus(status).retryable
+        return retryable ? upstream ?? retryAfterDefaultSeconds : upstream
     }
 }
 

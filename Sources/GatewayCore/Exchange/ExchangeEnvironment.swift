@@ -17,12 +17,14 @@ public final class ExchangeEnvironment {
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
 
-    public init(config: GatewayConfig, pipeline: RequestPipeline, seed: UInt64,
+    /// `balancers`: one per group in `pipeline.upstreamNames` order, over the resolved servers; by
+    /// default one per group over its `server` lines as written.
+    public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, seed: UInt64,
                 wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void) {
         self.pipeline = pipeline
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
-        balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
+        self.balancers = balancers ?? pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0] ?? UpstreamConfig(name: $0)) }
         accessLog = config.accessLog
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock

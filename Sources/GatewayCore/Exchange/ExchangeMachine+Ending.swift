@@ -37,6 +37,7 @@ extension ExchangeMachine {
 
     private mutating func writeLocal(_ rendered: RenderedError, close: Bool) {
         if let seconds = rendered.retryAfterSeconds { context.addResponseHeader("Retry-After", String(seconds)) }
+        if let challenge = rendered.wwwAuthenticate { context.addResponseHeader("WWW-Authenticate", challenge) }
         decideKeepAlive(closeRequested: close)
         let directive = ProxyHeadWriter.ConnectionDirective(keep: exchange.keepAlive, clientVersion: exchange.clientVersion)
         let out = client.output.ownedBuffer

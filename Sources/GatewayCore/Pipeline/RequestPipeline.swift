@@ -8,6 +8,7 @@ public final class RequestPipeline: @unchecked Sendable {
     public let vocabulary: ErrorVocabulary
     public let policies: ClientPolicies
     private let router: RouteStage
+    private let challenge: AuthChallenge
     /// Each route's stages in order, by route index.
     let chains: [[any ExchangeStage]]
 
@@ -21,13 +22,14 @@ public final class RequestPipeline: @unchecked Sendable {
         let policies = ClientPolicies(config: config.access, routes: config.routes)
         self.policies = policies
         router = RouteStage(routes: routes)
+        challenge = AuthChallenge(realm: config.access.authRealm)
         vocabulary = config.errors.vocabulary
 
         let plans = config.access.policies.map(\.limits)
         let auth = AuthStage(policies: policies), rate = RateLimitStage(policies: policies)
         let concurrency = ConcurrencyStage(policies: policies), quota = QuotaStage(policies: policies)
         let keyStage = idempotency.map { IdempotencyKeyStage(store: $0, keys: policies.keys) }
-        let errors = UpstreamErrorStage(errors: config.errors)
+        let errors = UpstreamErrorStage(errors: config.errors, challenge: challenge)
         chains = routes.map { route in
             let r = route.config
             var chain: [any ExchangeStage] = []
@@ -131,6 +133,8 @@ public final class RequestPipeline: @unchecked Sendable {
     }
 
     public func render(_ error: GatewayError, context: RequestContext) -> RenderedError {
-        ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
+        var rendered = ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
+        if rendered.status == 401 { rendered.wwwAuthenticate = challenge.header(for: error.kind) }
+        return rendered
     }
 }

@@ -4,11 +4,13 @@
 public final class UpstreamErrorStage: ResponseRewritingStage, Sendable {
     private let translator: UpstreamErrorTranslator
     private let bufferLimit: Int
+    private let challenge: AuthChallenge
 
-    public init(errors: ErrorsConfig) {
+    public init(errors: ErrorsConfig, challenge: AuthChallenge) {
         translator = UpstreamErrorTranslator(vocabulary: errors.vocabulary, overrides: errors.overrides,
                                              retryAfterDefaultSeconds: errors.retryAfterDefaultSeconds)
         bufferLimit = errors.rewriteBufferSize
+        self.challenge = challenge
     }
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
@@ -30,6 +32,8 @@ public final class UpstreamErrorStage: ResponseRewritingStage, Sendable {
         public var status: Int
         public var isJSON: Bool
         public var retryAfterSeconds: Int?
+        /// The upstream's own challenge(s) on a 401, combined into one list value.
+        public var wwwAuthenticate: String?
     }
 
     public func inspect(_ head: ResponseHead, headBytes p: UnsafePointer<UInt8>, context: RequestContext) -> HeadFacts {
@@ -41,13 +45,23 @@ public final class UpstreamErrorStage: ResponseRewritingStage, Sendable {
             let value = UnsafeRawBufferPointer(start: p + Int(field.valueStart), count: Int(field.valueLength))
             facts.retryAfterSeconds = RetryAfter.seconds(from: value, nowEpochSeconds: Int64(context.wallMillis / 1000))
         }
+        if head.status == 401 {
+            for field in head.facts.fields where Bytes.equalsLowercase(p + Int(field.nameStart), Int(field.nameLength), "www-authenticate") {
+                let value = String(decoding: UnsafeBufferPointer(start: p + Int(field.valueStart), count: Int(field.valueLength)), as: UTF8.self)
+                facts.wwwAuthenticate = facts.wwwAuthenticate.map { $0 + ", " + value } ?? value
+            }
+        }
         return facts
     }
 
-    /// `body` is nil when the upstream's body did not fit in the rewrite buffer.
+    /// `body` is nil when the upstream's body did not fit in the rewrite buffer. A 401 sent on keeps
+    /// the upstream's challenge, which names its own scheme and realm; without one it gets ours,
+    /// with no error code since the gateway cannot tell why the upstream refused.
     public func rewrite(_ facts: HeadFacts, body: [UInt8]?, context: RequestContext) -> RenderedError {
-        translator.translate(status: facts.status, body: body, isJSON: facts.isJSON,
-                             upstreamRetryAfter: facts.retryAfterSeconds, requestID: context.requestIDText)
+        var rendered = translator.translate(status: facts.status, body: body, isJSON: facts.isJSON,
+                                            upstreamRetryAfter: facts.retryAfterSeconds, requestID: context.requestIDText)
+        if rendered.status == 401 { rendered.wwwAuthenticate = facts.wwwAuthenticate ?? challenge.realmOnly }
+        return rendered
     }
 
     /// application/json or any `+json` structured suffix, parameters ignored.

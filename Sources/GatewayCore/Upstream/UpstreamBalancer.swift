@@ -3,11 +3,24 @@
 /// server for `fail_timeout`). Pure bookkeeping: the sockets and pools live in the I/O layer,
 /// which refers to servers by their index here.
 public final class UpstreamBalancer {
+    /// One address of a `server` line: a name with several addresses gives several members.
+    public struct Member: Sendable {
+        public var config: UpstreamServer
+        /// The resolved address as text, for logs.
+        public var address: String
+
+        public init(config: UpstreamServer, address: String) {
+            self.config = config
+            self.address = address
+        }
+    }
+
     public final class Server {
         public let config: UpstreamServer
         public let index: Int
-        /// `host:port`, for logs and for the Host header of HTTP/1.0 clients that sent none.
+        /// `host:port` as configured, and the address when that is a name: for logs.
         public let label: String
+        /// `host:port` as configured, sent as Host when a client (HTTP/1.0) sent none.
         public let hostHeader: [UInt8]
         /// This server's bit in an exchange's set of servers already tried.
         public let triedBit: UInt64
@@ -15,21 +28,28 @@ public final class UpstreamBalancer {
         var fails = 0
         var ejectedUntil: UInt64 = 0
 
-        init(config: UpstreamServer, index: Int) {
-            self.config = config
+        init(_ member: Member, index: Int) {
+            config = member.config
             self.index = index
             triedBit = 1 << UInt64(index % 64)
-            label = "\(config.host):\(config.port)"
-            hostHeader = Array(label.utf8)
+            let configured = config.host.contains(":") ? "[\(config.host)]:\(config.port)" : "\(config.host):\(config.port)"
+            label = configured == member.address ? configured : "\(configured) (\(member.address))"
+            hostHeader = Array(configured.utf8)
         }
     }
 
     public let config: UpstreamConfig
     public let servers: [Server]
 
-    public init(config: UpstreamConfig) {
+    /// `servers`: every address of every `server` line, as resolved before start.
+    public init(config: UpstreamConfig, servers: [Member]) {
         self.config = config
-        servers = config.servers.enumerated().map { Server(config: $1, index: $0) }
+        self.servers = servers.enumerated().map { Server($1, index: $0) }
+    }
+
+    /// One member per `server` line, named as written (no resolution: for tests and literal addresses).
+    public convenience init(config: UpstreamConfig) {
+        self.init(config: config, servers: config.servers.map { Member(config: $0, address: "\($0.host):\($0.port)") })
     }
 
     /// Whether `pick` would find a server, without moving the round-robin weights.
@@ -44,7 +64,7 @@ public final class UpstreamBalancer {
         for server in servers where server.ejectedUntil <= now && tried & server.triedBit == 0 {
             server.currentWeight += server.config.weight
             total += server.config.weight
-            if best == nil || server.currentWeight > best!.currentWeight { best = server }
+            if server.currentWeight > best?.currentWeight ?? Int.min { best = server }
         }
         best?.currentWeight -= total
         return best

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Checks that `response` is the catalog's error envelope (error-catalog.md) with the given
+/// Checks that `response` is the catalog's error envelope (README, "Error reference") with the given
 /// status and code: `Content-Type: application/json`, `{"success":false,"error":{"code","message",
 /// "request_id"}}` (plus an optional `details` object), request_id == X-Request-Id, and
 /// `Retry-After` present (and equal to details.retry_after_s) exactly when `retryAfter` is true.

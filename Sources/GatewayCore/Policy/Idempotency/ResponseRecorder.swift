@@ -41,6 +41,7 @@ public final class ResponseRecorder {
                                    count: HTTPStatus.reason(rendered.status).utf8CodeUnitCount), to: .reason)
         recordHeader("Content-Type", "application/json")
         if let seconds = rendered.retryAfterSeconds { recordHeader("Retry-After", String(seconds)) }
+        if let challenge = rendered.wwwAuthenticate { recordHeader("WWW-Authenticate", challenge) }
         rendered.body.withUnsafeBytes { append($0.baseAddress, count: $0.count) }
     }
 

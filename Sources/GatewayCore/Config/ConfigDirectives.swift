@@ -1,0 +1,154 @@
+/// Every directive the configuration knows, per context, with the form it is written in.
+
+enum TopDirective: String, DirectiveName {
+    case include, listen, workers
+    case clientHeaderTimeout = "client_header_timeout", clientBodyTimeout = "client_body_timeout"
+    case keepaliveTimeout = "keepalive_timeout", sendTimeout = "send_timeout", keepaliveRequests = "keepalive_requests"
+    case maxRequestLine = "max_request_line", maxHeaderSize = "max_header_size", maxHeaders = "max_headers"
+    case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
+    case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
+    case authRealm = "auth_realm"
+
+    static let context = ConfigContext.top
+
+    var shape: DirectiveShape {
+        switch self {
+        case .include: DirectiveShape("include PATH;")
+        case .listen: DirectiveShape("listen [HOST:]PORT;", repeatable: true)
+        case .workers: DirectiveShape("workers auto|N;")
+        case .clientHeaderTimeout, .clientBodyTimeout, .keepaliveTimeout, .sendTimeout: DirectiveShape("\(rawValue) DURATION;")
+        case .keepaliveRequests, .maxHeaders, .globalConcurrency: DirectiveShape("\(rawValue) N;")
+        case .maxRequestLine, .maxHeaderSize: DirectiveShape("\(rawValue) SIZE;")
+        case .accessLog: DirectiveShape("access_log on|off;")
+        case .upstream: DirectiveShape("upstream NAME { ... }", block: true, repeatable: true)
+        case .route: DirectiveShape("route PREFIX { ... }", block: true, repeatable: true)
+        case .errors, .idempotency, .anonymous: DirectiveShape("\(rawValue) { ... }", arguments: 0...0, block: true)
+        case .plan: DirectiveShape("plan NAME { ... }", block: true, repeatable: true)
+        case .key: DirectiveShape("key sha256:HEX|plain:KEY { ... }", block: true, repeatable: true)
+        case .keysFile: DirectiveShape("keys_file PATH;", repeatable: true)
+        case .rateLimitHeaders: DirectiveShape("rate_limit_headers ietf|legacy|both|off;")
+        case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
+        case .authRealm: DirectiveShape("auth_realm REALM;")
+        }
+    }
+}
+
+enum UpstreamDirective: String, DirectiveName {
+    case server, connectTimeout = "connect_timeout", responseTimeout = "response_timeout", keepalive
+    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header"
+
+    static let context = ConfigContext.upstream
+
+    var shape: DirectiveShape {
+        switch self {
+        case .server:
+            DirectiveShape("server HOST:PORT [weight=N] [max_fails=N] [fail_timeout=DURATION];", arguments: 1...4, repeatable: true)
+        case .connectTimeout, .responseTimeout, .keepaliveTimeout: DirectiveShape("\(rawValue) DURATION;")
+        case .keepalive: DirectiveShape("keepalive N;")
+        case .maxResponseHeader: DirectiveShape("max_response_header SIZE;")
+        }
+    }
+}
+
+/// The options of `server HOST:PORT option=value...`.
+enum ServerOption: String, CaseIterable {
+    case weight, maxFails = "max_fails", failTimeout = "fail_timeout"
+}
+
+enum RouteDirective: String, DirectiveName {
+    case upstream, methods, maxBody = "max_body", errors, idempotency, idempotencyMethods = "idempotency_methods"
+    case auth, scope, rate, quota
+
+    static let context = ConfigContext.route
+
+    var shape: DirectiveShape {
+        switch self {
+        case .upstream: DirectiveShape("upstream NAME;")
+        case .methods, .idempotencyMethods: DirectiveShape("\(rawValue) METHOD...;", arguments: 1...64)
+        case .maxBody: DirectiveShape("max_body SIZE;")
+        case .errors: DirectiveShape("errors rewrite|passthrough;")
+        case .idempotency: DirectiveShape("idempotency required|optional|off;")
+        case .auth: DirectiveShape("auth required|public;")
+        case .scope: DirectiveShape("scope SCOPE...;", arguments: 1...64)
+        case .rate: DirectiveShape.rate
+        case .quota: DirectiveShape("quota counts [METHOD...]|off;", arguments: 1...8)
+        }
+    }
+}
+
+enum ErrorsDirective: String, DirectiveName {
+    case vocabulary, retryAfterDefault = "retry_after_default", rewriteBuffer = "rewrite_buffer", map
+
+    static let context = ConfigContext.errors
+
+    var shape: DirectiveShape {
+        switch self {
+        case .vocabulary: DirectiveShape("vocabulary snake|upper;")
+        case .retryAfterDefault: DirectiveShape("retry_after_default DURATION;")
+        case .rewriteBuffer: DirectiveShape("rewrite_buffer SIZE;")
+        case .map: DirectiveShape("map UPSTREAM_CODE CODE STATUS;", arguments: 3...3, repeatable: true)
+        }
+    }
+}
+
+enum IdempotencyDirective: String, DirectiveName {
+    case ttl, maxMemory = "max_memory", maxResponseSize = "max_response_size"
+    case conflictStatus = "conflict_status", journal, fsync, fsyncInterval = "fsync_interval"
+
+    static let context = ConfigContext.idempotency
+
+    var shape: DirectiveShape {
+        switch self {
+        case .ttl, .fsyncInterval: DirectiveShape("\(rawValue) DURATION;")
+        case .maxMemory, .maxResponseSize: DirectiveShape("\(rawValue) SIZE;")
+        case .conflictStatus: DirectiveShape("conflict_status 409|422;")
+        case .journal: DirectiveShape("journal off|PATH;")
+        case .fsync: DirectiveShape("fsync always|interval|never;")
+        }
+    }
+}
+
+/// The limits a plan bundles (the whole `plan` block) and a key may override.
+enum LimitDirective: String, DirectiveName {
+    case rate, concurrency, dailyQuota = "daily_quota"
+
+    static let context = ConfigContext.plan
+
+    var shape: DirectiveShape {
+        switch self {
+        case .rate: DirectiveShape.rate
+        case .concurrency: DirectiveShape("concurrency N;")
+        case .dailyQuota: DirectiveShape("daily_quota N;")
+        }
+    }
+}
+
+enum KeyDirective: String, DirectiveName {
+    case rate, concurrency, dailyQuota = "daily_quota", plan, scopes, expires, revoked
+
+    static let context = ConfigContext.key
+
+    var shape: DirectiveShape {
+        switch self {
+        case .rate: LimitDirective.rate.shape
+        case .concurrency: LimitDirective.concurrency.shape
+        case .dailyQuota: LimitDirective.dailyQuota.shape
+        case .plan: DirectiveShape("plan NAME;")
+        case .scopes: DirectiveShape("scopes SCOPE...;", arguments: 1...64)
+        case .expires: DirectiveShape("expires YYYY-MM-DDTHH:MM:SSZ;")
+        case .revoked: DirectiveShape("revoked;", arguments: 0...0)
+        }
+    }
+}
+
+enum AnonymousDirective: String, DirectiveName {
+    case rate
+
+    static let context = ConfigContext.anonymous
+
+    var shape: DirectiveShape {
+        switch self {
+        case .rate: DirectiveShape.rate
+        }
+    }
+}
