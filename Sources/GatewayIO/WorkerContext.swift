@@ -7,8 +7,12 @@ final class WorkerContext {
     let environment: ExchangeEnvironment
     /// One per upstream group, in the balancers' order.
     let pools: [UpstreamPool]
+    /// The active checks this loop runs (each checked server has exactly one loop checking it).
+    let healthCheckers: [HealthChecker]
 
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable) throws(SystemError) {
+    /// `index`: this loop's place among `loops`, which decides the servers whose checks it runs.
+    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable,
+         index: Int, loops: Int) throws(SystemError) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
@@ -21,5 +25,6 @@ final class WorkerContext {
         pools = balancers.enumerated().map { group, balancer in
             UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address))
         }
+        healthCheckers = HealthChecker.start(for: pools, on: loop, share: index, of: loops)
     }
 }
