@@ -13,6 +13,8 @@ public final class UpstreamBalancer {
         public let hostHeader: [UInt8]
         /// This server's bit in an exchange's set of servers already tried.
         public let triedBit: UInt64
+        /// Copied out of the configuration: `pick` reads it for every candidate of every request.
+        let weight: Int
         var currentWeight = 0
 
         init(_ health: ServerHealth, index: Int) {
@@ -21,6 +23,7 @@ public final class UpstreamBalancer {
             label = health.label
             hostHeader = Array(health.configured.utf8)
             triedBit = 1 << UInt64(index % 64)
+            weight = health.config.weight
         }
 
         public var config: UpstreamServer { health.config }
@@ -51,8 +54,8 @@ public final class UpstreamBalancer {
         var best: Server?
         var total = 0
         for server in servers where tried & server.triedBit == 0 && server.health.isAvailable(now: now) {
-            server.currentWeight += server.config.weight
-            total += server.config.weight
+            server.currentWeight += server.weight
+            total += server.weight
             if server.currentWeight > best?.currentWeight ?? Int.min { best = server }
         }
         best?.currentWeight -= total
