@@ -45,6 +45,7 @@ public enum Server {
     /// The first worker (on the main thread) also hears SIGHUP.
     private static func runWorker(_ worker: WorkerContext, listeners: [Int32], hangup: Int32 = -1) -> Never {
         for fd in listeners { _ = Listener(fd: fd, worker: worker) }
+        _ = MemoryTrimmer(worker: worker)
         _ = HangupSignal(fd: hangup, loop: worker.loop)
         worker.loop.run()
     }
