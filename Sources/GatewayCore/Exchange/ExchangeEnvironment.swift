@@ -25,7 +25,7 @@ public final class ExchangeEnvironment {
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         self.balancers = balancers ?? pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0] ?? UpstreamConfig(name: $0)) }
-        accessLog = config.accessLog
+        accessLog = config.accessLog.isOn
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log
