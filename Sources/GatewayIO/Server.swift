@@ -17,14 +17,19 @@ public enum Server {
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
+        let observers = try Observers(config: config, addresses: addresses)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
         for _ in 0..<workers {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline)))
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, observers: observers)))
         }
-        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        try observers.start(idempotency: idempotency?.store, vocabulary: config.errors.vocabulary)
+        observers.status.configLoaded()
+        observers.status.markListening()
+        var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { try JournalFlusher.start(idempotency) }
         for index in 1..<workers {

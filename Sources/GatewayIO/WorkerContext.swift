@@ -1,14 +1,15 @@
 import GatewayCore
 
 /// Everything the connections of one event loop share: the loop, the exchange environment (filter
-/// chain, limits, balancers, ids) and the per-loop upstream pools. Never touched by another thread.
+/// chain, limits, balancers, ids, metric block, access log buffer) and the per-loop upstream pools.
+/// Never touched by another thread.
 final class WorkerContext {
     let loop: EventLoop
     let environment: ExchangeEnvironment
     /// One per upstream group, in the balancers' order.
     let pools: [UpstreamPool]
 
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline) throws(SystemError) {
+    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, observers: Observers) throws(SystemError) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
@@ -19,9 +20,14 @@ final class WorkerContext {
             UpstreamBalancer(config: config.upstreams[name] ?? UpstreamConfig(name: name),
                              servers: servers.map { UpstreamBalancer.Member(config: $0.config, address: $0.address.description) })
         }
+        let metrics = observers.registry?.makeLoopMetrics(MetricsLayout(pipeline: pipeline, balancers: balancers))
+        let accessLog = observers.accessLog.map { [loop] in LoopAccessLog(writer: $0, loop: loop, format: observers.accessLogFormat) }
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers,
                                           seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
-                                          log: { level, message in level == .info ? Log.info(message) : Log.warn(message) })
-        pools = zip(balancers, resolved).enumerated().map { UpstreamPool(group: $0, balancer: $1.0, addresses: $1.1.map(\.address)) }
+                                          log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },
+                                          metrics: metrics, accessLog: accessLog, monotonicMicros: Clock.monotonicMicros)
+        pools = zip(balancers, resolved).enumerated().map {
+            UpstreamPool(group: $0, balancer: $1.0, addresses: $1.1.map(\.address), metrics: metrics)
+        }
     }
 }

@@ -53,16 +53,28 @@ final class MachineDriver {
     var connectBehaviour: [Int: [ConnectBehaviour]] = [:]
     /// Called when a server receives bytes, so tests can script the server's answer.
     var onUpstreamReceive: ((Upstream) -> Void)?
+    /// With `observed`: the loop's metric block (in `registry`) and its access log lines.
+    let registry: MetricsRegistry
+    let metrics: LoopMetrics?
+    let accessLog: CapturedAccessLog
 
-    init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = []) throws {
-        config = try parseConfig(text)
+    init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = [], observed: Bool = false) throws {
+        let config = try parseConfig(text)
+        self.config = config
         let pipeline = RequestPipeline(config: config, idempotency: idempotency, extraStages: extraStages)
         var clock: () -> UInt64 = { 0 }
+        var monotonic: () -> UInt64 = { 0 }
         var sink: (ExchangeEnvironment.LogLevel, String) -> Void = { _, _ in }
-        environment = ExchangeEnvironment(config: config, pipeline: pipeline, seed: 42,
-                                          wallClock: { clock() }, log: { sink($0, $1) })
+        let balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
+        let registry = MetricsRegistry(), accessLog = CapturedAccessLog()
+        let metrics = observed ? registry.makeLoopMetrics(MetricsLayout(pipeline: pipeline, balancers: balancers)) : nil
+        environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, seed: 42,
+                                          wallClock: { clock() }, log: { sink($0, $1) },
+                                          metrics: metrics, accessLog: observed ? accessLog : nil, monotonicMicros: { monotonic() })
+        (self.registry, self.metrics, self.accessLog) = (registry, metrics, accessLog)
         machine = ExchangeMachine(environment: environment, client: ClientLink(), clientAddress: Array("10.1.2.3".utf8), now: now)
         clock = { [unowned self] in self.wall }
+        monotonic = { [unowned self] in self.now * 1000 }
         sink = { [unowned self] _, line in self.logs.append(line) }
         drive()
     }
@@ -253,6 +265,18 @@ final class MachineDriver {
             queue.consume(written)
         }
         return .drained
+    }
+}
+
+/// An access log sink that keeps every line, parsed.
+final class CapturedAccessLog: AccessLogSink {
+    private(set) var lines: [[String: Any]] = []
+
+    func write(_ record: AccessLogRecord) {
+        let out = ByteBuffer(capacity: 256)
+        AccessLogEncoder.append(record, format: .json, to: out)
+        let object = try? JSONSerialization.jsonObject(with: Data(out.readableBytes))
+        lines.append(object as? [String: Any] ?? ["unparsable": String(decoding: out.readableBytes, as: UTF8.self)])
     }
 }
 

@@ -22,15 +22,25 @@ struct Exchange {
     var upstreamWaitSince: UInt64 = 0
     /// The upstream connection's write counter when this exchange got it.
     var upstreamWrittenAtStart: UInt64 = 0
-    var logPrefix = ""
+
+    // What the access log and the metrics report (kept only while something observes)
+    /// Begun and not yet reported.
+    var observed = false
+    var startedMicros: UInt64 = 0
+    var upstreamStartedMicros: UInt64 = 0
+    /// From the first upstream attempt to the response head.
+    var upstreamMicros: UInt64?
+    var headBytes: UInt64 = 0
+    /// The client connection's write counter when the request's head was read.
+    var clientWrittenAtStart: UInt64 = 0
+    /// The gateway's own error, when it answered with one.
+    var errorKind: GatewayErrorKind?
 
     // The answer
     /// Decided once, when the response head is written (`decideKeepAlive`).
     var keepAlive = false
     /// The status the client got (the upstream's, or the gateway's own answer's).
     var status = 0
-    /// Answered from the idempotency store.
-    var replayed = false
     var upstreamKeepAlive = false
     var responseDecoder = BodyDecoder(framing: .none)
     var clientFraming = BodyFraming.none

@@ -86,6 +86,9 @@ public struct ExchangeMachine {
     public internal(set) var upstreamDeadline: UInt64 = 0
     /// The I/O's clock, set before every event.
     public var now: UInt64
+    /// The method and normalised path of the request in flight, for its access log line.
+    var loggedRequest: [UInt8] = []
+    var loggedMethodLength = 0
 
     public init(environment: ExchangeEnvironment, client: ClientLink, clientAddress: [UInt8], proto: StaticString = "http",
                 now: UInt64) {
@@ -97,6 +100,7 @@ public struct ExchangeMachine {
         responseParser = ResponseHeadParser(limits: environment.headLimits)
         context.clientAddress = clientAddress
         state = .idle(since: now, fresh: true)
+        environment.metrics?.count(.connectionsOpened)
     }
 
     public var isClosed: Bool { state == .closed }

@@ -49,6 +49,11 @@ public final class AdminEndpoints: Sendable {
         return endpoint()
     }
 
+    /// A request the admin listener could not parse.
+    public func malformed(requestID: String) -> AdminResponse {
+        envelope(GatewayError(.invalidRequest, "Malformed HTTP request"), requestID: requestID)
+    }
+
     private static let json = "application/json"
 
     private func metrics(nowMillis: UInt64) -> AdminResponse {
