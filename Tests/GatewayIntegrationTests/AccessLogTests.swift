@@ -113,3 +113,24 @@ final class AccessLogSignalTests: XCTestCase {
         XCTAssertEqual(try RawClient(port: deployment.gatewayPort).exchange(get("/v1/sessions/demo")).status, 200)
     }
 }
+
+/// A destination that refuses every write (/dev/full: ENOSPC, as a full disk): requests are
+/// served as ever, the lost lines are counted in /metrics, and the failure is logged once.
+final class AccessLogFullDiskTests: XCTestCase {
+    func testAFullDiskCountsDroppedLinesAndNeverStopsServing() throws {
+        let deployment = Deployment()
+        defer { deployment.stop() }
+        let mock = try deployment.startMock()
+        let adminPort = freePort()
+        try deployment.startGateway(servers: [mock], extra: "access_log /dev/full; admin_listen 127.0.0.1:\(adminPort);")
+        let c = try RawClient(port: deployment.gatewayPort)
+        for _ in 0..<20 { XCTAssertEqual(try c.exchange(get("/v1/sessions/demo")).status, 200) }
+        var dropped = 0.0
+        XCTAssertTrue(try eventually {
+            dropped = try Scrape.take(adminPort: adminPort)["gateway_access_log_dropped_lines_total"] ?? 0
+            return dropped == 20
+        }, "dropped \(dropped)")
+        let output = deployment.gateway!.output
+        XCTAssertEqual(output.components(separatedBy: "access log /dev/full: No space left on device").count - 1, 1, output)
+    }
+}
