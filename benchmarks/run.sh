@@ -10,6 +10,7 @@
 #   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
 #   SCENARIOS [get post download upload fixed-rate idle-memory]  CONNECTIONS ["64 1000"]
 #   BIG_CONNECTIONS [10]  KEYED [1]  OBSERVE [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   GATEWAY_BASELINE [none]: another gateway binary (an earlier build) measured in the same run
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
 #   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
 #   PROXY_CPU [0]  CLIENT_CPU [1]  BACKEND_CPU [1]  (PIN=0: no pinning)
@@ -34,6 +35,7 @@ KEYED="${KEYED:-1}"
 OBSERVE="${OBSERVE:-1}"
 GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
 GATEWAY="${GATEWAY:-$ROOT/.build/release/gateway}"
+GATEWAY_BASELINE="${GATEWAY_BASELINE:-}"
 FIXED_RATE="${FIXED_RATE:-}"
 FIXED_FRACTION="${FIXED_FRACTION:-0.5}"
 FIXED_CONNECTIONS="${FIXED_CONNECTIONS:-64}"
@@ -412,11 +414,12 @@ write_gateway_conf() {
 
 # Registry of targets, in report order. T_KIND: direct|gateway|nginx|haproxy.
 TARGETS=()
-declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_OBSERVE T_DEAD
+declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_OBSERVE T_DEAD T_BIN
 
-add_target() { # NAME KIND PORT [ENGINE KEYED OBSERVE]
+add_target() { # NAME KIND PORT [ENGINE KEYED OBSERVE BINARY]
     TARGETS+=("$1")
     T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_OBSERVE[$1]=${6:-}; T_PID[$1]=""; T_DEAD[$1]=0
+    T_BIN[$1]=${7:-$GATEWAY}
 }
 
 # Which io engines the gateway binary accepts: GATEWAY_ENGINES=auto means "epoll io_uring"
@@ -475,6 +478,14 @@ build_target_list() {
                     add_target "$name-jsonlog" gateway "$port" "$engine" 0 jsonlog; port=$((port + 1))
                 fi
             done
+            # An earlier build beside this one, for before/after ratios measured in one run.
+            if [[ -n "$GATEWAY_BASELINE" ]]; then
+                if [[ -x "$GATEWAY_BASELINE" ]]; then
+                    add_target gateway-baseline gateway "$port" "" 0 "" "$GATEWAY_BASELINE"; port=$((port + 1))
+                else
+                    note "gateway-baseline: skipped, $GATEWAY_BASELINE is not an executable"
+                fi
+            fi
             ;;
         esac
     done
@@ -502,7 +513,7 @@ start_target() {
         launch "$name" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
     gateway)
         write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}" "${T_OBSERVE[$name]}"
-        launch "$name" "$PROXY_CPU" "$GATEWAY" --config "$dir/gateway.conf" ;;
+        launch "$name" "$PROXY_CPU" "${T_BIN[$name]}" --config "$dir/gateway.conf" ;;
     esac
     pid=$LAUNCHED_PID
     if ! probe "${T_PORT[$name]}" /v1/sessions/demo "${#SMALL_BODY}" "$pid" "X-API-Key: $API_KEY"; then

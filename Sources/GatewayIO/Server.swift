@@ -20,12 +20,14 @@ public enum Server {
         let observers = try Observers(config: config, addresses: addresses)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
+        let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
-        for _ in 0..<workers {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, observers: observers)))
+        for index in 0..<workers {
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, health: health,
+                                                      index: index, loops: workers, observers: observers)))
         }
-        try observers.start(idempotency: idempotency?.store, vocabulary: config.errors.vocabulary)
+        try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
         observers.status.markListening()
         var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")

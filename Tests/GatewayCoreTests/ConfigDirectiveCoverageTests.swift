@@ -77,6 +77,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .keepalive: ("keepalive 7;", { $0.keepalive == 7 })
             case .keepaliveTimeout: ("keepalive_timeout 7s;", { $0.keepaliveTimeoutMs == 7000 })
             case .maxResponseHeader: ("max_response_header 7k;", { $0.maxResponseHeaderSize == 7 << 10 })
+            case .healthCheck: ("health_check interval=7s;", { $0.healthCheck?.intervalMs == 7000 })
             }
             let server = name == .server ? "" : "server 127.0.0.1:1; "
             check(name.rawValue, ("upstream v { \(server)\(text) }", { $0.upstreams["v"].map(holds) ?? false }))

@@ -125,6 +125,21 @@ final class ExchangeMachineTests: XCTestCase {
         XCTAssertEqual(d.responses.first?.headers["retry-after"], "7")
     }
 
+    func testEveryServerFailingItsChecksIs503AtOnceWithoutAConnect() throws {
+        let d = try MachineDriver(Self.config.replacingOccurrences(of: "response_timeout 3s;", with: "response_timeout 3s; health_check;"))
+        for server in d.environment.balancers[0].servers { server.health.setFailingChecks(true) }
+        d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertTrue(d.upstreams.isEmpty, "no server is contacted")
+        XCTAssertEqual(d.responses.first?.status, 503)
+        XCTAssertEqual(d.responses.first?.headers["retry-after"], "7")
+        XCTAssertTrue(d.responses.first?.body.contains("No healthy upstream server for u: all are failing their health checks or ejected after failures") ?? false,
+                      d.clientText)
+        // One server back: the next request on the same connection reaches it.
+        d.environment.balancers[0].servers[1].health.setFailingChecks(false)
+        d.send("GET /v1/b HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(d.upstream(0).link.server.index, 1)
+    }
+
     func testClientEOFInEveryPhase() throws {
         // idle: the connection just closes.
         var d = try driver()

@@ -6,7 +6,9 @@ import XCTest
 final class ObservabilityAdminTests: XCTestCase {
     private let registry = MetricsRegistry()
     private let status = GatewayStatus(startedAtWallMillis: 0)
-    private lazy var admin = AdminEndpoints(registry: registry, status: status, health: PassiveHealth(registry: registry),
+    private let health = UpstreamHealthTable(groups: [UpstreamHealth(config: UpstreamConfig(name: "u", servers: [
+        UpstreamServer(host: "127.0.0.1", port: 1), UpstreamServer(host: "127.0.0.1", port: 2)]))])
+    private lazy var admin = AdminEndpoints(registry: registry, status: status, health: health,
                                             idempotency: IdempotencyStore(limits: IdempotencyLimits()), accessLog: nil,
                                             vocabulary: .snake)
 
@@ -25,13 +27,16 @@ final class ObservabilityAdminTests: XCTestCase {
     }
 
     func testReadyzFollowsTheGatewaysState() {
-        _ = registry.makeLoopMetrics(MetricsLayout(routes: ["/"], upstreams: ["u"], servers: [["127.0.0.1:1"]]))
         XCTAssertEqual(get("/readyz").status, 503)
         XCTAssertEqual(json(get("/readyz"))["problems"] as? [String], ["not listening yet", "no configuration loaded"])
         status.configLoaded()
         status.markListening()
         XCTAssertEqual(get("/readyz").status, 200)
         XCTAssertEqual(json(get("/readyz"))["config_generation"] as? Int, 1)
+        for server in health.groups[0].servers { server.setFailingChecks(true) }
+        XCTAssertEqual(json(get("/readyz"))["problems"] as? [String], ["upstream u has no healthy server"])
+        health.groups[0].servers[1].setFailingChecks(false)
+        XCTAssertEqual(get("/readyz").status, 200, "one server in rotation is enough")
         status.beginDraining()
         XCTAssertEqual(get("/readyz").status, 503)
         XCTAssertEqual(json(get("/readyz"))["problems"] as? [String], ["draining"])

@@ -50,7 +50,7 @@ final class ObservabilityMetricsTests: XCTestCase {
         b.observeUpstream(group: 1, micros: 40_000_000)
         a.setPooled(group: 0, server: 1, count: 4)
         b.setPooled(group: 0, server: 1, count: 2)
-        a.serverEjected(group: 0, server: 0, untilMillis: 5_000)
+        a.serverEjected(group: 0, server: 0)
 
         let snapshot = registry.snapshot()
         XCTAssertEqual(snapshot.requests, [.init(route: "/v1/", method: "GET", statusClass: "2xx"): 2,
@@ -83,32 +83,16 @@ final class ObservabilityMetricsTests: XCTestCase {
         let snapshot = registry.snapshot()
         XCTAssertEqual(snapshot.requests[.init(route: "/v1/messages", method: "POST", statusClass: "2xx")], 2)
         XCTAssertEqual(snapshot.pooled[.init(upstream: "messaging", server: "10.0.0.1:9000")], 0)
-        XCTAssertEqual(registry.current()?.layout, reloaded)
     }
 
-    /// Passive health today: a server is up while some loop has it in rotation.
-    func testPassiveHealthAndReadiness() {
-        let registry = MetricsRegistry()
-        let a = registry.makeLoopMetrics(layout), b = registry.makeLoopMetrics(layout)
-        let health = PassiveHealth(registry: registry)
-        XCTAssertEqual(health.serversUp(nowMillis: 1_000), [[true, true], [true]])
-        a.serverEjected(group: 0, server: 0, untilMillis: 5_000)
-        XCTAssertEqual(health.serversUp(nowMillis: 1_000), [[true, true], [true]], "loop b still sends it traffic")
-        b.serverEjected(group: 0, server: 0, untilMillis: 6_000)
-        b.serverEjected(group: 1, server: 0, untilMillis: 6_000)
-        a.serverEjected(group: 1, server: 0, untilMillis: 6_000)
-        XCTAssertEqual(health.serversUp(nowMillis: 4_000), [[false, true], [false]])
-        XCTAssertEqual(health.serversUp(nowMillis: 6_000), [[true, true], [true]], "ejections end")
-
-        let down = Readiness.evaluate(listening: true, configGeneration: 1, draining: false, upstreams: layout.upstreams,
-                                      serversUp: health.serversUp(nowMillis: 4_000))
+    func testReadiness() {
+        let down = Readiness.evaluate(listening: true, configGeneration: 1, draining: false, unhealthy: ["media"])
         XCTAssertEqual(down.problems, ["upstream media has no healthy server"])
         XCTAssertEqual(String(decoding: down.json(configGeneration: 1), as: UTF8.self),
                        "{\"status\":\"not_ready\",\"config_generation\":1,\"problems\":[\"upstream media has no healthy server\"]}\n")
-        let fresh = Readiness.evaluate(listening: false, configGeneration: 0, draining: true, upstreams: [], serversUp: [])
+        let fresh = Readiness.evaluate(listening: false, configGeneration: 0, draining: true, unhealthy: [])
         XCTAssertEqual(fresh.problems, ["not listening yet", "no configuration loaded", "draining"])
-        let ready = Readiness.evaluate(listening: true, configGeneration: 3, draining: false, upstreams: layout.upstreams,
-                                       serversUp: [[false, true], [true]])
+        let ready = Readiness.evaluate(listening: true, configGeneration: 3, draining: false, unhealthy: [])
         XCTAssertTrue(ready.isReady)
         XCTAssertEqual(String(decoding: ready.json(configGeneration: 3), as: UTF8.self), "{\"status\":\"ready\",\"config_generation\":3}\n")
     }
@@ -144,7 +128,10 @@ final class ObservabilityMetricsTests: XCTestCase {
         status.configLoaded()
         status.reloadFailed()
         let gauges = IdempotencyGauges(entries: 3, memoryBytes: 900, memoryLimitBytes: 1 << 20, evictions: 2, journal: JournalStats())
-        let text = MetricsExposition(snapshot: registry.snapshot(), layout: layout, serversUp: [[true, false], [true]], status: status,
+        let health = UpstreamHealthTable(groups: [UpstreamHealth(config: UpstreamConfig(name: "messaging", servers: [
+            UpstreamServer(host: "10.0.0.1", port: 9000), UpstreamServer(host: "10.0.0.2", port: 9000, maxFails: 1)]))])
+        XCTAssertTrue(health.groups[0].servers[1].reportFailure(now: 1_000))
+        let text = MetricsExposition(snapshot: registry.snapshot(), health: health, nowMillis: 2_000, status: status,
                                      idempotency: gauges, accessLog: AccessLogStats()).render()
         let lines = text.split(separator: "\n").map(String.init)
         for expected in [
@@ -155,6 +142,9 @@ final class ObservabilityMetricsTests: XCTestCase {
             "gateway_upstream_response_seconds_sum{upstream=\"messaging\"} 0.0039",
             "gateway_upstream_response_seconds_count{upstream=\"messaging\"} 2",
             "gateway_upstream_server_up{upstream=\"messaging\",server=\"10.0.0.2:9000\"} 0",
+            "gateway_upstream_server_up{upstream=\"messaging\",server=\"10.0.0.1:9000\"} 1",
+            "gateway_upstream_server_state{upstream=\"messaging\",server=\"10.0.0.2:9000\",state=\"ejected\"} 1",
+            "gateway_upstream_server_state{upstream=\"messaging\",server=\"10.0.0.2:9000\",state=\"up\"} 0",
             "gateway_idempotency_conflicts_total{reason=\"in_progress\"} 1",
             "gateway_idempotency_evictions_total 2",
             "gateway_config_generation 1",

@@ -97,6 +97,7 @@ struct ConfigBuilder {
             case .keepalive: upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
             case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
             case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+            case .healthCheck: upstream.healthCheck = try HealthCheckConfigBuilder.directive(c)
             }
         }
         guard !upstream.servers.isEmpty else {
@@ -111,21 +112,8 @@ struct ConfigBuilder {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
         var server = UpstreamServer(host: host, port: port, location: address.location)
-        var seen: Set<ServerOption> = []
-        for option in d.arguments.dropFirst() {
-            let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(parts[0])
-            let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
-            guard parts.count == 2 else { throw Value.error(option, d, expected) }
-            guard let name = ServerOption(rawValue: key) else {
-                let hint = closestName(to: key, among: ServerOption.allCases.map(\.rawValue)).map { "did you mean '\($0)='?" }
-                    ?? "expected \(expected)"
-                throw ConfigError(option.location, "'server': unknown option '\(key)='; \(hint)")
-            }
-            guard seen.insert(name).inserted else {
-                throw ConfigError(option.location, "'server': duplicate option '\(key)='")
-            }
-            let value = ConfigArgument(text: String(parts[1]), location: option.location)
+        let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
+        for (name, value) in try ConfigOptions.read(d.arguments.dropFirst(), of: d, as: ServerOption.self, expected: expected) {
             switch name {
             case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
             case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))

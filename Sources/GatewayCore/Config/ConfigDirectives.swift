@@ -36,7 +36,7 @@ enum TopDirective: String, DirectiveName {
 
 enum UpstreamDirective: String, DirectiveName {
     case server, connectTimeout = "connect_timeout", responseTimeout = "response_timeout", keepalive
-    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header"
+    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header", healthCheck = "health_check"
 
     static let context = ConfigContext.upstream
 
@@ -47,6 +47,9 @@ enum UpstreamDirective: String, DirectiveName {
         case .connectTimeout, .responseTimeout, .keepaliveTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepalive: DirectiveShape("keepalive N;")
         case .maxResponseHeader: DirectiveShape("max_response_header SIZE;")
+        case .healthCheck:
+            DirectiveShape("health_check [path=PATH] [interval=DURATION] [timeout=DURATION] [fails=N] [passes=N] [status=N-N];",
+                           arguments: 0...6)
         }
     }
 }
@@ -54,6 +57,11 @@ enum UpstreamDirective: String, DirectiveName {
 /// The options of `server HOST:PORT option=value...`.
 enum ServerOption: String, CaseIterable {
     case weight, maxFails = "max_fails", failTimeout = "fail_timeout"
+}
+
+/// The options of `health_check option=value...`.
+enum HealthCheckOption: String, CaseIterable {
+    case path, interval, timeout, fails, passes, status
 }
 
 enum RouteDirective: String, DirectiveName {

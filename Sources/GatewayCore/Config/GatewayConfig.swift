@@ -53,6 +53,8 @@ public struct UpstreamConfig: Sendable {
     public var keepalive: Int
     public var keepaliveTimeoutMs: Int64
     public var maxResponseHeaderSize: Int
+    /// Active checks (`health_check`); nil: off, only passive health applies.
+    public var healthCheck: HealthCheckConfig?
 
     public init(
         name: String, servers: [UpstreamServer] = [], connectTimeoutMs: Int64 = 2_000, responseTimeoutMs: Int64 = 30_000,

@@ -168,15 +168,18 @@ extension ExchangeMachine {
 
     // MARK: Connecting
 
-    /// Picks a server (round-robin, skipping ejected ones and ones already tried) and asks the
-    /// I/O for a connection to it; answers 503 when none is left.
+    /// Picks a server (round-robin, skipping those out of rotation and those already tried) and
+    /// asks the I/O for a connection to it; answers 503 when none is left. With every server out
+    /// of rotation that answer goes out at once, without touching the network.
     mutating func connectNext() {
         let balancer = environment.balancers[exchange.group]
         guard let server = balancer.pick(now: now, excluding: exchange.triedServers) else {
             let name = balancer.config.name
+            let why = balancer.config.healthCheck == nil ? "all are ejected after failures"
+                : "all are failing their health checks or ejected after failures"
             let message = exchange.attempts > 0
                 ? "Could not connect to any server of upstream \(name)"
-                : "No healthy upstream server for \(name): all are ejected after failures"
+                : "No healthy upstream server for \(name): \(why)"
             failExchange(GatewayError(.serviceUnavailable, message, retryAfterSeconds: environment.retryAfterDefault))
             return
         }
@@ -197,7 +200,7 @@ extension ExchangeMachine {
     mutating func reportFailure(_ server: UpstreamBalancer.Server) {
         let balancer = environment.balancers[exchange.group]
         if balancer.reportFailure(server, now: now) {
-            environment.metrics?.serverEjected(group: exchange.group, server: server.index, untilMillis: server.ejectedUntil)
+            environment.metrics?.serverEjected(group: exchange.group, server: server.index)
             environment.log(.warn, "upstream \(balancer.config.name) server \(server.label) ejected for \(server.config.failTimeoutMs) ms")
         }
     }

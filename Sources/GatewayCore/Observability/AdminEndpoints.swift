@@ -13,12 +13,12 @@ public struct AdminResponse: Sendable {
 public final class AdminEndpoints: Sendable {
     let registry: MetricsRegistry
     let status: GatewayStatus
-    let health: any UpstreamHealthSource
+    let health: UpstreamHealthTable
     let idempotency: IdempotencyStore?
     let accessLog: AccessLogStats?
     let vocabulary: ErrorVocabulary
 
-    public init(registry: MetricsRegistry, status: GatewayStatus, health: any UpstreamHealthSource,
+    public init(registry: MetricsRegistry, status: GatewayStatus, health: UpstreamHealthTable,
                 idempotency: IdempotencyStore?, accessLog: AccessLogStats?, vocabulary: ErrorVocabulary) {
         self.registry = registry
         self.status = status
@@ -28,7 +28,7 @@ public final class AdminEndpoints: Sendable {
         self.vocabulary = vocabulary
     }
 
-    /// `path` without the query; `nowMillis` on the loops' monotonic clock (ejection deadlines);
+    /// `path` without the query; `nowMillis` on the loops' monotonic clock (health's deadlines);
     /// `requestID` for the envelope of a 404 or 405.
     public func respond(method: HTTPMethod, path: String, requestID: String, nowMillis: UInt64) -> AdminResponse {
         let endpoint: () -> AdminResponse
@@ -57,18 +57,16 @@ public final class AdminEndpoints: Sendable {
     private static let json = "application/json"
 
     private func metrics(nowMillis: UInt64) -> AdminResponse {
-        let current = registry.current()
-        let exposition = MetricsExposition(snapshot: registry.snapshot(), layout: current?.layout,
-                                           serversUp: health.serversUp(nowMillis: nowMillis), status: status,
+        let exposition = MetricsExposition(snapshot: registry.snapshot(), health: health, nowMillis: nowMillis, status: status,
                                            idempotency: idempotency?.gauges, accessLog: accessLog)
         return AdminResponse(status: 200, contentType: PrometheusText.contentType, body: Array(exposition.render().utf8))
     }
 
     private func readiness(nowMillis: UInt64) -> AdminResponse {
         let generation = status.configGeneration
+        let unhealthy = health.groups.filter { !$0.hasHealthyServer(now: nowMillis) }.map(\.config.name)
         let readiness = Readiness.evaluate(listening: status.isListening, configGeneration: generation, draining: status.isDraining,
-                                           upstreams: registry.current()?.layout.upstreams ?? [],
-                                           serversUp: health.serversUp(nowMillis: nowMillis))
+                                           unhealthy: unhealthy)
         return AdminResponse(status: readiness.isReady ? 200 : 503, contentType: Self.json, body: readiness.json(configGeneration: generation))
     }
 

@@ -28,8 +28,8 @@ public final class LoopMetrics: @unchecked Sendable {
         cells.add(at + LatencyBuckets.count + 1)
     }
 
-    func serverEjected(group: Int, server: Int, untilMillis: UInt64) {
-        cells.set(layout.server(group: group, server: server, .ejectedUntil), untilMillis)
+    /// Passive health took the server out (on this loop's request; the state itself is shared).
+    func serverEjected(group: Int, server: Int) {
         cells.add(layout.server(group: group, server: server, .ejections))
     }
 

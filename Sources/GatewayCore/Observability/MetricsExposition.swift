@@ -2,9 +2,9 @@
 /// process-wide sources. Family and label names are the operator's interface: README lists them.
 struct MetricsExposition {
     var snapshot: MetricsSnapshot
-    /// The newest configuration's labels and its servers' health, in the same order.
-    var layout: MetricsLayout?
-    var serversUp: [[Bool]]
+    /// The servers' shared health, read at `nowMillis` (the loops' monotonic clock).
+    var health: UpstreamHealthTable?
+    var nowMillis: UInt64
     var status: GatewayStatus
     var idempotency: IdempotencyGauges?
     var accessLog: AccessLogStats?
@@ -66,12 +66,17 @@ struct MetricsExposition {
         for series in servers {
             out.sample("gateway_upstream_server_ejections_total", [("upstream", series.upstream), ("server", series.server)], snapshot.ejections[series]!)
         }
-        out.family("gateway_upstream_server_up", .gauge, "1 while a server is in rotation, 0 while it is out (ejected by health checks).")
-        if let layout {
-            for (group, name) in layout.upstreams.enumerated() where group < serversUp.count {
-                for (index, server) in layout.servers[group].enumerated() where index < serversUp[group].count {
-                    out.sample("gateway_upstream_server_up", [("upstream", name), ("server", server)], UInt64(serversUp[group][index] ? 1 : 0))
-                }
+        guard let health else { return }
+        let states = health.groups.flatMap { group in group.servers.map { ($0, $0.snapshot(now: nowMillis).state) } }
+        out.family("gateway_upstream_server_up", .gauge, "1 while a server is in rotation, 0 while it is out (ejected, or failing its health checks).")
+        for (server, state) in states {
+            out.sample("gateway_upstream_server_up", [("upstream", server.upstream), ("server", server.label)], UInt64(state == .up ? 1 : 0))
+        }
+        out.family("gateway_upstream_server_state", .gauge, "1 for the state a server is in: up, ejected (passive health) or failing_checks (active health checks).")
+        for (server, state) in states {
+            for candidate in [ServerHealthSnapshot.State.up, .ejected, .failingChecks] {
+                out.sample("gateway_upstream_server_state", [("upstream", server.upstream), ("server", server.label), ("state", candidate.rawValue)],
+                           UInt64(state == candidate ? 1 : 0))
             }
         }
     }

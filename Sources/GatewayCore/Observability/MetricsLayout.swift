@@ -89,7 +89,5 @@ enum LoopScalar: Int, CaseIterable {
 enum ServerCell: Int, CaseIterable {
     /// Idle keep-alive connections in the loop's pool (a gauge).
     case pooled
-    /// Monotonic ms until which the loop's passive health has the server ejected (a gauge; 0: never).
-    case ejectedUntil
     case ejections
 }

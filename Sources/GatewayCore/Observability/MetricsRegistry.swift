@@ -7,8 +7,6 @@ public final class MetricsRegistry: Sendable {
         var live: [LoopMetrics] = []
         /// What retired blocks counted, so counters never go back when a reload replaces blocks.
         var retired = MetricsSnapshot()
-        /// The newest configuration's labels: the servers health is reported for.
-        var current: MetricsLayout?
     }
 
     private let state = Mutex(State())
@@ -18,10 +16,7 @@ public final class MetricsRegistry: Sendable {
     /// A new block for one loop running a configuration with these labels.
     public func makeLoopMetrics(_ layout: MetricsLayout) -> LoopMetrics {
         let block = LoopMetrics(layout: layout)
-        state.withLock {
-            $0.live.append(block)
-            $0.current = layout
-        }
+        state.withLock { $0.live.append(block) }
         return block
     }
 
@@ -42,14 +37,6 @@ public final class MetricsRegistry: Sendable {
             total.addCounters(state.retired)
             for block in state.live { total.add(block, gauges: true) }
             return total
-        }
-    }
-
-    /// The newest configuration's labels, and the live blocks that run it.
-    func current() -> (layout: MetricsLayout, blocks: [LoopMetrics])? {
-        state.withLock { state in
-            guard let layout = state.current else { return nil }
-            return (layout, state.live.filter { $0.layout == layout })
         }
     }
 }

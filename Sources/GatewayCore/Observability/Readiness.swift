@@ -6,16 +6,13 @@ public struct Readiness: Equatable {
 
     public var isReady: Bool { problems.isEmpty }
 
-    /// `serversUp` by group as `UpstreamHealthSource` gives it, `upstreams` the groups' names.
-    public static func evaluate(listening: Bool, configGeneration: UInt64, draining: Bool,
-                                upstreams: [String], serversUp: [[Bool]]) -> Readiness {
+    /// `unhealthy`: the upstreams whose every server is out of rotation.
+    public static func evaluate(listening: Bool, configGeneration: UInt64, draining: Bool, unhealthy: [String]) -> Readiness {
         var problems: [String] = []
         if !listening { problems.append("not listening yet") }
         if configGeneration == 0 { problems.append("no configuration loaded") }
         if draining { problems.append("draining") }
-        for (group, name) in upstreams.enumerated() where group < serversUp.count && !serversUp[group].contains(true) {
-            problems.append("upstream \(name) has no healthy server")
-        }
+        for name in unhealthy { problems.append("upstream \(name) has no healthy server") }
         return Readiness(problems: problems)
     }
 
