@@ -106,6 +106,24 @@ final class ReadinessTests: XCTestCase {
         XCTAssertEqual(scrape["gateway_errors_total{code=\"service_unavailable\"}"], 1)
     }
 
+    /// Active checks take the only server out: /readyz and the server's state say so, and recover.
+    func testReadyzFollowsActiveHealthChecks() throws {
+        let deployment = Deployment()
+        defer { deployment.stop() }
+        let mock = try deployment.startMock()
+        let adminPort = freePort()
+        try deployment.startGateway(servers: [mock], upstreamExtra: "health_check interval=100ms timeout=100ms fails=1 passes=1;",
+                                    extra: "admin_listen 127.0.0.1:\(adminPort);")
+        let series = "{server=\"127.0.0.1:\(mock)\",state=\"failing_checks\",upstream=\"messaging\"}"
+        func ready() throws -> Int { try RawClient(port: adminPort).exchange(get("/readyz")).status }
+        XCTAssertTrue(try eventually { try ready() == 200 })
+        for (status, readiness, failing) in [(503, 503, 1.0), (200, 200, 0.0)] {
+            try setMockHealth(port: mock, status: status)
+            XCTAssertTrue(try eventually { try ready() == readiness }, "mock health \(status)")
+            XCTAssertEqual(try Scrape.take(adminPort: adminPort)["gateway_upstream_server_state\(series)"], failing)
+        }
+    }
+
     func testAnAdminAddressThatIsAlsoAListenAddressIsRefused() throws {
         let port = freePort()
         let path = try temporaryConfig("""
