@@ -25,7 +25,7 @@ final class WorkerContext {
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers,
                                           seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
                                           log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },
-                                          metrics: metrics, accessLog: accessLog, monotonicMicros: Clock.monotonicMicros)
+                                          metrics: metrics, accessLog: accessLog, clock: loop.clock)
         pools = balancers.enumerated().map { group, balancer in
             UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address),
                          metrics: metrics)

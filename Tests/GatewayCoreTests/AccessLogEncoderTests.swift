@@ -103,12 +103,26 @@ final class AccessLogEncoderTests: XCTestCase {
                        + "server=- upstream_us=- in=0 out=0 idempotency=none ratelimit_remaining=-\n")
     }
 
-    func testRFC3339() {
+    func testTimeIsRFC3339WithMilliseconds() throws {
         for (millis, text) in [(UInt64(0), "1970-01-01T00:00:00.000Z"), (951_782_400_999, "2000-02-29T00:00:00.999Z"),
                                (4_102_444_799_001, "2099-12-31T23:59:59.001Z")] {
-            let out = ByteBuffer(capacity: 8)
-            RFC3339.append(wallMillis: millis, to: out)
-            XCTAssertEqual(String(decoding: out.readableBytes, as: UTF8.self), text)
+            var r = AccessLogRecord()
+            r.wallMillis = millis
+            XCTAssertEqual(try object(r)["time"] as? String, text)
+        }
+    }
+
+    /// The room reserved up front holds the worst case: every byte of every value escaped.
+    func testTheWorstCaseFitsTheReservedRoom() {
+        var r = record()
+        r.request = [UInt8](repeating: 0x01, count: 300)
+        r.methodLength = 100
+        r.requestID = [UInt8](repeating: 0x02, count: 200)
+        r.route = String(repeating: "\u{1}", count: 50)
+        r.rateLimitRemaining = .max
+        r.totalMicros = .max
+        for format in [AccessLogConfig.Format.json, .text] {
+            XCTAssertLessThanOrEqual(line(r, format).utf8.count, AccessLogEncoder.bound(r), "\(format)")
         }
     }
 }

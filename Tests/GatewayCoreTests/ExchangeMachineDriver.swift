@@ -57,24 +57,24 @@ final class MachineDriver {
     let registry: MetricsRegistry
     let metrics: LoopMetrics?
     let accessLog: CapturedAccessLog
+    /// The loop's clock in µs, kept at `now`.
+    let loopClock: LoopClock
 
     init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = [], observed: Bool = false) throws {
         let config = try parseConfig(text)
         self.config = config
         let pipeline = RequestPipeline(config: config, idempotency: idempotency, extraStages: extraStages)
         var clock: () -> UInt64 = { 0 }
-        var monotonic: () -> UInt64 = { 0 }
         var sink: (ExchangeEnvironment.LogLevel, String) -> Void = { _, _ in }
         let balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
-        let registry = MetricsRegistry(), accessLog = CapturedAccessLog()
+        let registry = MetricsRegistry(), accessLog = CapturedAccessLog(), loopClock = LoopClock(micros: 1_000_000)
         let metrics = observed ? registry.makeLoopMetrics(MetricsLayout(pipeline: pipeline, balancers: balancers)) : nil
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, seed: 42,
                                           wallClock: { clock() }, log: { sink($0, $1) },
-                                          metrics: metrics, accessLog: observed ? accessLog : nil, monotonicMicros: { monotonic() })
-        (self.registry, self.metrics, self.accessLog) = (registry, metrics, accessLog)
+                                          metrics: metrics, accessLog: observed ? accessLog : nil, clock: loopClock)
+        (self.registry, self.metrics, self.accessLog, self.loopClock) = (registry, metrics, accessLog, loopClock)
         machine = ExchangeMachine(environment: environment, client: ClientLink(), clientAddress: Array("10.1.2.3".utf8), now: now)
         clock = { [unowned self] in self.wall }
-        monotonic = { [unowned self] in self.now * 1000 }
         sink = { [unowned self] _, line in self.logs.append(line) }
         drive()
     }
@@ -147,6 +147,7 @@ final class MachineDriver {
 
     func advance(_ millis: UInt64) {
         now += millis
+        loopClock.micros = now * 1000
         wall += millis
         machine.now = now
         if machine.clientDeadline != 0 && now >= machine.clientDeadline { machine.clientTimerFired() }

@@ -18,9 +18,9 @@ public final class ExchangeEnvironment {
     let wallClock: () -> UInt64
     /// Where the machine's log lines go.
     let log: (LogLevel, String) -> Void
-    /// Monotonic microseconds, for the access log's and the histogram's timings; read only while
+    /// The loop's time, for the access log's and the histogram's timings; read only while
     /// something observes (`metrics` or `accessLog`).
-    let monotonicMicros: () -> UInt64
+    let clock: LoopClock
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
 
@@ -28,14 +28,14 @@ public final class ExchangeEnvironment {
     /// default one per group over its `server` lines as written.
     public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, seed: UInt64,
                 wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
-                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, monotonicMicros: @escaping () -> UInt64 = { 0 }) {
+                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock()) {
         self.pipeline = pipeline
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         self.balancers = balancers ?? pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0] ?? UpstreamConfig(name: $0)) }
         self.metrics = metrics
         self.accessLog = accessLog
-        self.monotonicMicros = monotonicMicros
+        self.clock = clock
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log

@@ -1,6 +1,6 @@
 /// What the metrics and the access log learn from each request: when it began, when its upstream
 /// attempt started and answered, how it ended. None of it runs unless the loop has a metric block
-/// or an access log; then it costs a few clock reads and plain counter stores per request.
+/// or an access log; then it costs a few loads of the loop's clock and plain counter stores per request.
 extension ExchangeMachine {
     private var observing: Bool { environment.metrics != nil || environment.accessLog != nil }
 
@@ -9,7 +9,7 @@ extension ExchangeMachine {
     mutating func observeBegin(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>, headLength: Int) {
         guard observing else { return }
         exchange.observed = true
-        exchange.startedMicros = environment.monotonicMicros()
+        exchange.startedMicros = environment.clock.micros
         exchange.headBytes = UInt64(headLength)
         exchange.clientWrittenAtStart = client.output.totalWritten
         environment.metrics?.count(.exchangesStarted)
@@ -22,13 +22,13 @@ extension ExchangeMachine {
 
     /// The first upstream attempt starts: the upstream's time counts from here, failovers included.
     mutating func observeUpstreamAttempt() {
-        if exchange.observed && exchange.upstreamStartedMicros == 0 { exchange.upstreamStartedMicros = environment.monotonicMicros() }
+        if exchange.observed && exchange.upstreamStartedMicros == 0 { exchange.upstreamStartedMicros = environment.clock.micros }
     }
 
     /// The upstream's final response head arrived.
     mutating func observeResponseHead() {
         guard exchange.observed, exchange.upstreamMicros == nil else { return }
-        let micros = environment.monotonicMicros() &- exchange.upstreamStartedMicros
+        let micros = environment.clock.micros &- exchange.upstreamStartedMicros
         exchange.upstreamMicros = micros
         environment.metrics?.observeUpstream(group: exchange.group, micros: micros)
     }
@@ -66,7 +66,7 @@ extension ExchangeMachine {
             record.server = server.label
         }
         record.upstreamMicros = exchange.upstreamMicros
-        record.totalMicros = environment.monotonicMicros() &- exchange.startedMicros
+        record.totalMicros = environment.clock.micros &- exchange.startedMicros
         record.bytesIn = bytesIn
         record.bytesOut = bytesOut
         record.idempotency = context.idempotencyOutcome

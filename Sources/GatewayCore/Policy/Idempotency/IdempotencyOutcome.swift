@@ -15,7 +15,7 @@ public enum IdempotencyOutcome: Int, CaseIterable, Sendable {
     case requestMismatch, inProgress, notReplayable, outcomeUnknown
 
     /// The access log's `idempotency` field.
-    public var logValue: String {
+    public var logValue: StaticString {
         switch self {
         case .none: "none"
         case .stored: "stored"
