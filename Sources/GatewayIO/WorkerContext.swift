@@ -20,8 +20,11 @@ final class WorkerContext {
         loop = try EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
         // Each loop balances over the process's shared health objects, in the pipeline's group order.
         let balancers = health.groups.map { UpstreamBalancer(health: $0) }
-        let metrics = observers.registry?.makeLoopMetrics(MetricsLayout(pipeline: pipeline, balancers: balancers))
-        let accessLog = observers.accessLog.map { [loop] in LoopAccessLog(writer: $0, loop: loop, format: observers.accessLogFormat) }
+        let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
+        let metrics = observers.registry?.makeLoopMetrics(layout)
+        let accessLog = observers.accessLog.map { [loop] in
+            LoopAccessLog(writer: $0, loop: loop, encoder: AccessLogEncoder(format: observers.accessLogFormat, layout: layout))
+        }
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers,
                                           seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
                                           log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },

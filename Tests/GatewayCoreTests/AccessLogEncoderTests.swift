@@ -3,6 +3,8 @@ import XCTest
 @testable import GatewayCore
 
 final class AccessLogEncoderTests: XCTestCase {
+    private var layout = MetricsLayout(routes: ["/v1/", "/v1/messages"], upstreams: ["messaging"], servers: [["127.0.0.1:9000"]])
+
     private func record() -> AccessLogRecord {
         var r = AccessLogRecord()
         r.wallMillis = 1_796_040_000_123  // 2026-11-30T12:00:00.123Z
@@ -10,11 +12,10 @@ final class AccessLogEncoderTests: XCTestCase {
         r.client = Array("10.1.2.3".utf8)
         r.request = Array("POST/v1/messages/text".utf8)
         r.methodLength = 4
-        r.route = "/v1/messages"
+        r.route = 1
         r.status = 201
         r.keyFingerprint = 0xa527_82e3
-        r.upstream = "messaging"
-        r.server = "127.0.0.1:9000"
+        r.upstream = (group: 0, server: 0)
         r.upstreamMicros = 812
         r.totalMicros = 1_034
         r.bytesIn = 98
@@ -26,7 +27,8 @@ final class AccessLogEncoderTests: XCTestCase {
 
     private func line(_ r: AccessLogRecord, _ format: AccessLogConfig.Format) -> String {
         let out = ByteBuffer(capacity: 64)
-        AccessLogEncoder.append(r, format: format, to: out)
+        var encoder = AccessLogEncoder(format: format, layout: layout)
+        encoder.append(r, to: out)
         return String(decoding: out.readableBytes, as: UTF8.self)
     }
 
@@ -114,15 +116,69 @@ final class AccessLogEncoderTests: XCTestCase {
 
     /// The room reserved up front holds the worst case: every byte of every value escaped.
     func testTheWorstCaseFitsTheReservedRoom() {
+        let name = String(repeating: "\u{1}\"", count: 60)
+        layout = MetricsLayout(routes: [name], upstreams: [name], servers: [[name]])
         var r = record()
         r.request = [UInt8](repeating: 0x01, count: 300)
         r.methodLength = 100
         r.requestID = [UInt8](repeating: 0x02, count: 200)
-        r.route = String(repeating: "\u{1}", count: 50)
+        r.route = 0
+        r.error = .concurrentRequestLimitExceeded
         r.rateLimitRemaining = .max
         r.totalMicros = .max
         for format in [AccessLogConfig.Format.json, .text] {
-            XCTAssertLessThanOrEqual(line(r, format).utf8.count, AccessLogEncoder.bound(r), "\(format)")
+            XCTAssertLessThanOrEqual(line(r, format).utf8.count, AccessLogEncoder(format: format, layout: layout).bound(r), "\(format)")
+        }
+    }
+
+    /// Names from the configuration are escaped like request values (a quoted route prefix may hold anything).
+    func testConfiguredNamesAreEscaped() throws {
+        layout = MetricsLayout(routes: ["/a \"b\""], upstreams: ["up"], servers: [["h:1"]])
+        var r = record()
+        r.route = 0
+        XCTAssertEqual(try object(r)["route"] as? String, "/a \"b\"")
+        XCTAssertTrue(line(r, .text).contains(" route=/a\\x20\\x22b\\x22 "), line(r, .text))
+    }
+
+    /// The date and time are formatted once per second; the milliseconds every line.
+    func testTheTimeMovesWithinAndAcrossSeconds() {
+        var encoder = AccessLogEncoder(format: .text, layout: layout)
+        let out = ByteBuffer(capacity: 64)
+        var r = record()
+        for millis in [UInt64(1_796_040_000_123), 1_796_040_000_999, 1_796_040_001_000, 1_796_040_000_001] {
+            r.wallMillis = millis
+            encoder.append(r, to: out)
+        }
+        let times = String(decoding: out.readableBytes, as: UTF8.self).split(separator: "\n").map { $0.prefix(24) }
+        XCTAssertEqual(times, ["2026-11-30T12:00:00.123Z", "2026-11-30T12:00:00.999Z", "2026-11-30T12:00:01.000Z", "2026-11-30T12:00:00.001Z"])
+    }
+}
+
+/// The eight-bytes-at-a-time test agrees with the byte-at-a-time one for every byte in every place.
+final class LineWriterTests: XCTestCase {
+    func testNeedsEscapingMatchesTheByteTest() {
+        func plain(_ b: UInt8) -> Bool { b >= 0x20 && b < 0x80 && b != 0x22 && b != 0x5C }
+        for byte in 0...255 {
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = UInt8(byte)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                XCTAssertEqual(LineWriter.needsEscaping(word), !plain(UInt8(byte)), "byte \(byte) at \(position)")
+            }
+        }
+        let mixed = Array("ab\u{1F}\"x\\yz".utf8)
+        XCTAssertTrue(mixed.withUnsafeBytes { LineWriter.needsEscaping($0.loadUnaligned(as: UInt64.self)) })
+    }
+
+    func testDecimal() {
+        for value: UInt64 in [0, 9, 10, 99, 100, 12_345, .max] {
+            var bytes = [UInt8](repeating: 0, count: 24)
+            let count = bytes.withUnsafeMutableBufferPointer { room in
+                var w = LineWriter(room.baseAddress!)
+                w.decimal(value)
+                return w.p - room.baseAddress!
+            }
+            XCTAssertEqual(String(decoding: bytes[..<count], as: UTF8.self), String(value))
         }
     }
 }

@@ -68,7 +68,9 @@ final class MachineDriver {
         var sink: (ExchangeEnvironment.LogLevel, String) -> Void = { _, _ in }
         let balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
         let registry = MetricsRegistry(), accessLog = CapturedAccessLog(), loopClock = LoopClock(micros: 1_000_000)
-        let metrics = observed ? registry.makeLoopMetrics(MetricsLayout(pipeline: pipeline, balancers: balancers)) : nil
+        let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
+        let metrics = observed ? registry.makeLoopMetrics(layout) : nil
+        accessLog.encoder = AccessLogEncoder(format: .json, layout: layout)
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, seed: 42,
                                           wallClock: { clock() }, log: { sink($0, $1) },
                                           metrics: metrics, accessLog: observed ? accessLog : nil, clock: loopClock)
@@ -272,10 +274,11 @@ final class MachineDriver {
 /// An access log sink that keeps every line, parsed.
 final class CapturedAccessLog: AccessLogSink {
     private(set) var lines: [[String: Any]] = []
+    var encoder: AccessLogEncoder?
 
     func write(_ record: AccessLogRecord) {
         let out = ByteBuffer(capacity: 256)
-        AccessLogEncoder.append(record, format: .json, to: out)
+        encoder!.append(record, to: out)
         let object = try? JSONSerialization.jsonObject(with: Data(out.readableBytes))
         lines.append(object as? [String: Any] ?? ["unparsable": String(decoding: out.readableBytes, as: UTF8.self)])
     }

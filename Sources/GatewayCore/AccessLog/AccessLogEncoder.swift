@@ -1,10 +1,45 @@
-/// Writes access log lines into a loop's buffer, straight from an `AccessLogRecord`: room for the
-/// worst case is reserved once per line and every byte is a plain store, so no String is built
-/// and no capacity is checked per byte. JSON lines escape every value (paths and ids come from
-/// clients); text lines write bytes outside printable ASCII, quotes and backslashes as `\xHH`,
-/// so a line stays one line.
-public enum AccessLogEncoder {
-    public static func append(_ record: AccessLogRecord, format: AccessLogConfig.Format, to out: ByteBuffer) {
+/// Writes one loop's access log lines into its buffer, straight from an `AccessLogRecord`: room
+/// for the worst case is reserved once per line and every byte is a plain store; the
+/// configuration's names (route prefixes, upstream names, server addresses) were escaped once,
+/// and the date and time once per second, so a line copies them. JSON lines escape every value
+/// from a request (paths, ids); text lines write bytes outside printable ASCII, quotes and
+/// backslashes as `\xHH`, so a line stays one line.
+public struct AccessLogEncoder {
+    public let format: AccessLogConfig.Format
+    /// Escaped for `format`, by route index, group index, and group then server index.
+    private let routes: [[UInt8]]
+    private let upstreams: [[UInt8]]
+    private let servers: [[[UInt8]]]
+    /// Error codes in the snake spelling (letters and underscores: nothing to escape).
+    private let errorCodes = Dictionary(uniqueKeysWithValues: GatewayErrorKind.allCases.map { ($0, Array($0.snakeCode.utf8)) })
+    private let longestName: Int
+    /// `2026-11-30T12:00:00.` for `second`.
+    private var stamp = [UInt8](repeating: 0, count: 20)
+    private var second = UInt64.max
+
+    /// `layout` names the configuration's routes, upstreams and servers.
+    public init(format: AccessLogConfig.Format, layout: MetricsLayout) {
+        self.format = format
+        let escape = { (name: String) -> [UInt8] in
+            var bytes = Array(name.utf8)
+            var out = [UInt8](repeating: 0, count: bytes.count * 6)
+            let written = out.withUnsafeMutableBufferPointer { room in
+                bytes.withUnsafeMutableBufferPointer { name in
+                    var w = LineWriter(room.baseAddress!)
+                    if format == .json { w.escaped(UnsafeBufferPointer(name)) } else { w.plain(UnsafeBufferPointer(name)) }
+                    return w.p - room.baseAddress!
+                }
+            }
+            bytes = Array(out[..<written])
+            return bytes
+        }
+        routes = layout.routes.map(escape)
+        upstreams = layout.upstreams.map(escape)
+        servers = layout.servers.map { $0.map(escape) }
+        longestName = (routes + upstreams + servers.flatMap { $0 }).map(\.count).max() ?? 0
+    }
+
+    public mutating func append(_ record: AccessLogRecord, to out: ByteBuffer) {
         out.reserve(bound(record))
         let start = out.writePointer
         var w = LineWriter(start)
@@ -15,17 +50,15 @@ public enum AccessLogEncoder {
         out.writeIndex += w.p - start
     }
 
-    /// The fixed text and numbers (under 512 bytes), plus every value escaped at its worst: JSON
-    /// escapes one byte into at most six.
-    static func bound(_ r: AccessLogRecord) -> Int {
-        let values = r.requestID.count + r.client.count + r.request.count
-            + (r.route?.utf8.count ?? 0) + (r.upstream?.utf8.count ?? 0) + (r.server?.utf8.count ?? 0)
-        return 512 + 6 * values
+    /// The fixed text and numbers (under 512 bytes), three names, and every value from the request
+    /// escaped at its worst: JSON escapes one byte into at most six.
+    func bound(_ r: AccessLogRecord) -> Int {
+        512 + 3 * longestName + 6 * (r.requestID.count + r.client.count + r.request.count)
     }
 
-    private static func json(_ r: AccessLogRecord, _ w: inout LineWriter) {
+    private mutating func json(_ r: AccessLogRecord, _ w: inout LineWriter) {
         w.put("{\"time\":\"")
-        w.time(wallMillis: r.wallMillis)
+        time(r.wallMillis, &w)
         w.put("\",\"request_id\":\"")
         r.requestID.withUnsafeBufferPointer { w.escaped($0) }
         w.put("\",\"client\":\"")
@@ -40,11 +73,11 @@ public enum AccessLogEncoder {
             w.put(UInt8(ascii: "\""))
         }
         w.put(",\"route\":")
-        quoted(r.route, &w)
+        quoted(r.route.map { routes[$0] }, &w)
         w.put(",\"status\":")
         w.decimal(UInt64(max(r.status, 0)))
         w.put(",\"error\":")
-        quoted(r.error?.snakeCode, &w)
+        quoted(r.error.flatMap { errorCodes[$0] }, &w)
         w.put(",\"key\":")
         if let fingerprint = r.keyFingerprint {
             w.put(UInt8(ascii: "\""))
@@ -54,11 +87,11 @@ public enum AccessLogEncoder {
             w.put("null")
         }
         w.put(",\"upstream\":")
-        quoted(r.upstream, &w)
+        quoted(r.upstream.map { upstreams[$0.group] }, &w)
         w.put(",\"server\":")
-        quoted(r.server, &w)
+        quoted(r.upstream.map { servers[$0.group][$0.server] }, &w)
         w.put(",\"upstream_us\":")
-        number(r.upstreamMicros, &w)
+        if let micros = r.upstreamMicros { w.decimal(micros) } else { w.put("null") }
         w.put(",\"total_us\":")
         w.decimal(r.totalMicros)
         w.put(",\"bytes_in\":")
@@ -68,12 +101,12 @@ public enum AccessLogEncoder {
         w.put(",\"idempotency\":\"")
         w.put(r.idempotency.logValue)
         w.put("\",\"ratelimit_remaining\":")
-        number(r.rateLimitRemaining.map { UInt64(max($0, 0)) }, &w)
+        if let remaining = r.rateLimitRemaining { w.decimal(UInt64(max(remaining, 0))) } else { w.put("null") }
         w.put("}\n")
     }
 
-    private static func text(_ r: AccessLogRecord, _ w: inout LineWriter) {
-        w.time(wallMillis: r.wallMillis)
+    private mutating func text(_ r: AccessLogRecord, _ w: inout LineWriter) {
+        time(r.wallMillis, &w)
         w.put(0x20)
         plain(r.client, &w)
         r.request.withUnsafeBufferPointer { bytes in
@@ -81,7 +114,8 @@ public enum AccessLogEncoder {
             w.put(0x20)
             w.plain(UnsafeBufferPointer(rebasing: bytes[..<r.methodLength]))
             w.put(0x20)
-            plain(UnsafeBufferPointer(rebasing: bytes[r.methodLength...]), &w)
+            let path = UnsafeBufferPointer(rebasing: bytes[r.methodLength...])
+            if path.isEmpty { w.put("-") } else { w.plain(path) }
         }
         w.put(0x20)
         w.decimal(UInt64(max(r.status, 0)))
@@ -90,15 +124,15 @@ public enum AccessLogEncoder {
         w.put("us id=")
         plain(r.requestID, &w)
         w.put(" route=")
-        plain(r.route, &w)
+        named(r.route.map { routes[$0] }, &w)
         w.put(" error=")
-        plain(r.error?.snakeCode, &w)
+        named(r.error.flatMap { errorCodes[$0] }, &w)
         w.put(" key=")
         if let fingerprint = r.keyFingerprint { w.hex(fingerprint) } else { w.put("-") }
         w.put(" upstream=")
-        plain(r.upstream, &w)
+        named(r.upstream.map { upstreams[$0.group] }, &w)
         w.put(" server=")
-        plain(r.server, &w)
+        named(r.upstream.map { servers[$0.group][$0.server] }, &w)
         w.put(" upstream_us=")
         if let micros = r.upstreamMicros { w.decimal(micros) } else { w.put("-") }
         w.put(" in=")
@@ -114,36 +148,35 @@ public enum AccessLogEncoder {
 
     // MARK: Values
 
-    private static func quoted(_ text: String?, _ w: inout LineWriter) {
-        guard let text else { return w.put("null") }
-        w.put(UInt8(ascii: "\""))
-        utf8(text) { w.escaped($0) }
-        w.put(UInt8(ascii: "\""))
-    }
-
-    private static func number(_ value: UInt64?, _ w: inout LineWriter) {
-        if let value { w.decimal(value) } else { w.put("null") }
-    }
-
-    /// `-` for a missing or empty value.
-    private static func plain(_ text: String?, _ w: inout LineWriter) {
-        guard let text, !text.isEmpty else { return w.put("-") }
-        utf8(text) { w.plain($0) }
-    }
-
-    private static func plain(_ bytes: [UInt8], _ w: inout LineWriter) {
-        bytes.withUnsafeBufferPointer { plain($0, &w) }
-    }
-
-    private static func plain(_ bytes: UnsafeBufferPointer<UInt8>, _ w: inout LineWriter) {
-        if bytes.isEmpty { w.put("-") } else { w.plain(bytes) }
-    }
-
-    /// A configured name's bytes without copying them (native strings are contiguous).
-    private static func utf8(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        if text.utf8.withContiguousStorageIfAvailable(body) == nil {
-            var copy = text
-            copy.withUTF8(body)
+    /// RFC 3339 in UTC with milliseconds; everything up to the milliseconds is formatted once per second.
+    private mutating func time(_ wallMillis: UInt64, _ w: inout LineWriter) {
+        let now = wallMillis / 1000
+        if now != second {
+            second = now
+            stamp.withUnsafeMutableBufferPointer { room in
+                var s = LineWriter(room.baseAddress!)
+                s.time(wallMillis: wallMillis)
+            }
         }
+        stamp.withUnsafeBufferPointer { w.put(UnsafeBufferPointer(rebasing: $0[..<20])) }
+        w.digits(Int(wallMillis % 1000), 3)
+        w.put(UInt8(ascii: "Z"))
+    }
+
+    private func quoted(_ name: [UInt8]?, _ w: inout LineWriter) {
+        guard let name else { return w.put("null") }
+        w.put(UInt8(ascii: "\""))
+        name.withUnsafeBufferPointer { w.put($0) }
+        w.put(UInt8(ascii: "\""))
+    }
+
+    /// `-` for a missing or empty name.
+    private func named(_ name: [UInt8]?, _ w: inout LineWriter) {
+        guard let name, !name.isEmpty else { return w.put("-") }
+        name.withUnsafeBufferPointer { w.put($0) }
+    }
+
+    private func plain(_ bytes: [UInt8], _ w: inout LineWriter) {
+        bytes.withUnsafeBufferPointer { if $0.isEmpty { w.put("-") } else { w.plain($0) } }
     }
 }

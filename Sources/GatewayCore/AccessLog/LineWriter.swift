@@ -13,22 +13,44 @@ struct LineWriter {
 
     @inline(__always)
     mutating func put(_ text: StaticString) {
-        p.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
-        p += text.utf8CodeUnitCount
+        copy(UnsafeRawPointer(text.utf8Start), text.utf8CodeUnitCount)
+    }
+
+    /// Bytes copied as they are (already escaped, or known to need no escaping).
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        copy(UnsafeRawPointer(base), bytes.count)
+    }
+
+    /// Eight bytes at a time, then the tail: the pieces of a line are short, and a memmove call
+    /// for each would cost more than the copying.
+    @inline(__always)
+    private mutating func copy(_ source: UnsafeRawPointer, _ count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            UnsafeMutableRawPointer(p + i).storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
+            i += 8
+        }
+        while i < count {
+            p[i] = source.load(fromByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+        p += count
     }
 
     mutating func decimal(_ value: UInt64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, no heap
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var n = value, i = scratch.count
-            repeat {
-                i -= 1
-                scratch[i] = UInt8(truncatingIfNeeded: 48 + n % 10)
-                n /= 10
-            } while n > 0
-            p.update(from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: scratch.count - i)
-            p += scratch.count - i
+        var count = 1, rest = value
+        while rest >= 10 {
+            rest /= 10
+            count += 1
         }
+        rest = value
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            p[i] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+            rest /= 10
+        }
+        p += count
     }
 
     /// `value` zero-padded to `width` digits.
@@ -47,13 +69,25 @@ struct LineWriter {
     }
 
     /// JSON string content: quotes, backslashes and control characters escaped, well-formed UTF-8
-    /// kept, each ill-formed sequence replaced by U+FFFD. At most 6 bytes out per byte in.
+    /// kept, each ill-formed sequence replaced by U+FFFD. At most 6 bytes out per byte in. Runs of
+    /// bytes that need nothing (nearly all of them) are found first and copied whole.
     mutating func escaped(_ bytes: UnsafeBufferPointer<UInt8>) {
-        var i = 0
+        guard let base = bytes.baseAddress else { return }
+        var i = 0, run = 0
         while i < bytes.count {
+            // Eight bytes at a time while none of them needs anything.
+            if i + 8 <= bytes.count && !Self.needsEscaping(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) {
+                i += 8
+                continue
+            }
             let b = bytes[i]
-            if b >= 0x20 && b < 0x80 {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { put(UInt8(ascii: "\\")) }
+            if b >= 0x20 && b < 0x80 && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") {
+                i += 1
+                continue
+            }
+            put(UnsafeBufferPointer(rebasing: bytes[run..<i]))
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                put(UInt8(ascii: "\\"))
                 put(b)
                 i += 1
             } else if b < 0x20 {
@@ -64,14 +98,26 @@ struct LineWriter {
             } else {
                 let length = JSONEscaping.validSequenceLength(bytes, at: i)
                 if length > 0 {
-                    for k in i..<(i + length) { put(bytes[k]) }
+                    put(UnsafeBufferPointer(rebasing: bytes[i..<(i + length)]))
                     i += length
                 } else {
                     for byte in JSONEscaping.replacementCharacter { put(byte) }
                     i += max(1, -length)
                 }
             }
+            run = i
         }
+        put(UnsafeBufferPointer(rebasing: bytes[run..<i]))
+    }
+
+    /// Whether any of eight bytes is a control character, non-ASCII, a quote or a backslash (the
+    /// classic SWAR tests for a byte below a bound and for a zero byte).
+    @inline(__always)
+    static func needsEscaping(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        let control = (word &- 0x20 &* ones) & ~word & highs != 0
+        return word & highs != 0 || control || hasZero(word ^ (0x22 &* ones)) || hasZero(word ^ (0x5C &* ones))
     }
 
     /// Text-format content: printable ASCII but quotes and backslashes as is, anything else as

@@ -56,15 +56,12 @@ extension ExchangeMachine {
         record.client = context.clientAddress
         record.request = loggedRequest
         record.methodLength = loggedMethodLength
-        record.route = context.route?.config.prefix
+        record.route = context.route?.index
         record.status = status
         record.error = exchange.errorKind
         // What a log line may say about the caller's key: a short fingerprint of its hash, never the key.
         record.keyFingerprint = context.apiKeyIdentity.map { environment.pipeline.policies.keys.fingerprint(of: $0) }
-        if let server = exchange.server {
-            record.upstream = environment.balancers[exchange.group].config.name
-            record.server = server.label
-        }
+        if let server = exchange.server { record.upstream = (exchange.group, server.index) }
         record.upstreamMicros = exchange.upstreamMicros
         record.totalMicros = environment.clock.micros &- exchange.startedMicros
         record.bytesIn = bytesIn

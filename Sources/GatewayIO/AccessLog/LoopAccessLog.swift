@@ -7,19 +7,19 @@ final class LoopAccessLog: AccessLogSink, EventHandler {
 
     private let writer: AccessLogWriter
     private let loop: EventLoop
-    private let format: AccessLogConfig.Format
+    private var encoder: AccessLogEncoder
     private var chunk = AccessLogWriter.Chunk()
     var deadline: UInt64 = 0
     var timer = TimerLink()
 
-    init(writer: AccessLogWriter, loop: EventLoop, format: AccessLogConfig.Format) {
+    init(writer: AccessLogWriter, loop: EventLoop, encoder: AccessLogEncoder) {
         self.writer = writer
         self.loop = loop
-        self.format = format
+        self.encoder = encoder
     }
 
     func write(_ record: AccessLogRecord) {
-        AccessLogEncoder.append(record, format: format, to: chunk.buffer)
+        encoder.append(record, to: chunk.buffer)
         chunk.lines += 1
         if chunk.buffer.readableCount >= AccessLogWriter.chunkBytes {
             handOff()
