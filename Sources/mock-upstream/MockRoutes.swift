@@ -90,6 +90,8 @@ enum MockRoutes {
             return success(ex, status: 200, id: segments[1], state: "delivered", on: conn)
         case (1, "echo"):
             return echo(ex, on: conn)
+        case (1, "tunnel") where method == .get:
+            return conn.switchToEchoTunnel(ex)
         case (1, "upload") where method == .post || method == .put:
             var out = JSONOut()
             out.raw("{\"received\":")

@@ -97,6 +97,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .scope: ("auth required; scope s;", { $0.scopes == ["s"] })
             case .rate: ("rate 7/s;", { $0.rate?.count == 7 })
             case .quota: ("quota counts;", { $0.quota == .all })
+            case .upgrade: ("upgrade WebSocket;", { $0.upgrades == ["websocket"] })
             }
             check(name.rawValue, ("route /t { upstream u; \(text) }", { self.route($0).map(holds) ?? false }))
         }

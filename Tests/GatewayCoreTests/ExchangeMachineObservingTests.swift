@@ -117,6 +117,28 @@ final class ExchangeMachineObservingTests: XCTestCase {
         XCTAssertEqual(requests(d), [.init(route: "none", method: "OTHER", statusClass: "4xx"): 1])
     }
 
+    /// A tunnel is one exchange: logged as the 101 when it closes, with the bytes it carried.
+    func testATunnelIsReportedWhenItCloses() throws {
+        let d = try MachineDriver("""
+        listen 8080;
+        upstream u { server 127.0.0.1:9000; }
+        route /ws/ { upstream u; upgrade websocket; }
+        """, observed: true)
+        let handshake = "GET /ws/chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        d.send(handshake + "early")
+        d.advance(3)
+        d.respond(d.upstream(0), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
+        d.send("more")
+        XCTAssertTrue(d.accessLog.lines.isEmpty, "not before it ends")
+        d.respond(d.upstream(0), "bye", close: true)
+        let line = try XCTUnwrap(d.accessLog.lines.first)
+        XCTAssertEqual(line["status"] as? Int, 101)
+        XCTAssertEqual(line["upstream_us"] as? Int, 3_000)
+        XCTAssertEqual(line["bytes_in"] as? Int, handshake.utf8.count + "earlymore".utf8.count)
+        XCTAssertEqual(line["bytes_out"] as? Int, d.clientReceived.count)
+        XCTAssertEqual(d.registry.snapshot().requests, [.init(route: "/ws/", method: "GET", statusClass: "1xx"): 1])
+    }
+
     func testNothingIsObservedWithoutObservers() throws {
         let d = try MachineDriver(Self.config)
         d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")

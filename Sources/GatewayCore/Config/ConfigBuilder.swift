@@ -147,6 +147,7 @@ struct ConfigBuilder {
             case .scope: try routeScopes(c, into: &route)
             case .rate: route.rate = try Value.rate(c)
             case .quota: route.quota = try quota(c)
+            case .upgrade: route.upgrades = try upgrades(c)
             }
         }
         if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.0 == .scope })?.1 {
@@ -167,6 +168,18 @@ struct ConfigBuilder {
             methods.append(arg.text)
         }
         return methods
+    }
+
+    /// Protocols a client may switch to through `Upgrade` (RFC 9110 §7.8): names compared without case.
+    private func upgrades(_ d: ConfigDirective) throws(ConfigError) -> [String] {
+        var names: [String] = []
+        for arg in d.arguments {
+            guard ConfigValues.isToken(arg.text) else { throw Value.error(arg, d, "a protocol name such as websocket") }
+            let name = arg.text.lowercased()
+            guard !names.contains(name) else { throw ConfigError(arg.location, "'upgrade': \(arg.text) is listed twice") }
+            names.append(name)
+        }
+        return names
     }
 
     private func errors(_ d: ConfigDirective) throws(ConfigError) -> ErrorsConfig {

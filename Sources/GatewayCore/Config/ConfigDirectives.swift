@@ -66,7 +66,7 @@ enum HealthCheckOption: String, CaseIterable {
 
 enum RouteDirective: String, DirectiveName {
     case upstream, methods, maxBody = "max_body", errors, idempotency, idempotencyMethods = "idempotency_methods"
-    case auth, scope, rate, quota
+    case auth, scope, rate, quota, upgrade
 
     static let context = ConfigContext.route
 
@@ -81,6 +81,7 @@ enum RouteDirective: String, DirectiveName {
         case .scope: DirectiveShape("scope SCOPE...;", arguments: 1...64)
         case .rate: DirectiveShape.rate
         case .quota: DirectiveShape("quota counts [METHOD...]|off;", arguments: 1...8)
+        case .upgrade: DirectiveShape("upgrade PROTOCOL...;", arguments: 1...8)
         }
     }
 }

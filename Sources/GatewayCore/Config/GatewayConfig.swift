@@ -89,6 +89,8 @@ public struct RouteConfig: Sendable {
     /// A per-key bucket for this route, stacked with the key's own.
     public var rate: TokenRate?
     public var quota: QuotaCounting
+    /// Protocols (lower-case) a client may switch to with `Upgrade`; empty: none, the field is dropped.
+    public var upgrades: [String] = []
 
     public init(
         prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,

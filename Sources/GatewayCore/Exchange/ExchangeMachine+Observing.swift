@@ -38,7 +38,7 @@ extension ExchangeMachine {
     mutating func observeEnd(status: Int) {
         guard exchange.observed else { return }
         exchange.observed = false
-        let bytesIn = exchange.headBytes + UInt64(max(exchange.requestDecoder.payloadBytes, 0))
+        let bytesIn = exchange.headBytes + UInt64(max(exchange.requestDecoder.payloadBytes, 0)) + exchange.tunnelledIn
         let bytesOut = client.output.totalWritten &- exchange.clientWrittenAtStart
         if let metrics = environment.metrics {
             metrics.count(.exchangesEnded)
