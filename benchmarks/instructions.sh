@@ -7,12 +7,13 @@
 # Each binary serves GET /v1/sessions/demo from the mock upstream for a short and a long wrk run;
 # the difference of the two totals over the difference of the request counts cancels start-up.
 # env: SHORT [3] and LONG [9] seconds, CONNECTIONS [4], KEYED [0] (1: API key, rate, concurrency,
-# idempotency optional on the route)
+# idempotency optional on the route), OBSERVE [none] (metrics: an admin listener, so the loop
+# counts; jsonlog: that and the JSON access log to a file; the writer thread's instructions count)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHORT="${SHORT:-3}" LONG="${LONG:-9}" CONNECTIONS="${CONNECTIONS:-4}" KEYED="${KEYED:-0}"
-PORT=19555 MOCK_PORT=19556
+SHORT="${SHORT:-3}" LONG="${LONG:-9}" CONNECTIONS="${CONNECTIONS:-4}" KEYED="${KEYED:-0}" OBSERVE="${OBSERVE:-none}"
+PORT=19555 MOCK_PORT=19556 ADMIN_PORT=19557
 log() { printf '[instructions] %s\n' "$*" >&2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/gateway-instructions.XXXXXX")"
 STATE="$WORK"
@@ -26,7 +27,7 @@ trap 'if [[ -n "$MOCK_PID" ]]; then kill "$MOCK_PID" 2>/dev/null || true; fi; rm
 for tool in valgrind callgrind_annotate wrk curl; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (./dev.sh deps)" >&2; exit 1; }
 done
-for port in $PORT $MOCK_PORT; do
+for port in $PORT $MOCK_PORT $ADMIN_PORT; do
     if ss -ltn "sport = :$port" | grep -q LISTEN; then
         echo "instructions.sh: port $port is taken; stop whatever listens there first" >&2
         exit 1
@@ -43,6 +44,12 @@ workers 1;
 access_log off;
 upstream messaging { server 127.0.0.1:$MOCK_PORT; keepalive 64; }
 EOF
+case "$OBSERVE" in
+none) ;;
+metrics|jsonlog) echo "admin_listen 127.0.0.1:$ADMIN_PORT;" >>"$WORK/gateway.conf" ;;
+*) echo "instructions.sh: OBSERVE must be none, metrics or jsonlog" >&2; exit 2 ;;
+esac
+if [[ "$OBSERVE" == jsonlog ]]; then sed -i "s|^access_log off;|access_log $WORK/access.log format=json;|" "$WORK/gateway.conf"; fi
 if [[ "$KEYED" == 1 ]]; then
     HASH="$("${1:-$ROOT/.build/release/gateway}" hash-key "$KEY")"
     cat >>"$WORK/gateway.conf" <<EOF

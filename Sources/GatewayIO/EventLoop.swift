@@ -23,7 +23,9 @@ final class EventLoop {
     /// Handlers by descriptor, with a generation so an event for a reused fd is never misdelivered.
     private var handlers: [EventHandler?] = []
     private var generations: [UInt32] = []
-    private(set) var now: UInt64 = Clock.monotonicMillis()
+    private(set) var now: UInt64
+    /// `now` in microseconds, read at the same moment: what the loop's exchanges time requests by.
+    let clock = LoopClock()
     private let timers: TimerWheel
     /// Buffers released by idle connections, reused so a busy loop does not allocate per connection.
     private var freeBuffers: [ByteBuffer] = []
@@ -39,6 +41,8 @@ final class EventLoop {
         guard epfd >= 0 else { throw SystemError("epoll_create1", csys_errno()) }
         events = csys_epoll_events_alloc(capacity)
         self.bufferSize = bufferSize
+        clock.micros = Clock.monotonicMicros()
+        now = clock.micros / 1000
         timers = TimerWheel(now: now)
     }
 
@@ -91,7 +95,8 @@ final class EventLoop {
     func run() -> Never {
         while true {
             let n = csys_epoll_wait(epfd, events, capacity, timers.timeout(now: now))
-            now = Clock.monotonicMillis()
+            clock.micros = Clock.monotonicMicros()
+            now = clock.micros / 1000
             if n > 0 {
                 for i in 0..<Int(n) {
                     let token = csys_epoll_event_data(events, Int32(i))

@@ -17,6 +17,7 @@ public enum Server {
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
+        let observers = try Observers(config: config, addresses: addresses)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
         let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
@@ -24,9 +25,13 @@ public enum Server {
         var contexts: [Handoff] = []
         for index in 0..<workers {
             contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, health: health,
-                                                      index: index, loops: workers)))
+                                                      index: index, loops: workers, observers: observers)))
         }
-        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
+        observers.status.configLoaded()
+        observers.status.markListening()
+        var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { try JournalFlusher.start(idempotency) }
         for index in 1..<workers {

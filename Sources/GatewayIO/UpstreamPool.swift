@@ -7,12 +7,15 @@ final class UpstreamPool {
     let balancer: UpstreamBalancer
     let addresses: [SocketAddress]
     private var idle: [[UpstreamConnection]]
+    /// The loop's metric block, told each server's idle count as it changes.
+    private let metrics: LoopMetrics?
 
     /// `addresses` by server index, as the balancer's members were made.
-    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress]) {
+    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?) {
         self.group = group
         self.balancer = balancer
         self.addresses = addresses
+        self.metrics = metrics
         idle = Array(repeating: [], count: balancer.servers.count)
     }
 
@@ -22,6 +25,7 @@ final class UpstreamPool {
     /// server. `verified` checks with the kernel that it is still quiet (one recv): for a request
     /// that must not be retried, a connection the server already closed would mean a 502.
     func takeIdle(_ server: Int, verified: Bool) -> UpstreamConnection? {
+        defer { published(server) }
         while let connection = idle[server].popLast() {
             if !verified || Socket.isQuiet(connection.fd) { return connection }
             connection.close()
@@ -33,11 +37,17 @@ final class UpstreamPool {
         let server = connection.link.server.index
         if idle[server].count >= config.keepalive { return false }
         idle[server].append(connection)
+        published(server)
         return true
     }
 
     func forgetIdle(_ connection: UpstreamConnection) {
         let server = connection.link.server.index
         if let i = idle[server].firstIndex(where: { $0 === connection }) { idle[server].remove(at: i) }
+        published(server)
+    }
+
+    private func published(_ server: Int) {
+        metrics?.setPooled(group: group, server: server, count: idle[server].count)
     }
 }

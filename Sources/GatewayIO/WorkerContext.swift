@@ -1,7 +1,8 @@
 import GatewayCore
 
 /// Everything the connections of one event loop share: the loop, the exchange environment (filter
-/// chain, limits, balancers, ids) and the per-loop upstream pools. Never touched by another thread.
+/// chain, limits, balancers, ids, metric block, access log buffer) and the per-loop upstream pools.
+/// Never touched by another thread.
 final class WorkerContext {
     let loop: EventLoop
     let environment: ExchangeEnvironment
@@ -12,18 +13,25 @@ final class WorkerContext {
 
     /// `index`: this loop's place among `loops`, which decides the servers whose checks it runs.
     init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable,
-         index: Int, loops: Int) throws(SystemError) {
+         index: Int, loops: Int, observers: Observers) throws(SystemError) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
         loop = try EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
         // Each loop balances over the process's shared health objects, in the pipeline's group order.
         let balancers = health.groups.map { UpstreamBalancer(health: $0) }
+        let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
+        let metrics = observers.registry?.makeLoopMetrics(layout)
+        let accessLog = observers.accessLog.map { [loop] in
+            LoopAccessLog(writer: $0, loop: loop, encoder: AccessLogEncoder(format: observers.accessLogFormat, layout: layout))
+        }
         environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers,
                                           seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
-                                          log: { level, message in level == .info ? Log.info(message) : Log.warn(message) })
+                                          log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },
+                                          metrics: metrics, accessLog: accessLog, clock: loop.clock)
         pools = balancers.enumerated().map { group, balancer in
-            UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address))
+            UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address),
+                         metrics: metrics)
         }
         healthCheckers = HealthChecker.start(for: pools, on: loop, share: index, of: loops)
     }

@@ -49,7 +49,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .maxRequestLine: ("max_request_line 1k;", { $0.client.maxRequestLine == 1024 })
             case .maxHeaderSize: ("max_header_size 32k;", { $0.client.maxHeaderSize == 32 << 10 })
             case .maxHeaders: ("max_headers 7;", { $0.client.maxHeaders == 7 })
-            case .accessLog: ("access_log on;", { $0.accessLog })
+            case .accessLog: ("access_log stderr format=text;", { $0.accessLog == AccessLogConfig(destination: .stderr, format: .text) })
             case .upstream: ("upstream v { server 127.0.0.1:1; }", { $0.upstreams["v"] != nil })
             case .route: ("route /t { upstream u; }", { self.route($0) != nil })
             case .errors: ("errors { vocabulary upper; }", { $0.errors.vocabulary == .upper })
@@ -62,6 +62,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .rateLimitHeaders: ("rate_limit_headers both;", { $0.access.headers == .both })
             case .dailyQuotaReset: ("daily_quota_reset 00:07;", { $0.access.quotaResetOffsetMs == 7 * 60_000 })
             case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
+            case .adminListen: ("admin_listen 127.0.0.1:9901;", { $0.adminListen?.port == 9901 })
             }
             check(name.rawValue, probe)
         }

@@ -42,13 +42,11 @@ struct ConfigBuilder {
             case .maxRequestLine: config.client.maxRequestLine = Int(try Value.size(d, in: 256...(1 << 20)))
             case .maxHeaderSize: config.client.maxHeaderSize = Int(try Value.size(d, in: (1 << 10)...(1 << 20)))
             case .maxHeaders: config.client.maxHeaders = Int(try Value.integer(d, in: 1...10_000))
-            case .accessLog: config.accessLog = try Value.keyword(d, [("on", true), ("off", false)])
+            case .accessLog: config.accessLog = try ObservabilityConfigBuilder.accessLog(d, directory: directory(of: d))
             case .upstream: try upstream(d)
             case .route: try route(d)
             case .errors: config.errors = try errors(d)
-            case .idempotency:
-                let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
-                config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory)
+            case .idempotency: config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory(of: d))
             case .key: try key(d)
             case .keysFile: try keysFile(d)
             case .anonymous: try anonymous(d)
@@ -66,8 +64,14 @@ struct ConfigBuilder {
                     throw Value.error(d.arguments[0], d, "1 to 128 printable ASCII characters without '\"' or '\\'")
                 }
                 config.access.authRealm = d.arguments[0].text
+            case .adminListen: config.adminListen = try ObservabilityConfigBuilder.adminListen(d)
             }
         }
+    }
+
+    /// Relative paths in a directive resolve against the directory of the file it is written in.
+    private func directory(of d: ConfigDirective) -> String {
+        d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
     }
 
     private func listenAddress(_ d: ConfigDirective) throws(ConfigError) -> ListenAddress {
@@ -221,6 +225,7 @@ struct ConfigBuilder {
             }
             throw ConfigError(target.location, message)
         }
+        try ObservabilityConfigBuilder.checkAdminListen(config)
         if config.client.maxRequestLine > config.client.maxHeaderSize, let at = locations["max_request_line"] ?? locations["max_header_size"] {
             throw ConfigError(
                 at,

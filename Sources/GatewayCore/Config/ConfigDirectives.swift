@@ -7,7 +7,7 @@ enum TopDirective: String, DirectiveName {
     case maxRequestLine = "max_request_line", maxHeaderSize = "max_header_size", maxHeaders = "max_headers"
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
-    case authRealm = "auth_realm"
+    case authRealm = "auth_realm", adminListen = "admin_listen"
 
     static let context = ConfigContext.top
 
@@ -19,7 +19,7 @@ enum TopDirective: String, DirectiveName {
         case .clientHeaderTimeout, .clientBodyTimeout, .keepaliveTimeout, .sendTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepaliveRequests, .maxHeaders, .globalConcurrency: DirectiveShape("\(rawValue) N;")
         case .maxRequestLine, .maxHeaderSize: DirectiveShape("\(rawValue) SIZE;")
-        case .accessLog: DirectiveShape("access_log on|off;")
+        case .accessLog: DirectiveShape("access_log PATH|stderr|off [format=json|text];", arguments: 1...2)
         case .upstream: DirectiveShape("upstream NAME { ... }", block: true, repeatable: true)
         case .route: DirectiveShape("route PREFIX { ... }", block: true, repeatable: true)
         case .errors, .idempotency, .anonymous: DirectiveShape("\(rawValue) { ... }", arguments: 0...0, block: true)
@@ -29,6 +29,7 @@ enum TopDirective: String, DirectiveName {
         case .rateLimitHeaders: DirectiveShape("rate_limit_headers ietf|legacy|both|off;")
         case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
         case .authRealm: DirectiveShape("auth_realm REALM;")
+        case .adminListen: DirectiveShape("admin_listen HOST:PORT;")
         }
     }
 }

@@ -184,14 +184,16 @@ public struct GatewayConfig: Sendable {
     /// In file order; RouteStage picks the longest matching prefix.
     public var routes: [RouteConfig]
     public var errors: ErrorsConfig
-    public var accessLog: Bool
+    public var accessLog: AccessLogConfig
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
+    public var adminListen: ListenAddress?
     public var idempotency = IdempotencyConfig()
     public var access: AccessConfig
 
     public init(
         sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),
         upstreams: [String: UpstreamConfig], routes: [RouteConfig], errors: ErrorsConfig = ErrorsConfig(),
-        accessLog: Bool = false, access: AccessConfig = AccessConfig()
+        accessLog: AccessLogConfig = AccessLogConfig(), access: AccessConfig = AccessConfig()
     ) {
         self.sourceFile = sourceFile
         self.listen = listen

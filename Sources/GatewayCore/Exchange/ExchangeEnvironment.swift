@@ -1,5 +1,6 @@
 /// What every connection of one event loop shares: the filter chain, the limits, the loop's view
-/// of the upstream groups, the request-id generator and the Date line. Used by one thread only.
+/// of the upstream groups, the request-id generator, the Date line, and what observes the loop's
+/// requests (its metric block and access log buffer). Used by one thread only.
 public final class ExchangeEnvironment {
     public enum LogLevel: Sendable { case info, warn }
 
@@ -8,12 +9,18 @@ public final class ExchangeEnvironment {
     public let headLimits: HeadLimits
     /// One per upstream group, in `pipeline.upstreamNames` order.
     public let balancers: [UpstreamBalancer]
-    public let accessLog: Bool
+    /// This loop's counters; nil without an admin listener (nothing would read them).
+    public let metrics: LoopMetrics?
+    /// This loop's access log buffer; nil with `access_log off`.
+    let accessLog: (any AccessLogSink)?
     public let retryAfterDefault: Int
     /// Wall-clock milliseconds (request ids, Date, idempotency deadlines); injected, so tests own time.
     let wallClock: () -> UInt64
     /// Where the machine's log lines go.
     let log: (LogLevel, String) -> Void
+    /// The loop's time, for the access log's and the histogram's timings; read only while
+    /// something observes (`metrics` or `accessLog`).
+    let clock: LoopClock
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
     /// Per-request state, lent to connections while they have a request in progress.
@@ -22,12 +29,15 @@ public final class ExchangeEnvironment {
     /// `balancers`: one per group in `pipeline.upstreamNames` order, over the resolved servers; by
     /// default one per group over its `server` lines as written.
     public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, seed: UInt64,
-                wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void) {
+                wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
+                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock()) {
         self.pipeline = pipeline
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         self.balancers = balancers ?? pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0] ?? UpstreamConfig(name: $0)) }
-        accessLog = config.accessLog
+        self.metrics = metrics
+        self.accessLog = accessLog
+        self.clock = clock
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log

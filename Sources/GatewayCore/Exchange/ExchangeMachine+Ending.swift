@@ -6,6 +6,7 @@ extension ExchangeMachine {
     // MARK: The gateway's own answers
 
     mutating func answer(_ error: GatewayError, close: Bool, outcome: ExchangeOutcome?) {
+        if !responseStarted { exchange.errorKind = error.kind }
         answer(environment.pipeline.render(error, context: context), close: close, outcome: outcome)
     }
 
@@ -28,7 +29,7 @@ extension ExchangeMachine {
         exchange = Exchange()
         let rendered = environment.pipeline.render(error, context: context)
         writeLocal(rendered, close: true)
-        if environment.accessLog { environment.log(.info, "- \(rendered.status) id=\(context.requestIDText)") }
+        observeUnparsed(rendered, error.kind)
         current.pointee.parser.reset()
         // What else the client sent is unknown: close through lingering.
         unreadClientBytes = true
@@ -68,7 +69,6 @@ extension ExchangeMachine {
             IdempotencyReplay.write(stored, connection: directive, extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
             client.output.commitOwned(from: start)
             exchange.status = stored.status
-            exchange.replayed = true
             conclude(.completed(status: stored.status))
             state = .answered
         }
@@ -187,10 +187,7 @@ extension ExchangeMachine {
     /// The answer has left: log it, then wait for the next request or close.
     mutating func finishExchange() -> Step {
         consumeHead()
-        if environment.accessLog {
-            environment.log(.info, "\(exchange.logPrefix) \(exchange.status) \(now - exchange.startedAt)ms id=\(context.requestIDText) "
-                            + "key=\(environment.pipeline.keyFingerprint(context))\(exchange.replayed ? " replayed" : "")")
-        }
+        observeEnd(status: exchange.status)
         requestsServed += 1
         if !exchange.requestDecoder.isDone { unreadClientBytes = true }
         let keep = exchange.keepAlive && !client.peerClosed
@@ -236,7 +233,7 @@ extension ExchangeMachine {
 
     /// Ends everything at once: the client is gone or the response cannot be completed.
     mutating func abort(_ reason: String) {
-        if isInExchange && (environment.accessLog || responseStarted) {
+        if isInExchange && (environment.accessLog != nil || responseStarted) {
             environment.log(.warn, "request \(context.requestIDText) aborted: \(reason)")
         }
         close()
@@ -246,6 +243,8 @@ extension ExchangeMachine {
         if state == .closed { return }
         if upstream != nil { retireUpstream(reusable: false) }
         conclude(.clientAborted)
+        if slot != nil { observeEnd(status: responseStarted ? exchange.status : 499) }
+        environment.metrics?.count(.connectionsClosed)
         state = .closed
         closeOwed = true
         clientDeadline = 0

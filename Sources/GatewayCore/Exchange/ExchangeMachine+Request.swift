@@ -77,11 +77,7 @@ extension ExchangeMachine {
         exchange.upstreamFraming = head.facts.contentLength == 0 ? .length(0) : head.framing
         exchange.startedAt = now
         exchange.lastBodyProgress = now
-        if environment.accessLog {
-            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
-                                        as: UTF8.self) + " "
-                + String(decoding: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength), as: UTF8.self)
-        }
+        observeBegin(head, bytes, headLength: headLength)
         state = .awaitingAdmission
         admit(environment.pipeline.requestHead(head, bytes: bytes, context: context))
     }
@@ -207,6 +203,7 @@ extension ExchangeMachine {
             failExchange(GatewayError(.serviceUnavailable, message, retryAfterSeconds: environment.retryAfterDefault))
             return
         }
+        observeUpstreamAttempt()
         exchange.attempts += 1
         exchange.server = server
         state = .connecting(since: now)
@@ -223,6 +220,7 @@ extension ExchangeMachine {
     mutating func reportFailure(_ server: UpstreamBalancer.Server) {
         let balancer = environment.balancers[exchange.group]
         if balancer.reportFailure(server, now: now) {
+            environment.metrics?.serverEjected(group: exchange.group, server: server.index)
             environment.log(.warn, "upstream \(balancer.config.name) server \(server.label) ejected for \(server.config.failTimeoutMs) ms")
         }
     }

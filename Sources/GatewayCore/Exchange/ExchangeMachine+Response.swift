@@ -66,6 +66,7 @@ extension ExchangeMachine {
             return
         }
         environment.balancers[exchange.group].reportSuccess(link.server)
+        observeResponseHead()
         exchange.status = head.status
         exchange.upstreamKeepAlive = head.keepAlive
         let framing = head.framing(requestMethod: exchange.method)

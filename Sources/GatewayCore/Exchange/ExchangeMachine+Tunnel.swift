@@ -9,6 +9,7 @@ extension ExchangeMachine {
             return
         }
         environment.balancers[exchange.group].reportSuccess(link.server)
+        observeResponseHead()
         exchange.status = 101
         // The connection now belongs to the new protocol: it never carries another request.
         exchange.keepAlive = false
@@ -29,6 +30,7 @@ extension ExchangeMachine {
         guard let link = upstream else { return .wait }
         if let buffer = client.input, buffer.readableCount > 0, !link.output.isCrowded {
             link.output.appendBorrowed(buffer.readPointer, count: buffer.readableCount)
+            exchange.tunnelledIn += UInt64(buffer.readableCount)
             buffer.readIndex = buffer.writeIndex
             exchange.tunnelActivity = now
             return .progress

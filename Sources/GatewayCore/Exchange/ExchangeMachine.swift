@@ -98,6 +98,7 @@ public struct ExchangeMachine {
         self.now = now
         self.clientAddress = clientAddress
         state = .idle(since: now, fresh: true)
+        environment.metrics?.count(.connectionsOpened)
     }
 
     // The slot's parts, for the request in progress (there is one from its first byte on). Read and

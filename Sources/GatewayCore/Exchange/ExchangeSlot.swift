@@ -13,6 +13,10 @@ struct ExchangeSlot {
     let context = RequestContext()
     /// Heads, chunk framing and envelopes for the client, before they are written; grows on demand.
     let outputStorage = ByteBuffer(capacity: 2048)
+    /// Method and normalised path for the access log line, kept from the head (whose bytes are
+    /// gone by the time the line is written); reused request after request.
+    var loggedRequest: [UInt8] = []
+    var loggedMethodLength = 0
 
     init(headLimits: HeadLimits) {
         parser = RequestHeadParser(limits: headLimits)

@@ -11,12 +11,14 @@ public final class ConcurrencyStage: ExchangeStage {
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         guard gate.acquireGlobal() else {
+            context.limitedBy = .globalConcurrency
             return .reject(Self.error("The gateway is at its limit of \(gate.globalLimit!) concurrent requests", gate.globalLimit!))
         }
         context.policyHolds.globalSlot = gate.globalLimit != nil
         if let key = context.apiKeyIdentity, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
             guard gate.acquire(key, limit: limit) else {
                 release(context)
+                context.limitedBy = .keyConcurrency
                 return .reject(Self.error("Too many concurrent requests: at most \(limit) in flight for this API key", limit))
             }
             context.policyHolds.keySlot = true
