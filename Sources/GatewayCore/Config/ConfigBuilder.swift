@@ -9,6 +9,9 @@ struct ConfigBuilder {
     private var routeTargets: [ConfigArgument] = []
     private var upstreamLocations: [String: SourceLocation] = [:]
     private var routeLocations: [String: SourceLocation] = [:]
+    /// `ssl_certificate` and `ssl_certificate_key` in file order, paired once all are read.
+    var certificateChains: [ConfigFile] = []
+    var certificateKeys: [ConfigFile] = []
 
     static func build(_ directives: [ConfigDirective], file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []),
@@ -66,6 +69,13 @@ struct ConfigBuilder {
                     throw Value.error(d.arguments[0], d, "1 to 128 printable ASCII characters without '\"' or '\\'")
                 }
                 config.access.authRealm = d.arguments[0].text
+            case .sslCertificate: certificateChains.append(file(d))
+            case .sslCertificateKey: certificateKeys.append(file(d))
+            case .sslProtocols: try tlsProtocols(d)
+            case .sslCiphers: (config.tls.ciphers, config.tls.ciphersLocation) = try cipherList(d)
+            case .sslCiphersuites: (config.tls.ciphersuites, config.tls.ciphersuitesLocation) = try cipherList(d)
+            case .sslSessionTickets: config.tls.sessionTickets = try Value.keyword(d, [("on", true), ("off", false)])
+            case .sslHandshakeTimeout: config.tls.handshakeTimeoutMs = try Value.duration(d, in: 1...Value.day)
             }
         }
     }
@@ -75,7 +85,10 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(arg.text, allowBarePort: true) else {
             throw Value.error(arg, d, "HOST:PORT, [IPV6]:PORT or a bare PORT (1...65535)")
         }
-        return ListenAddress(host: host, port: port, location: arg.location)
+        if d.arguments.count == 2, d.arguments[1].text != "ssl" {
+            throw Value.error(d.arguments[1], d, "'ssl' (a TLS listener) or nothing after the address")
+        }
+        return ListenAddress(host: host, port: port, ssl: d.arguments.count == 2, location: arg.location)
     }
 
     private mutating func upstream(_ d: ConfigDirective) throws(ConfigError) {
@@ -85,7 +98,9 @@ struct ConfigBuilder {
         }
         upstreamLocations[name] = d.location
         var upstream = UpstreamConfig(name: name)
-        for (name, c) in try DirectiveRule.check(d.block ?? [], as: UpstreamDirective.self) {
+        var tlsOn = false
+        let children = try DirectiveRule.check(d.block ?? [], as: UpstreamDirective.self)
+        for (name, c) in children {
             switch name {
             case .server: upstream.servers.append(try server(c))
             case .connectTimeout: upstream.connectTimeoutMs = try Value.duration(c, in: 1...Value.day)
@@ -93,11 +108,18 @@ struct ConfigBuilder {
             case .keepalive: upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
             case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
             case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+            case .tls: tlsOn = try Value.keyword(c, [("on", true), ("off", false)])
+            case .tlsTrustedCertificate: upstream.tls.trustedCertificate = file(c)
+            case .tlsServerName: upstream.tls.serverName = try serverName(c)
+            case .tlsCertificate: upstream.tls.certificate = file(c)
+            case .tlsCertificateKey: upstream.tls.certificateKey = file(c)
             }
         }
         guard !upstream.servers.isEmpty else {
             throw ConfigError(d.location, "'upstream \(name)' has no servers; expected at least one 'server HOST:PORT;'")
         }
+        if tlsOn { for i in upstream.servers.indices { upstream.servers[i].tls = true } }
+        try checkUpstreamTLS(upstream, children.map(\.1))
         config.upstreams[name] = upstream
     }
 
@@ -111,7 +133,12 @@ struct ConfigBuilder {
         for option in d.arguments.dropFirst() {
             let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(parts[0])
-            let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
+            let expected = "weight=N, max_fails=N, fail_timeout=DURATION or tls"
+            if option.text == ServerOption.tls.rawValue {
+                guard seen.insert(.tls).inserted else { throw ConfigError(option.location, "'server': duplicate option 'tls'") }
+                server.tls = true
+                continue
+            }
             guard parts.count == 2 else { throw Value.error(option, d, expected) }
             guard let name = ServerOption(rawValue: key) else {
                 let hint = closestName(to: key, among: ServerOption.allCases.map(\.rawValue)).map { "did you mean '\($0)='?" }
@@ -126,6 +153,7 @@ struct ConfigBuilder {
             case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
             case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
             case .failTimeout: server.failTimeoutMs = try Value.duration(value, "server fail_timeout=", in: 1...Value.day)
+            case .tls: throw Value.error(option, d, "'tls' alone, without a value")
             }
         }
         return server
@@ -205,7 +233,7 @@ struct ConfigBuilder {
     }
 
     /// Checks that need the whole file: references between blocks and limits that depend on each other.
-    private func validate(file: String) throws(ConfigError) {
+    private mutating func validate(file: String) throws(ConfigError) {
         guard !config.listen.isEmpty else {
             throw ConfigError(
                 SourceLocation(file: file, line: 1, column: 1),
@@ -219,6 +247,10 @@ struct ConfigBuilder {
                 message += "; expected the name of an 'upstream NAME { ... }' block"
             }
             throw ConfigError(target.location, message)
+        }
+        try pairCertificates()
+        if let tlsListen = config.listen.first(where: \.ssl), config.tls.certificates.isEmpty {
+            throw ConfigError(tlsListen.location, "'listen ... ssl' needs a certificate; expected 'ssl_certificate FILE;' and 'ssl_certificate_key FILE;' at top level")
         }
         if config.client.maxRequestLine > config.client.maxHeaderSize, let at = locations["max_request_line"] ?? locations["max_header_size"] {
             throw ConfigError(
