@@ -178,6 +178,11 @@ extension ExchangeMachine {
         let balancer = environment.balancers[exchange.group]
         guard let server = balancer.pick(now: now, excluding: exchange.triedServers) else {
             let name = balancer.config.name
+            if let reason = exchange.handshakeFailure {
+                failExchange(GatewayError(.badGateway, "The TLS handshake with upstream \(name) failed",
+                                          details: [("reason", .string(reason))], retryAfterSeconds: environment.retryAfterDefault))
+                return
+            }
             let message = exchange.attempts > 0
                 ? "Could not connect to any server of upstream \(name)"
                 : "No healthy upstream server for \(name): all are ejected after failures"
