@@ -54,6 +54,25 @@ static inline void *gw_ssl_ctx_get_app_data(const SSL_CTX *ctx) { return SSL_CTX
 
 static inline int gw_ssl_set_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 
+/// ALPN on the server: http/1.1 is the only protocol; a client that offers only others (h2) is
+/// refused with no_application_protocol, as RFC 7301 asks.
+static inline int gw_alpn_select_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                        const unsigned char *in, unsigned int inlen, void *arg) {
+    static const unsigned char http11[] = "\x08http/1.1";
+    (void)ssl; (void)arg;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, http11, sizeof(http11) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static inline void gw_ssl_ctx_set_alpn_http11(SSL_CTX *ctx) { SSL_CTX_set_alpn_select_cb(ctx, gw_alpn_select_http11, NULL); }
+
+/// ALPN on the client side: offer http/1.1 only.
+static inline int gw_ssl_ctx_offer_http11(SSL_CTX *ctx) {
+    static const unsigned char http11[] = "\x08http/1.1";
+    return SSL_CTX_set_alpn_protos(ctx, http11, sizeof(http11) - 1) == 0;
+}
+
 static inline int gw_ssl_filetype_pem(void) { return SSL_FILETYPE_PEM; }
 
 /// Keys the HMAC of a session ticket (SHA-256), as SSL_CTX_set_tlsext_ticket_key_evp_cb asks.
