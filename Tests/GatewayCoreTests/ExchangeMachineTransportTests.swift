@@ -36,6 +36,22 @@ final class ExchangeMachineTransportTests: XCTestCase {
         XCTAssertEqual(d.responses.map(\.status), [200])
     }
 
+    func testAHeadAndBodyThatArriveTogetherLeaveInOneWrite() throws {
+        // Under TLS every write is a record and a syscall: the head must not go out alone.
+        let d = try driver()
+        d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        let before = d.actions.count
+        d.respond(d.upstream(0), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        XCTAssertEqual(d.responses.map(\.body), ["hello"])
+        XCTAssertEqual(d.actions[before...].filter { $0 == .flushClient }.count, 1, "\(d.actions[before...])")
+        // A chunked body is re-framed, still in one write.
+        let mark = d.actions.count
+        d.send("GET /v1/b HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.respond(try XCTUnwrap(d.current), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        XCTAssertEqual(d.responses.last?.body, "abcde")
+        XCTAssertEqual(d.actions[mark...].filter { $0 == .flushClient }.count, 1, "\(d.actions[mark...])")
+    }
+
     func testTheHeaderTimeoutCountsFromTheEndOfTheHandshake() throws {
         let d = try driver()
         d.advance(900)

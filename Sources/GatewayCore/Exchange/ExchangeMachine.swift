@@ -295,7 +295,7 @@ public struct ExchangeMachine {
                 }
                 return .wait
             }
-            if !client.output.isEmpty && client.writable { return .flushClient }
+            if !client.output.isEmpty && client.writable && !bodyBytesToQueue { return .flushClient }
             let step: Step
             switch state {
             case .idle, .readingHead:
@@ -330,6 +330,14 @@ public struct ExchangeMachine {
                 return .wait
             }
         }
+    }
+
+    /// A streamed response has body bytes read and not yet queued: queue them behind the head
+    /// first, so head and body leave in one write (one TLS record) rather than two. Streaming
+    /// flushes by itself once it runs out of bytes or the queue is crowded.
+    private var bodyBytesToQueue: Bool {
+        guard case .forwarding(_, .streaming) = state, !client.output.isCrowded else { return false }
+        return (upstream?.input?.readableCount ?? 0) > 0
     }
 
     /// An upstream connection this exchange is done with, for the I/O to pool or close.
