@@ -30,7 +30,7 @@ let package = Package(
         // Echo micro-measurement, epoll vs io_uring (not part of the product or the tests).
         .executableTarget(name: "io-echo-bench", dependencies: ["GatewayIO", "CSystem"], swiftSettings: hotPath),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO"]),
+        .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO", "COpenSSL"]),
         // The TLS upstream the tests start is a Python script next to the harness that runs it.
         .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"], exclude: ["Harness/tls_upstream.py"]),
     ],

@@ -52,6 +52,9 @@ final class ClientConnection: EventHandler {
 
     func handleEvent(_ flags: UInt32) {
         if handshaking != nil {
+            // Before the client's first bytes, an event only says the socket is writable (as
+            // registering does): there is nothing to look at yet.
+            if !probed && flags & (CSYS_EPOLLIN | CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) == 0 { return }
             stepHandshake()
             return
         }

@@ -19,6 +19,15 @@ final class TLSServerContext: @unchecked Sendable {
     /// Loads every certificate and key; a file OpenSSL cannot use is a `ConfigError` at the
     /// directive naming it, with OpenSSL's reason.
     init(_ config: ServerTLSConfig, now: UInt64) throws(ConfigError) {
+        if config.sessionTickets {
+            guard let keys = TicketKeys(now: now) else {
+                throw ConfigError(config.certificates.first?.chain.location ?? .none,
+                                  "'ssl_session_tickets': cannot make a ticket key: \(OpenSSLError.drain())")
+            }
+            ticketKeys = keys
+        } else {
+            ticketKeys = nil
+        }
         var contexts: [OpaquePointer] = []
         var leaves: [OpaquePointer] = []
         do throws(ConfigError) {
@@ -36,7 +45,6 @@ final class TLSServerContext: @unchecked Sendable {
         }
         self.contexts = contexts
         self.leaves = leaves
-        ticketKeys = config.sessionTickets ? TicketKeys(now: now) : nil
         handshakeTimeoutMs = UInt64(config.handshakeTimeoutMs)
         let this = Unmanaged.passUnretained(self).toOpaque()
         for context in contexts {
@@ -97,7 +105,7 @@ final class TLSServerContext: @unchecked Sendable {
     fileprivate func sealTicket(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer,
                                 mac: OpaquePointer, encrypt: Bool) -> Int32 {
         guard let ticketKeys else { return 0 }
-        return ticketKeys.seal(name: name, iv: iv, cipher: cipher, mac: mac, encrypt: encrypt, now: Clock.monotonicMillis())
+        return ticketKeys.seal(name: name, iv: iv, context: cipher, mac: mac, encrypt: encrypt, now: Clock.monotonicMillis())
     }
 }
 

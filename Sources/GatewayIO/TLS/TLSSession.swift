@@ -66,8 +66,8 @@ final class TLSSession {
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ipAddress) == 1
     }
 
-    /// Decrypted bytes OpenSSL holds that no read has taken yet.
-    var hasPendingBytes: Bool { SSL_pending(ssl) > 0 }
+    /// Bytes OpenSSL holds that no read has taken yet, decrypted or not (read-ahead).
+    var hasPendingBytes: Bool { SSL_has_pending(ssl) == 1 }
 
     // MARK: Handshake
 

@@ -6,7 +6,7 @@ import Synchronization
 /// simply costs returning clients one full handshake. Every `rotationMs` a new key takes over;
 /// tickets sealed under the one before still resume (and get a fresh ticket), older ones do not.
 /// A session lives at most `sessionLifetimeSeconds`, no longer than a key is accepted.
-final class TicketKeys: Sendable {
+final class TicketKeys: @unchecked Sendable {
     static let rotationMs: UInt64 = 3_600_000
     static let sessionLifetimeSeconds = 3600
 
@@ -28,11 +28,17 @@ final class TicketKeys: Sendable {
 
     /// Newest first; at most two.
     private let keys: Mutex<[Key]>
+    /// AES-256-CBC, looked up once: naming it for every ticket (EVP_aes_256_cbc) makes OpenSSL 3
+    /// search its providers each time. Immutable, so every loop may use it (hence @unchecked).
+    private let cipher: OpaquePointer
 
     init?(now: UInt64) {
-        guard let first = Key(madeAt: now) else { return nil }
+        guard let first = Key(madeAt: now), let cipher = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil) else { return nil }
         keys = Mutex([first])
+        self.cipher = cipher
     }
+
+    deinit { EVP_CIPHER_free(cipher) }
 
     /// The key new tickets are sealed with, rotating first when the current one is old enough.
     private func current(now: UInt64) -> Key {
@@ -55,7 +61,7 @@ final class TicketKeys: Sendable {
     /// SSL_CTX_set_tlsext_ticket_key_evp_cb's contract: seal (`encrypt`: name the key, pick an IV,
     /// set up AES-256-CBC and HMAC-SHA256) and answer 1; open: 0 for an unknown key (full
     /// handshake), 1 to accept, 2 to accept and issue a ticket under the current key.
-    func seal(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer, mac: OpaquePointer,
+    func seal(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, context: OpaquePointer, mac: OpaquePointer,
               encrypt: Bool, now: UInt64) -> Int32 {
         let ivLength = Int32(16)
         if encrypt {
@@ -64,7 +70,7 @@ final class TicketKeys: Sendable {
             return key.bytes.withUnsafeBufferPointer { bytes in
                 guard let base = bytes.baseAddress else { return -1 }
                 name.update(from: base, count: 16)
-                guard EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nil, base + 16, iv) == 1,
+                guard EVP_EncryptInit_ex(context, cipher, nil, base + 16, iv) == 1,
                       gw_ticket_hmac_init(mac, base + 48, 32) == 1 else { return -1 }
                 return 1
             }
@@ -73,7 +79,7 @@ final class TicketKeys: Sendable {
         return key.bytes.withUnsafeBufferPointer { bytes in
             guard let base = bytes.baseAddress,
                   gw_ticket_hmac_init(mac, base + 48, 32) == 1,
-                  EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, base + 16, iv) == 1 else { return -1 }
+                  EVP_DecryptInit_ex(context, cipher, nil, base + 16, iv) == 1 else { return -1 }
             return isCurrent ? 1 : 2
         }
     }
