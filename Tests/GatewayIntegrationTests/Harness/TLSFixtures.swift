@@ -21,10 +21,15 @@ struct TLSFixtures {
 
     private static let made: Result<TLSFixtures, Error> = Result { try TLSFixtures.make() }
 
+    /// One directory per test process, removed when the process exits.
+    private static var directoryOfThisProcess: String { NSTemporaryDirectory() + "gateway-tls-\(getpid())" }
+
     private static func make() throws -> TLSFixtures {
         guard let openssl = toolPath("openssl") else { throw HarnessError("the openssl command is missing (./dev.sh deps installs it)") }
-        let directory = NSTemporaryDirectory() + "gateway-tls-\(UUID().uuidString)"
+        let directory = directoryOfThisProcess
+        try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: TLSFixtures.directoryOfThisProcess) }
         let fixtures = TLSFixtures(directory: directory)
         func run(_ arguments: [String]) throws {
             let result = try runTool(openssl, arguments)
