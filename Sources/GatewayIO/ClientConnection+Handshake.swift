@@ -42,8 +42,10 @@ extension ClientConnection: DeferredStep {
             machine.now = loop.now
             machine.transportReady()
             drive()
-        case .wantRead, .wantWrite:
-            return
+        case .wantRead:
+            handshakeWaitsFor = CSYS_EPOLLIN
+        case .wantWrite:
+            handshakeWaitsFor = CSYS_EPOLLOUT
         case .failed:
             // A garbage or truncated ClientHello, a protocol or cipher mismatch: OpenSSL has sent
             // its alert if it could; there is no one to tell anything more.

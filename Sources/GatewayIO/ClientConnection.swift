@@ -17,6 +17,9 @@ final class ClientConnection: EventHandler {
     var probed = false
     /// Waiting in the loop's queue for a handshake turn.
     var queuedForHandshake = false
+    /// The readiness the handshake waits for (EPOLLIN until the first bytes, then what OpenSSL
+    /// asked for): other edges would only make it ask again.
+    var handshakeWaitsFor = CSYS_EPOLLIN
     /// The socket behind `machine.upstream`, while the machine holds one.
     private var upstream: UpstreamConnection?
     var deadline: UInt64 = 0
@@ -52,9 +55,9 @@ final class ClientConnection: EventHandler {
 
     func handleEvent(_ flags: UInt32) {
         if handshaking != nil {
-            // Before the client's first bytes, an event only says the socket is writable (as
-            // registering does): there is nothing to look at yet.
-            if !probed && flags & (CSYS_EPOLLIN | CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) == 0 { return }
+            // A connection queued for a turn keeps its place; an edge that is not the one the
+            // handshake waits for (registering reports writable at once) changes nothing.
+            if queuedForHandshake || flags & (handshakeWaitsFor | CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) == 0 { return }
             stepHandshake()
             return
         }

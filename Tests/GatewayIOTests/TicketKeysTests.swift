@@ -21,11 +21,11 @@ final class TicketKeysTests: XCTestCase {
     }
 
     /// Seals (encrypt) or opens a ticket named `name`; returns the callback's verdict.
-    private func run(_ keys: TicketKeys, _ name: inout [UInt8], encrypt: Bool, at now: UInt64) throws -> Int32 {
+    private func run(_ keys: TicketKeys, _ name: inout [UInt8], encrypt: Bool, tls13: Bool = false, at now: UInt64) throws -> Int32 {
         var iv = [UInt8](repeating: 7, count: 16)
         let context = try XCTUnwrap(EVP_MAC_CTX_new(mac))
         macs.append(context)
-        return keys.seal(name: &name, iv: &iv, context: cipher, mac: context, encrypt: encrypt, now: now)
+        return keys.seal(name: &name, iv: &iv, context: cipher, mac: context, encrypt: encrypt, tls13: tls13, now: now)
     }
 
     func testTicketsOutliveOneRotationAndNotTwo() throws {
@@ -34,6 +34,7 @@ final class TicketKeysTests: XCTestCase {
         var first = [UInt8](repeating: 0, count: 16)
         XCTAssertEqual(try run(keys, &first, encrypt: true, at: start), 1)
         XCTAssertEqual(try run(keys, &first, encrypt: false, at: start + 10), 1, "the current key opens its tickets")
+        XCTAssertEqual(try run(keys, &first, encrypt: false, tls13: true, at: start + 10), 2, "a TLS 1.3 ticket is always replaced")
 
         var second = [UInt8](repeating: 0, count: 16)
         XCTAssertEqual(try run(keys, &second, encrypt: true, at: start + TicketKeys.rotationMs), 1)

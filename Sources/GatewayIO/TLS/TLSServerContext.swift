@@ -102,10 +102,11 @@ final class TLSServerContext: @unchecked Sendable {
         }
     }
 
-    fileprivate func sealTicket(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer,
-                                mac: OpaquePointer, encrypt: Bool) -> Int32 {
+    fileprivate func sealTicket(_ ssl: OpaquePointer, name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>,
+                                cipher: OpaquePointer, mac: OpaquePointer, encrypt: Bool) -> Int32 {
         guard let ticketKeys else { return 0 }
-        return ticketKeys.seal(name: name, iv: iv, context: cipher, mac: mac, encrypt: encrypt, now: Clock.monotonicMillis())
+        return ticketKeys.seal(name: name, iv: iv, context: cipher, mac: mac, encrypt: encrypt,
+                               tls13: SSL_version(ssl) == TLS1_3_VERSION, now: Clock.monotonicMillis())
     }
 }
 
@@ -133,5 +134,5 @@ private let ticketKeyCallback: @convention(c) (OpaquePointer?, UnsafeMutablePoin
     guard let ssl, let name, let iv, let cipher, let mac, let context = SSL_get_SSL_CTX(ssl),
           let owner = gw_ssl_ctx_get_app_data(context) else { return -1 }
     return Unmanaged<TLSServerContext>.fromOpaque(owner).takeUnretainedValue()
-        .sealTicket(name: name, iv: iv, cipher: cipher, mac: mac, encrypt: encrypt == 1)
+        .sealTicket(ssl, name: name, iv: iv, cipher: cipher, mac: mac, encrypt: encrypt == 1)
 }

@@ -60,9 +60,12 @@ final class TicketKeys: @unchecked Sendable {
 
     /// SSL_CTX_set_tlsext_ticket_key_evp_cb's contract: seal (`encrypt`: name the key, pick an IV,
     /// set up AES-256-CBC and HMAC-SHA256) and answer 1; open: 0 for an unknown key (full
-    /// handshake), 1 to accept, 2 to accept and issue a ticket under the current key.
+    /// handshake), 1 to accept, 2 to accept and issue a new ticket. TLS 1.3 always gets a new one
+    /// (as OpenSSL's own keys and nginx do): clients use a TLS 1.3 ticket once, so without it
+    /// every other connection would be a full handshake. TLS 1.2 keeps its ticket while its key
+    /// is the current one.
     func seal(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, context: OpaquePointer, mac: OpaquePointer,
-              encrypt: Bool, now: UInt64) -> Int32 {
+              encrypt: Bool, tls13: Bool, now: UInt64) -> Int32 {
         let ivLength = Int32(16)
         if encrypt {
             let key = current(now: now)
@@ -80,7 +83,7 @@ final class TicketKeys: @unchecked Sendable {
             guard let base = bytes.baseAddress,
                   gw_ticket_hmac_init(mac, base + 48, 32) == 1,
                   EVP_DecryptInit_ex(context, cipher, nil, base + 16, iv) == 1 else { return -1 }
-            return isCurrent ? 1 : 2
+            return isCurrent && !tls13 ? 1 : 2
         }
     }
 }
