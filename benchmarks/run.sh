@@ -9,7 +9,7 @@
 # env (defaults in brackets; benchmarks/README.md explains each):
 #   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
 #   SCENARIOS [get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory]
-#   CONNECTIONS ["64 1000"]  TLS_CONNECTIONS [64]  TLS_SUITE [TLS_AES_128_GCM_SHA256]
+#   CONNECTIONS ["64 1000"]  TLS_CONNECTIONS [64]  TLS_SUITE [TLS_AES_128_GCM_SHA256]  TLS_TICKETS [on]
 #   BIG_CONNECTIONS [10]  KEYED [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
 #   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
@@ -32,6 +32,7 @@ SCENARIOS="${SCENARIOS:-get post download upload fixed-rate idle-memory tls-get 
 CONNECTIONS="${CONNECTIONS:-64 1000}"
 TLS_CONNECTIONS="${TLS_CONNECTIONS:-64}"
 TLS_SUITE="${TLS_SUITE:-TLS_AES_128_GCM_SHA256}"
+TLS_TICKETS="${TLS_TICKETS:-on}"
 BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
 KEYED="${KEYED:-1}"
 GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
@@ -82,6 +83,7 @@ check_arguments() {
             *) log "unknown scenario '$s' (want: get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory)"; exit 2 ;; esac
     done
     [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { log "ROUNDS must be a positive whole number"; exit 2; }
+    [[ "$TLS_TICKETS" == on || "$TLS_TICKETS" == off ]] || { log "TLS_TICKETS must be on or off"; exit 2; }
     if ((ROUNDS < 5)); then log "ROUNDS=$ROUNDS: fine for a smoke run, too few for numbers worth quoting"; fi
 }
 
@@ -357,7 +359,7 @@ EOF
 }
 
 # The HTTPS server of a proxy under test: same location, the run's certificate, TLS 1.3 with
-# TLS_SUITE only (nginx's defaults otherwise: session tickets on, no session cache).
+# TLS_SUITE only, session tickets as TLS_TICKETS says (nginx's defaults otherwise: no session cache).
 nginx_tls_server() { # PORT
     uses_tls || return 0
     cat <<EOF
@@ -367,6 +369,7 @@ nginx_tls_server() { # PORT
         ssl_certificate_key $TLS_DIR/key.pem;
         ssl_protocols TLSv1.3;
         ssl_conf_command Ciphersuites $TLS_SUITE;
+        ssl_session_tickets $TLS_TICKETS;
 $(nginx_proxy_location)
     }
 EOF
@@ -395,8 +398,10 @@ EOF
 
 haproxy_tls_frontend() {
     uses_tls || return 0
-    printf 'frontend fe_tls\n    bind 127.0.0.1:%s ssl crt %s alpn http/1.1\n    default_backend be\n' \
-        "$((HAPROXY_PORT + TLS_PORT_OFFSET))" "$TLS_DIR/combined.pem"
+    local tickets=""
+    if [[ "$TLS_TICKETS" == off ]]; then tickets=" no-tls-tickets"; fi
+    printf 'frontend fe_tls\n    bind 127.0.0.1:%s ssl crt %s alpn http/1.1%s\n    default_backend be\n' \
+        "$((HAPROXY_PORT + TLS_PORT_OFFSET))" "$TLS_DIR/combined.pem" "$tickets"
 }
 
 write_haproxy_conf() { # FILE
@@ -447,6 +452,7 @@ write_gateway_conf() {
             echo "ssl_certificate_key $TLS_DIR/key.pem;"
             echo "ssl_protocols TLSv1.3;"
             echo "ssl_ciphersuites $TLS_SUITE;"
+            echo "ssl_session_tickets $TLS_TICKETS;"
         fi
         echo "workers $WORKERS;"
         echo "access_log off;"
@@ -672,7 +678,8 @@ write_wrk_script() { # SCENARIO FILE
             echo "wrk.headers[\"Content-Type\"] = \"application/json\""
         fi
         echo "wrk.headers[\"X-API-Key\"] = \"$API_KEY\""
-        # Every request on a new connection: a full TLS handshake each (wrk never resumes sessions).
+        # Every request on a new connection, each a TLS handshake (resumed from the connection
+        # before when session tickets are on: wrk keeps its session across reconnects).
         if [[ "$1" == tls-handshake ]]; then echo "wrk.headers[\"Connection\"] = \"close\""; fi
         cat <<'LUA'
 done = function(summary, latency, requests)
@@ -847,6 +854,9 @@ write_meta() {
         echo "versions: gateway $gw_rev; $(first_words nginx -v); $(first_words haproxy -v); $(first_words wrk -v)"
         echo "settings: ROUNDS=$ROUNDS × DURATION=${DURATION}s (warm-up ${WARMUP}s before each), WORKERS=$WORKERS per proxy, wrk -t$WRK_THREADS, big bodies over $BIG_CONNECTIONS connections"
         echo "pinning: $pin"
+        if uses_tls; then
+            echo "tls: TLS 1.3 with $TLS_SUITE only, one EC P-256 certificate, session tickets $TLS_TICKETS (wrk resumes the session of its previous connection when it can)"
+        fi
         echo "targets: ${TARGETS[*]}"
         if ((ROUNDS < 5 || DURATION < 10)); then
             echo "warning: smoke run (ROUNDS=$ROUNDS, DURATION=${DURATION}s): it shows the format, not numbers to quote"
