@@ -11,6 +11,7 @@
 #   SCENARIOS [get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory]
 #   CONNECTIONS ["64 1000"]  TLS_CONNECTIONS [64]  TLS_SUITE [TLS_AES_128_GCM_SHA256]  TLS_TICKETS [on]
 #   BIG_CONNECTIONS [10]  KEYED [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   GATEWAY_BASELINE [none]: another gateway binary (an earlier build) measured in the same run
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
 #   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
 #   PROXY_CPU [0]  CLIENT_CPU [1]  BACKEND_CPU [1]  (PIN=0: no pinning)
@@ -37,6 +38,7 @@ BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
 KEYED="${KEYED:-1}"
 GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
 GATEWAY="${GATEWAY:-$ROOT/.build/release/gateway}"
+GATEWAY_BASELINE="${GATEWAY_BASELINE:-}"
 FIXED_RATE="${FIXED_RATE:-}"
 FIXED_FRACTION="${FIXED_FRACTION:-0.5}"
 FIXED_CONNECTIONS="${FIXED_CONNECTIONS:-64}"
@@ -436,17 +438,17 @@ backend be
 EOF
 }
 
-# write_gateway_conf FILE PORT ENGINE KEYED: ENGINE "" writes no io_engine line. The keyed
+# write_gateway_conf FILE PORT ENGINE KEYED [TLS]: ENGINE "" writes no io_engine line; TLS 1
+# adds the HTTPS listener at PORT + TLS_PORT_OFFSET. The keyed
 # configuration is the realistic one: an API key, a rate limit and concurrency limits far
 # above what the benchmark reaches (so nothing is refused, but every check runs) and
 # `idempotency optional` on the route.
 write_gateway_conf() {
-    local file=$1 port=$2 engine=$3 keyed=$4
+    local file=$1 port=$2 engine=$3 keyed=$4 tls=${5:-0}
     {
         if [[ -n "$engine" ]]; then echo "io_engine $engine;"; fi
         echo "listen 127.0.0.1:$port;"
-        # Keyed twins measure the policy path, over plain HTTP only.
-        if uses_tls && [[ "$keyed" == 0 ]]; then
+        if [[ "$tls" == 1 ]]; then
             echo "listen 127.0.0.1:$((port + TLS_PORT_OFFSET)) ssl;"
             echo "ssl_certificate $TLS_DIR/cert.pem;"
             echo "ssl_certificate_key $TLS_DIR/key.pem;"
@@ -474,15 +476,31 @@ write_gateway_conf() {
 
 # Registry of targets, in report order. T_KIND: direct|gateway|nginx|haproxy.
 TARGETS=()
-declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_DEAD T_NO_TLS
+declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_DEAD T_BIN T_TLS
 
-add_target() { # NAME KIND PORT [ENGINE KEYED]
+add_target() { # NAME KIND PORT [ENGINE KEYED BINARY]
     TARGETS+=("$1")
-    T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_PID[$1]=""; T_DEAD[$1]=0; T_NO_TLS[$1]=0
+    T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_PID[$1]=""; T_DEAD[$1]=0
+    T_BIN[$1]=${6:-$GATEWAY}
+    # An HTTPS listener in this run: every proxy but `direct` and keyed twins, and a gateway
+    # binary only when it knows TLS (a baseline build may predate it).
+    T_TLS[$1]=0
+    if uses_tls && [[ "$2" != direct && "${T_KEYED[$1]}" == 0 ]]; then
+        if [[ "$2" != gateway ]] || gateway_knows_tls "${T_BIN[$1]}"; then
+            T_TLS[$1]=1
+        else
+            note "$1: left out of the TLS scenarios, $(basename "${T_BIN[$1]}") does not accept \`listen ... ssl;\`"
+        fi
+    fi
 }
 
-# Whether a target has an HTTPS listener in this run (every proxy but `direct` and keyed twins).
-serves_tls() { uses_tls && [[ "${T_KIND[$1]}" != direct && "${T_KEYED[$1]}" == 0 ]]; }
+gateway_knows_tls() { # BINARY
+    local conf="$STATE/tls-check.conf"
+    write_gateway_conf "$conf" "$GATEWAY_FIRST_PORT" "" 0 1
+    "$1" --check-config "$conf" >/dev/null 2>&1
+}
+
+serves_tls() { [[ "${T_TLS[$1]}" == 1 ]]; }
 tls_port() { echo $((T_PORT[$1] + TLS_PORT_OFFSET)); }
 is_tls_scenario() { [[ "$1" == tls-* ]]; }
 
@@ -537,6 +555,14 @@ build_target_list() {
                     add_target "$name-keyed" gateway "$port" "$engine" 1; port=$((port + 1))
                 fi
             done
+            # An earlier build beside this one, for before/after ratios measured in one run.
+            if [[ -n "$GATEWAY_BASELINE" ]]; then
+                if [[ -x "$GATEWAY_BASELINE" ]]; then
+                    add_target gateway-baseline gateway "$port" "" 0 "$GATEWAY_BASELINE"; port=$((port + 1))
+                else
+                    note "gateway-baseline: skipped, $GATEWAY_BASELINE is not an executable"
+                fi
+            fi
             ;;
         esac
     done
@@ -563,8 +589,8 @@ start_target() {
         # -db: stay in the foreground as one process, so its pid is ours to watch.
         launch "$name" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
     gateway)
-        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}"
-        launch "$name" "$PROXY_CPU" "$GATEWAY" --config "$dir/gateway.conf" ;;
+        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}" "${T_TLS[$name]}"
+        launch "$name" "$PROXY_CPU" "${T_BIN[$name]}" --config "$dir/gateway.conf" ;;
     esac
     pid=$LAUNCHED_PID
     if ! probe "${T_PORT[$name]}" /v1/sessions/demo "${#SMALL_BODY}" "$pid" "X-API-Key: $API_KEY"; then
@@ -577,14 +603,13 @@ start_target() {
     fi
     T_PID[$name]=$pid
     # An HTTPS listener that does not answer leaves the target out of the TLS scenarios only.
-    T_NO_TLS[$name]=0
     if serves_tls "$name"; then
         local code
         code="$(curl -sk -o /dev/null -m 2 -H "X-API-Key: $API_KEY" -w '%{http_code}' \
             "https://127.0.0.1:$(tls_port "$name")/v1/sessions/demo" || true)"
         if [[ "$code" != 200 ]]; then
             note "$name: left out of the TLS scenarios, its HTTPS listener on 127.0.0.1:$(tls_port "$name") answered '$code', not 200"
-            T_NO_TLS[$name]=1
+            T_TLS[$name]=0
         fi
     fi
     # A keyed target that answered without a key would measure the plain path under a new name.
@@ -658,7 +683,7 @@ load_scenarios() {
 # idle memory would measure the same code as the plain target.
 target_runs() { # NAME SCENARIO
     [[ "${T_DEAD[$1]}" == 0 ]] || return 1
-    if is_tls_scenario "$2"; then serves_tls "$1" && [[ "${T_NO_TLS[$1]}" == 0 ]]; return; fi
+    if is_tls_scenario "$2"; then serves_tls "$1"; return; fi
     [[ "${T_KEYED[$1]}" == 1 && ( "$2" == download || "$2" == upload || "$2" == idle-memory ) ]] && return 1
     [[ "${T_KIND[$1]}" == direct && "$2" == idle-memory ]] && return 1
     return 0

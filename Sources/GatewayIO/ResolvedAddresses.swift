@@ -43,6 +43,15 @@ public struct ResolvedAddresses: Sendable {
         return ResolvedAddresses(listen: listen, servers: servers)
     }
 
+    /// The process's shared health objects, one per resolved server, groups in `order` (the
+    /// pipeline's group order, by which routes, balancers and pools index them).
+    public func upstreamHealth(_ config: GatewayConfig, order: [String]) -> UpstreamHealthTable {
+        UpstreamHealthTable(groups: order.map { name in
+            UpstreamHealth(config: config.upstreams[name] ?? UpstreamConfig(name: name),
+                           members: (servers[name] ?? []).map { ($0.config, $0.address.description) })
+        })
+    }
+
     private static func addresses(_ host: String, _ port: UInt16, _ directive: String,
                                   at location: SourceLocation) throws(ConfigError) -> [SocketAddress] {
         switch Resolver.addresses(host: host, port: port) {

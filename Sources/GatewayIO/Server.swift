@@ -19,10 +19,12 @@ public enum Server {
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
+        let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
-        for _ in 0..<workers {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline)))
+        for index in 0..<workers {
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline, health: health,
+                                                      index: index, loops: workers)))
         }
         let listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")

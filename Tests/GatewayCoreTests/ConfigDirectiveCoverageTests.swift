@@ -86,6 +86,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .keepalive: ("keepalive 7;", { $0.keepalive == 7 })
             case .keepaliveTimeout: ("keepalive_timeout 7s;", { $0.keepaliveTimeoutMs == 7000 })
             case .maxResponseHeader: ("max_response_header 7k;", { $0.maxResponseHeaderSize == 7 << 10 })
+            case .healthCheck: ("health_check interval=7s;", { $0.healthCheck?.intervalMs == 7000 })
             case .tls: ("tls on;", { $0.servers.allSatisfy(\.tls) })
             case .tlsTrustedCertificate: ("tls on; tls_trusted_certificate /ca.pem;", { $0.tls.trustedCertificate?.path == "/ca.pem" })
             case .tlsServerName: ("tls on; tls_server_name api.example.com;", { $0.tls.serverName == "api.example.com" })
@@ -112,6 +113,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .scope: ("auth required; scope s;", { $0.scopes == ["s"] })
             case .rate: ("rate 7/s;", { $0.rate?.count == 7 })
             case .quota: ("quota counts;", { $0.quota == .all })
+            case .upgrade: ("upgrade WebSocket;", { $0.upgrades == ["websocket"] })
             }
             check(name.rawValue, ("route /t { upstream u; \(text) }", { self.route($0).map(holds) ?? false }))
         }

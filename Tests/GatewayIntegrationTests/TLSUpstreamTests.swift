@@ -81,6 +81,24 @@ final class TLSUpstreamTests: XCTestCase {
         XCTAssertTrue(log.contains("upstream foreign server 127.0.0.1:\(foreign): TLS handshake failed: certificate verify failed"), log)
     }
 
+    func testHealthChecksOfATLSServerGoOverVerifiedTLS() throws {
+        let good = try upstream(fixtures.a)
+        let foreign = try upstream(fixtures.foreign)
+        let check = "health_check interval=100ms timeout=100ms fails=1 passes=1;"
+        try start([
+            "checked": "server 127.0.0.1:\(good) tls; tls_trusted_certificate \(fixtures.ca); tls_server_name a.test; \(check)",
+            "untrusted": "server 127.0.0.1:\(foreign) tls; tls_trusted_certificate \(fixtures.ca); tls_server_name a.test; \(check)",
+        ])
+        let gateway = try XCTUnwrap(deployment.gateway)
+        try gateway.waitForOutput("upstream untrusted server 127.0.0.1:\(foreign) is failing its health checks: 1 in a row "
+                                  + "(last: TLS handshake: certificate verify failed: unable to get local issuer certificate)", timeout: 5)
+        XCTAssertEqual(try get("/untrusted/x").status, 503, "out of rotation: no request tries it")
+        // The good server has been checked several times by now, over TLS, and never failed.
+        usleep(300_000)
+        XCTAssertFalse(gateway.output.contains("upstream checked server"), gateway.output)
+        XCTAssertEqual(try get("/checked/x").status, 200)
+    }
+
     func testMutualTLS() throws {
         let port = try upstream(fixtures.a, clientCA: fixtures.ca)
         try start([

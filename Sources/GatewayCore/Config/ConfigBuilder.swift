@@ -108,6 +108,7 @@ struct ConfigBuilder {
             case .keepalive: upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
             case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
             case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+            case .healthCheck: upstream.healthCheck = try HealthCheckConfigBuilder.directive(c)
             case .tls: tlsOn = try Value.keyword(c, [("on", true), ("off", false)])
             case .tlsTrustedCertificate: upstream.tls.trustedCertificate = file(c)
             case .tlsServerName: upstream.tls.serverName = try serverName(c)
@@ -129,31 +130,22 @@ struct ConfigBuilder {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
         var server = UpstreamServer(host: host, port: port, location: address.location)
-        var seen: Set<ServerOption> = []
-        for option in d.arguments.dropFirst() {
-            let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(parts[0])
-            let expected = "weight=N, max_fails=N, fail_timeout=DURATION or tls"
-            if option.text == ServerOption.tls.rawValue {
-                guard seen.insert(.tls).inserted else { throw ConfigError(option.location, "'server': duplicate option 'tls'") }
-                server.tls = true
-                continue
+        let expected = "weight=N, max_fails=N, fail_timeout=DURATION or tls"
+        var options = d.arguments.dropFirst()
+        // `tls` is a flag, the one option written without a value.
+        if let index = options.firstIndex(where: { $0.text == "tls" }) {
+            if let again = options[(index + 1)...].first(where: { $0.text == "tls" }) {
+                throw ConfigError(again.location, "'server': duplicate option 'tls'")
             }
-            guard parts.count == 2 else { throw Value.error(option, d, expected) }
-            guard let name = ServerOption(rawValue: key) else {
-                let hint = closestName(to: key, among: ServerOption.allCases.map(\.rawValue)).map { "did you mean '\($0)='?" }
-                    ?? "expected \(expected)"
-                throw ConfigError(option.location, "'server': unknown option '\(key)='; \(hint)")
-            }
-            guard seen.insert(name).inserted else {
-                throw ConfigError(option.location, "'server': duplicate option '\(key)='")
-            }
-            let value = ConfigArgument(text: String(parts[1]), location: option.location)
+            server.tls = true
+            options.remove(at: index)
+        }
+        if let valued = options.first(where: { $0.text.hasPrefix("tls=") }) { throw Value.error(valued, d, "'tls' alone, without a value") }
+        for (name, value) in try ConfigOptions.read(options, of: d, as: ServerOption.self, expected: expected) {
             switch name {
             case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
             case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
             case .failTimeout: server.failTimeoutMs = try Value.duration(value, "server fail_timeout=", in: 1...Value.day)
-            case .tls: throw Value.error(option, d, "'tls' alone, without a value")
             }
         }
         return server
@@ -183,6 +175,7 @@ struct ConfigBuilder {
             case .scope: try routeScopes(c, into: &route)
             case .rate: route.rate = try Value.rate(c)
             case .quota: route.quota = try quota(c)
+            case .upgrade: route.upgrades = try upgrades(c)
             }
         }
         if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.0 == .scope })?.1 {
@@ -203,6 +196,18 @@ struct ConfigBuilder {
             methods.append(arg.text)
         }
         return methods
+    }
+
+    /// Protocols a client may switch to through `Upgrade` (RFC 9110 §7.8): names compared without case.
+    private func upgrades(_ d: ConfigDirective) throws(ConfigError) -> [String] {
+        var names: [String] = []
+        for arg in d.arguments {
+            guard ConfigValues.isToken(arg.text) else { throw Value.error(arg, d, "a protocol name such as websocket") }
+            let name = arg.text.lowercased()
+            guard !names.contains(name) else { throw ConfigError(arg.location, "'upgrade': \(arg.text) is listed twice") }
+            names.append(name)
+        }
+        return names
     }
 
     private func errors(_ d: ConfigDirective) throws(ConfigError) -> ErrorsConfig {

@@ -45,7 +45,7 @@ enum TopDirective: String, DirectiveName {
 
 enum UpstreamDirective: String, DirectiveName {
     case server, connectTimeout = "connect_timeout", responseTimeout = "response_timeout", keepalive
-    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header"
+    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header", healthCheck = "health_check"
     case tls, tlsTrustedCertificate = "tls_trusted_certificate", tlsServerName = "tls_server_name"
     case tlsCertificate = "tls_certificate", tlsCertificateKey = "tls_certificate_key"
 
@@ -58,6 +58,9 @@ enum UpstreamDirective: String, DirectiveName {
         case .connectTimeout, .responseTimeout, .keepaliveTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepalive: DirectiveShape("keepalive N;")
         case .maxResponseHeader: DirectiveShape("max_response_header SIZE;")
+        case .healthCheck:
+            DirectiveShape("health_check [path=PATH] [interval=DURATION] [timeout=DURATION] [fails=N] [passes=N] [status=N-N];",
+                           arguments: 0...6)
         case .tls: DirectiveShape("tls on|off;")
         case .tlsTrustedCertificate, .tlsCertificate, .tlsCertificateKey: DirectiveShape("\(rawValue) FILE;")
         case .tlsServerName: DirectiveShape("tls_server_name NAME;")
@@ -65,16 +68,19 @@ enum UpstreamDirective: String, DirectiveName {
     }
 }
 
-/// The options of `server HOST:PORT option=value... [tls]`.
+/// The `name=value` options of `server HOST:PORT option=value... [tls]` (`tls` is a flag, read apart).
 enum ServerOption: String, CaseIterable {
     case weight, maxFails = "max_fails", failTimeout = "fail_timeout"
-    /// A flag, written without a value.
-    case tls
+}
+
+/// The options of `health_check option=value...`.
+enum HealthCheckOption: String, CaseIterable {
+    case path, interval, timeout, fails, passes, status
 }
 
 enum RouteDirective: String, DirectiveName {
     case upstream, methods, maxBody = "max_body", errors, idempotency, idempotencyMethods = "idempotency_methods"
-    case auth, scope, rate, quota
+    case auth, scope, rate, quota, upgrade
 
     static let context = ConfigContext.route
 
@@ -89,6 +95,7 @@ enum RouteDirective: String, DirectiveName {
         case .scope: DirectiveShape("scope SCOPE...;", arguments: 1...64)
         case .rate: DirectiveShape.rate
         case .quota: DirectiveShape("quota counts [METHOD...]|off;", arguments: 1...8)
+        case .upgrade: DirectiveShape("upgrade PROTOCOL...;", arguments: 1...8)
         }
     }
 }

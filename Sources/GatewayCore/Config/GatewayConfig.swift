@@ -60,6 +60,8 @@ public struct UpstreamConfig: Sendable {
     public var keepalive: Int
     public var keepaliveTimeoutMs: Int64
     public var maxResponseHeaderSize: Int
+    /// Active checks (`health_check`); nil: off, only passive health applies.
+    public var healthCheck: HealthCheckConfig?
     /// How servers marked `tls` are spoken to.
     public var tls = UpstreamTLSConfig()
 
@@ -96,6 +98,8 @@ public struct RouteConfig: Sendable {
     /// A per-key bucket for this route, stacked with the key's own.
     public var rate: TokenRate?
     public var quota: QuotaCounting
+    /// Protocols (lower-case) a client may switch to with `Upgrade`; empty: none, the field is dropped.
+    public var upgrades: [String] = []
 
     public init(
         prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,

@@ -25,6 +25,11 @@ struct Exchange {
     /// The upstream connection's write counter when this exchange got it.
     var upstreamWrittenAtStart: UInt64 = 0
     var logPrefix = ""
+    /// The client's Upgrade field, when its route lets that protocol through: forwarded, and a 101
+    /// then turns the exchange into a tunnel.
+    var upgrade: HeaderField?
+    /// Last bytes through the tunnel: it closes after `response_timeout` without any.
+    var tunnelActivity: UInt64 = 0
 
     // The answer
     /// Decided once, when the response head is written (`decideKeepAlive`).

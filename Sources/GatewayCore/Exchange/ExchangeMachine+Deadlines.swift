@@ -26,7 +26,7 @@ extension ExchangeMachine {
             return now + UInt64(limits.sendTimeoutMs)
         case .lingering(let since, let lastRead):
             return min(since + Self.lingerTotalMs, lastRead + Self.lingerIdleMs)
-        case .awaitingAdmission, .connecting, .forwarding, .answered, .closed:
+        case .awaitingAdmission, .connecting, .forwarding, .tunnelling, .answered, .closed:
             return 0
         }
     }
@@ -50,6 +50,8 @@ extension ExchangeMachine {
             }
             if exchange.upstreamWaitSince == 0 { exchange.upstreamWaitSince = now }
             return exchange.upstreamWaitSince + timeout
+        case .tunnelling:
+            return exchange.tunnelActivity + UInt64(max(config.responseTimeoutMs, 1))
         default:
             return 0
         }

@@ -77,7 +77,8 @@ extension ExchangeMachine {
     /// Whether any byte of a response head has been queued for the client.
     var responseStarted: Bool {
         switch state {
-        case .forwarding(_, .streaming), .forwarding(_, .complete), .answered, .closing, .lingering, .closed: return true
+        case .forwarding(_, .streaming), .forwarding(_, .complete), .tunnelling, .answered, .closing, .lingering, .closed:
+            return true
         default: return false
         }
     }
@@ -255,7 +256,7 @@ extension ExchangeMachine {
 
     private var isInExchange: Bool {
         switch state {
-        case .awaitingAdmission, .connecting, .forwarding, .replaying, .answered: return true
+        case .awaitingAdmission, .connecting, .forwarding, .replaying, .tunnelling, .answered: return true
         default: return false
         }
     }

@@ -110,11 +110,28 @@ extension ExchangeMachine {
             client.output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
         }
         if state == .replaying { return }
+        exchange.upgrade = allowedUpgrade(head, UnsafePointer(client.input!.readPointer))
         exchange.group = context.route!.upstreamIndex
         let upstreamConfig = environment.balancers[exchange.group].config
         responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
                                            maxHeadSize: upstreamConfig.maxResponseHeaderSize, maxHeaders: 256)
         connectNext()
+    }
+
+    /// The client's Upgrade field when it asks to switch (`Connection: upgrade`), has no body, and
+    /// every protocol it names (`name[/version]`) is in the route's `upgrade` list.
+    private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
+        let allowed = context.route!.config.upgrades
+        guard !allowed.isEmpty, head.facts.connectionUpgrade, head.framing == .none,
+              let field = head.facts.first(.upgrade), head.facts.count(.upgrade) == 1 else { return nil }
+        var every = true
+        Bytes.forEachListElement(bytes + Int(field.valueStart), Int(field.valueLength)) { p, n in
+            var name = 0
+            while name < n && p[name] != UInt8(ascii: "/") { name += 1 }
+            let offered = UnsafeBufferPointer(start: p, count: name)
+            if !allowed.contains(where: { $0.utf8.elementsEqual(offered.lazy.map(ByteClass.lower)) }) { every = false }
+        }
+        return every ? field : nil
     }
 
     /// Keeps a sane client-supplied X-Request-Id, otherwise mints one.
@@ -172,8 +189,9 @@ extension ExchangeMachine {
 
     // MARK: Connecting
 
-    /// Picks a server (round-robin, skipping ejected ones and ones already tried) and asks the
-    /// I/O for a connection to it; answers 503 when none is left.
+    /// Picks a server (round-robin, skipping those out of rotation and those already tried) and
+    /// asks the I/O for a connection to it; answers 503 when none is left. With every server out
+    /// of rotation that answer goes out at once, without touching the network.
     mutating func connectNext() {
         let balancer = environment.balancers[exchange.group]
         guard let server = balancer.pick(now: now, excluding: exchange.triedServers) else {
@@ -183,9 +201,11 @@ extension ExchangeMachine {
                                           details: [("reason", .string(reason))], retryAfterSeconds: environment.retryAfterDefault))
                 return
             }
+            let why = balancer.config.healthCheck == nil ? "all are ejected after failures"
+                : "all are failing their health checks or ejected after failures"
             let message = exchange.attempts > 0
                 ? "Could not connect to any server of upstream \(name)"
-                : "No healthy upstream server for \(name): all are ejected after failures"
+                : "No healthy upstream server for \(name): \(why)"
             failExchange(GatewayError(.serviceUnavailable, message, retryAfterSeconds: environment.retryAfterDefault))
             return
         }
@@ -221,7 +241,7 @@ extension ExchangeMachine {
                     let facts = ProxyHeadWriter.ForwardingFacts(clientAddress: address, requestID: id, proto: proto,
                                                                 defaultHost: host)
                     ProxyHeadWriter.writeRequest(head, from: buffer.readPointer, framing: exchange.upstreamFraming,
-                                                 facts: facts, into: out)
+                                                 facts: facts, upgrade: exchange.upgrade, into: out)
                 }
             }
         }

@@ -39,7 +39,7 @@ extension ExchangeMachine {
     }
 
     /// A read of the upstream when it has something and the buffer has room.
-    private func readUpstreamStep(_ link: UpstreamLink) -> Step {
+    func readUpstreamStep(_ link: UpstreamLink) -> Step {
         guard link.readable, !link.ended else { return .wait }
         if let buffer = link.input, buffer.writableCount == 0 {
             if client.output.hasBorrowed { return .wait }
@@ -53,6 +53,12 @@ extension ExchangeMachine {
         let head = responseParser.head
         let buffer = link.input!
         let bytes = buffer.readPointer
+        if head.status == 101 {
+            buffer.readIndex += headLength
+            responseParser.reset()
+            startTunnel(head, bytes, on: link)
+            return
+        }
         if head.status < 200 {
             // Interim responses are dropped: the gateway answers Expect: 100-continue itself.
             buffer.readIndex += headLength

@@ -17,6 +17,7 @@ import Glibc
 ///       │                 response leg awaitingHead ▶ streaming | collecting (error rewrite) ▶ complete
 ///       │                 stale pooled connection ▶ connecting again (safe requests, once)
 ///       │                 failures ▶ answered (502/504) or, after the response started, closed
+///       │                 101 to an allowed Upgrade ▶ tunnelling ──either side closes or idles──▶ answered (closes)
 ///       └──keep-alive── answered / forwarding(…, complete) ──flushed──▶ idle | closing ──▶ lingering ──▶ closed
 ///
 /// Three decisions are made in one place each: keep-alive or close (`decideKeepAlive`), whether
@@ -37,6 +38,9 @@ public struct ExchangeMachine {
         /// A stage answers this request itself (a settled Idempotency-Key): the body is read and
         /// hashed, never forwarded, then the stored answer is replayed or the request refused.
         case replaying
+        /// The upstream switched protocols (101 to an allowed Upgrade): bytes pass both ways unread
+        /// until either side closes or the tunnel idles for `response_timeout`.
+        case tunnelling
         /// The whole answer is queued for the client; once flushed: idle (keep-alive) or closing.
         case answered
         /// The last bytes go out, then the connection closes (or lingers).
@@ -189,6 +193,7 @@ public struct ExchangeMachine {
                             + "request write failed: \(String(cString: strerror(code))), request \(context.requestIDText)")
             upstream.output.reset()
             if case .forwarding(_, let response) = state { state = .forwarding(.abandoned, response) }
+            if state == .tunnelling { upstream.ended = true }
         }
     }
 
@@ -263,7 +268,7 @@ public struct ExchangeMachine {
             if !exchange.requestDecoder.isDone {
                 failExchange(GatewayError(.requestTimeout, "Timed out waiting for the request body"))
             }
-        case .answered, .closed:
+        case .tunnelling, .answered, .closed:
             break
         }
     }
@@ -274,6 +279,7 @@ public struct ExchangeMachine {
         switch state {
         case .connecting: handleUpstreamTimeout(.connect)
         case .forwarding: handleUpstreamTimeout(upstream.output.isEmpty ? .response : .send)
+        case .tunnelling: endTunnel("idle for the upstream's response_timeout")
         default: break
         }
     }
@@ -313,6 +319,8 @@ public struct ExchangeMachine {
                 step = stepForwarding()
             case .replaying:
                 step = stepReplayBody()
+            case .tunnelling:
+                step = stepTunnel()
             case .answered:
                 step = client.output.isEmpty ? finishExchange() : .wait
             case .closing:

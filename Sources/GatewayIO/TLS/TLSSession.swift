@@ -187,6 +187,44 @@ final class TLSSession {
         return (UnsafeRawPointer(scratch.base), scratch.writeIndex)
     }
 
+    // MARK: A few bytes at a time
+
+    /// What `send` or `receive` did, in the terms of a socket call.
+    enum Transfer {
+        case bytes(Int)
+        case wouldBlock
+        /// close_notify or EOF (receive only).
+        case closed
+        case failed(String)
+    }
+
+    /// One SSL_write of `bytes`, for callers without an output queue (health checks).
+    func send(_ bytes: UnsafeRawBufferPointer) -> Transfer {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return .bytes(0) }
+        OpenSSLError.clear()
+        let n = SSL_write(ssl, base, Int32(clamping: bytes.count))
+        return n > 0 ? .bytes(Int(n)) : transfer(after: n)
+    }
+
+    /// One SSL_read into `buffer`.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) -> Transfer {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
+        OpenSSLError.clear()
+        let n = SSL_read(ssl, base, Int32(clamping: buffer.count))
+        return n > 0 ? .bytes(Int(n)) : transfer(after: n)
+    }
+
+    private func transfer(after rc: Int32) -> Transfer {
+        let code = SSL_get_error(ssl, rc)
+        switch code {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        default:
+            broken = true
+            return .failed(failureReason(code))
+        }
+    }
+
     // MARK: Ending
 
     /// close_notify, once, when the connection is healthy; it never waits for the peer's.
