@@ -13,7 +13,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHORT="${SHORT:-3}" LONG="${LONG:-9}" CONNECTIONS="${CONNECTIONS:-4}" KEYED="${KEYED:-0}"
 PORT=19555 MOCK_PORT=19556
+log() { printf '[instructions] %s\n' "$*" >&2; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/gateway-instructions.XXXXXX")"
+STATE="$WORK"
+# shellcheck source=benchmarks/lib.sh
+source "$ROOT/benchmarks/lib.sh"
+# The machine-wide benchmark lock: another run would share the ports (and skew nothing, but collide).
+bench_lock
 MOCK_PID=""
 trap 'if [[ -n "$MOCK_PID" ]]; then kill "$MOCK_PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT
 

@@ -49,6 +49,7 @@ final class ClientConnection: EventHandler {
         // Registering edge-triggered reports the socket writable at once: that first event drives
         // the machine (which arms the header timer from accept) or starts the handshake.
         worker.loop.register(fd, self)
+        worker.loop.openConnections += 1
     }
 
     // MARK: Events
@@ -166,15 +167,19 @@ final class ClientConnection: EventHandler {
         upstream?.setDeadline(at: machine.upstreamDeadline)
     }
 
-    /// Idle keep-alive connections give their buffer back, so 10,000 idle clients cost little memory.
+    /// Idle keep-alive connections give their buffer and their request state back, so 10,000 idle
+    /// clients cost little memory.
     private func releaseIdleBuffer() {
-        if case .idle = machine.state, let buffer = machine.client.input, buffer.readableCount == 0 {
+        guard case .idle = machine.state else { return }
+        if let buffer = machine.client.input, buffer.readableCount == 0 {
             loop.returnBuffer(buffer)
             machine.client.input = nil
         }
+        machine.parkIfIdle()
     }
 
     func closeSocket() {
+        loop.openConnections -= 1
         upstream?.close()
         upstream = nil
         handshaking = nil

@@ -33,7 +33,11 @@ final class EventLoop {
     private let timers: TimerWheel
     /// Buffers released by idle connections, reused so a busy loop does not allocate per connection.
     private var freeBuffers: [ByteBuffer] = []
+    /// The fewest free buffers since the last trim: that many were not needed at all meanwhile.
+    private var freeBuffersLowWater = 0
     let bufferSize: Int
+    /// Client connections open on this loop.
+    var openConnections = 0
     /// Where TLS sessions coalesce small queued segments into one record; used within one flush call.
     let tlsScratch = ByteBuffer(capacity: TLSSession.recordSize)
     /// TLS handshake steps this iteration may still take. A step costs up to a millisecond or so
@@ -81,8 +85,17 @@ final class EventLoop {
     }
 
     func takeBuffer() -> ByteBuffer {
-        if let buffer = freeBuffers.popLast() { return buffer }
-        return ByteBuffer(capacity: bufferSize)
+        guard let buffer = freeBuffers.popLast() else { return ByteBuffer(capacity: bufferSize) }
+        freeBuffersLowWater = min(freeBuffersLowWater, freeBuffers.count)
+        return buffer
+    }
+
+    /// Frees the buffers that sat unused since the last call, down to `keeping`; returns how many.
+    func trimFreeBuffers(keeping: Int) -> Int {
+        let spare = max(0, min(freeBuffersLowWater, freeBuffers.count - keeping))
+        freeBuffers.removeLast(spare)
+        freeBuffersLowWater = freeBuffers.count
+        return spare
     }
 
     func returnBuffer(_ buffer: ByteBuffer) {

@@ -47,6 +47,7 @@ public enum Server {
     /// `ssl` says, by position, which of `listeners` are TLS listeners.
     private static func runWorker(_ worker: WorkerContext, listeners: [Int32], ssl: [Bool], hangup: Int32 = -1) -> Never {
         for (fd, ssl) in zip(listeners, ssl) { _ = Listener(fd: fd, worker: worker, ssl: ssl) }
+        _ = MemoryTrimmer(worker: worker)
         _ = HangupSignal(fd: hangup, loop: worker.loop)
         worker.loop.run()
     }

@@ -40,7 +40,12 @@ final class ExchangeMachineTests: XCTestCase {
         XCTAssertNotNil(d.responses.first?.headers["date"])
         XCTAssertTrue(upstream.released, "a clean keep-alive connection goes back to the pool")
         XCTAssertEqual(d.machine.state, .idle(since: 1_000, fresh: false))
+        XCTAssertEqual(d.machine.clientDeadline, 1_000 + ExchangeMachine.parkAfterMs, "a moment idle, then its request state is parked")
+        d.advance(ExchangeMachine.parkAfterMs)
+        XCTAssertNil(d.machine.slot, "an idle connection holds no request state")
         XCTAssertEqual(d.machine.clientDeadline, 1_000 + 5_000, "keep-alive timeout between requests")
+        d.send("GET /v1/b HTTP/1.1\r\nHost: api\r\n\r\n")
+        XCTAssertNotNil(d.machine.slot, "lent again by the next request")
     }
 
     func testPipelinedRequestsAreAnsweredInOrderOneAtATime() throws {

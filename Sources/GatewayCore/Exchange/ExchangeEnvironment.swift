@@ -16,6 +16,8 @@ public final class ExchangeEnvironment {
     let log: (LogLevel, String) -> Void
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
+    /// Per-request state, lent to connections while they have a request in progress.
+    public let slots: ExchangeSlots
 
     /// `balancers`: one per group in `pipeline.upstreamNames` order, over the resolved servers; by
     /// default one per group over its `server` lines as written.
@@ -29,6 +31,7 @@ public final class ExchangeEnvironment {
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log
+        slots = ExchangeSlots(headLimits: headLimits)
         requestIDs = RequestIDGenerator(seed: seed)
     }
 

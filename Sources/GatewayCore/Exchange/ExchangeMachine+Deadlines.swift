@@ -13,7 +13,8 @@ extension ExchangeMachine {
         switch state {
         // A connection that has not sent its first request gets the header timeout from accept.
         case .idle(let since, let fresh):
-            return since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs)
+            let end = since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs)
+            return slot == nil ? end : min(end, since + Self.parkAfterMs)
         case .readingHead(let since):
             return since + UInt64(limits.headerTimeoutMs)
         case .replaying:

@@ -29,7 +29,7 @@ extension ExchangeMachine {
         let rendered = environment.pipeline.render(error, context: context)
         writeLocal(rendered, close: true)
         if environment.accessLog { environment.log(.info, "- \(rendered.status) id=\(context.requestIDText)") }
-        parser.reset()
+        current.pointee.parser.reset()
         // What else the client sent is unknown: close through lingering.
         unreadClientBytes = true
         state = .closing
@@ -112,6 +112,7 @@ extension ExchangeMachine {
     /// Tells the filter chain how the request ended, exactly once (the pipeline forgets the
     /// admitted stages as it tells them, so a second call does nothing).
     mutating func conclude(_ outcome: ExchangeOutcome, mayHaveActed: Bool = false) {
+        guard slot != nil else { return }
         let end = ExchangeEnd(outcome: outcome, upstreamEffect: upstreamEffect(mayHaveActed: mayHaveActed),
                               requestRead: exchange.requestDecoder.isDone, wallMillis: environment.wallClock())
         environment.pipeline.complete(context, end: end)
@@ -195,7 +196,7 @@ extension ExchangeMachine {
         requestsServed += 1
         if !exchange.requestDecoder.isDone { unreadClientBytes = true }
         let keep = exchange.keepAlive && !client.peerClosed
-        parser.reset()
+        current.pointee.parser.reset()
         exchange = Exchange()
         state = keep ? .idle(since: now, fresh: false) : .closing
         return .progress
@@ -252,6 +253,7 @@ extension ExchangeMachine {
         clientDeadline = 0
         upstreamDeadline = 0
         client.output.reset()
+        if let lent = slot { releaseSlot(lent) }
     }
 
     private var isInExchange: Bool {

@@ -7,11 +7,14 @@ extension ExchangeMachine {
     /// Parses the next request head, asking for more bytes when only part of it is here.
     mutating func stepHead() -> Step {
         if let buffer = client.input, buffer.readableCount > 0 {
-            if case .idle = state { state = .readingHead(since: now) }
-            switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
+            if case .idle = state {
+                acquireSlot()
+                state = .readingHead(since: now)
+            }
+            switch current.pointee.parser.parse(buffer.readPointer, count: buffer.readableCount) {
             case .complete(let headLength):
                 // Routing, policies and the upstream all see the normalised target, rewritten in place.
-                if let error = parser.normalizeTarget(buffer.readPointer) {
+                if let error = current.pointee.parser.normalizeTarget(buffer.readPointer) {
                     unreadClientBytes = true
                     refuseUnparsed(Self.error(for: error))
                 } else {
@@ -60,7 +63,7 @@ extension ExchangeMachine {
     private mutating func beginExchange(headLength: Int) {
         let buffer = client.input!
         let bytes = UnsafePointer(buffer.readPointer)
-        let head = parser.head
+        let head = current.pointee.parser.head
         environment.reset(context, method: head.method, now: now)
         assignRequestID(head, bytes)
 
@@ -86,12 +89,12 @@ extension ExchangeMachine {
     /// A suspended stage has its answer: the chain continues after it.
     mutating func resumeAdmission(with verdict: StageVerdict) {
         let bytes = UnsafePointer(client.input!.readPointer)
-        admit(environment.pipeline.resume(with: verdict, parser.head, bytes: bytes, context: context))
+        admit(environment.pipeline.resume(with: verdict, current.pointee.parser.head, bytes: bytes, context: context))
     }
 
     /// Acts on what the filter chain decided: answer, wait, answer from the body, or forward.
     private mutating func admit(_ admission: RequestPipeline.Admission) {
-        let head = parser.head
+        let head = current.pointee.parser.head
         switch admission {
         case .suspended:
             return
@@ -113,7 +116,7 @@ extension ExchangeMachine {
         exchange.upgrade = allowedUpgrade(head, UnsafePointer(client.input!.readPointer))
         exchange.group = context.route!.upstreamIndex
         let upstreamConfig = environment.balancers[exchange.group].config
-        responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
+        current.pointee.responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
                                            maxHeadSize: upstreamConfig.maxResponseHeaderSize, maxHeaders: 256)
         connectNext()
     }
@@ -232,7 +235,7 @@ extension ExchangeMachine {
     /// Connected: the request head goes into the upstream's queue and the body may flow.
     mutating func startForwarding(on link: UpstreamLink) {
         guard let buffer = client.input else { return }
-        let head = parser.head
+        let head = current.pointee.parser.head
         let out = link.output.ownedBuffer
         let start = out.writeIndex
         context.clientAddress.withUnsafeBytes { address in
@@ -247,7 +250,7 @@ extension ExchangeMachine {
         }
         link.output.commitOwned(from: start)
         // A parse that failed on an earlier connection (garbage from another server) starts over.
-        responseParser.reset()
+        current.pointee.responseParser.reset()
         exchange.upstreamWrittenAtStart = link.output.totalWritten
         exchange.upstreamWaitSince = 0
         state = .forwarding(.sending, .awaitingHead)

@@ -6,7 +6,7 @@ extension ExchangeMachine {
         switch response {
         case .awaitingHead:
             if let buffer = link.input, buffer.readableCount > 0 {
-                switch responseParser.parse(buffer.readPointer, count: buffer.readableCount) {
+                switch current.pointee.responseParser.parse(buffer.readPointer, count: buffer.readableCount) {
                 case .complete(let headLength):
                     handleResponseHead(link, headLength)
                     return .progress
@@ -50,19 +50,19 @@ extension ExchangeMachine {
     }
 
     private mutating func handleResponseHead(_ link: UpstreamLink, _ headLength: Int) {
-        let head = responseParser.head
+        let head = current.pointee.responseParser.head
         let buffer = link.input!
         let bytes = buffer.readPointer
         if head.status == 101 {
             buffer.readIndex += headLength
-            responseParser.reset()
+            current.pointee.responseParser.reset()
             startTunnel(head, bytes, on: link)
             return
         }
         if head.status < 200 {
             // Interim responses are dropped: the gateway answers Expect: 100-continue itself.
             buffer.readIndex += headLength
-            responseParser.reset()
+            current.pointee.responseParser.reset()
             return
         }
         environment.balancers[exchange.group].reportSuccess(link.server)
@@ -81,7 +81,7 @@ extension ExchangeMachine {
             state = .forwarding(request, .streaming)
         }
         buffer.readIndex += headLength
-        responseParser.reset()
+        current.pointee.responseParser.reset()
     }
 
     private mutating func writeStreamedHead(_ head: ResponseHead, _ bytes: UnsafeMutablePointer<UInt8>, _ framing: BodyFraming) {

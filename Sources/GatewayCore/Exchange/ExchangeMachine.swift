@@ -74,13 +74,12 @@ public struct ExchangeMachine {
     public internal(set) var state: State
     public let client: ClientLink
     public internal(set) var upstream: UpstreamLink?
-    public let context = RequestContext()
     let environment: ExchangeEnvironment
     /// `X-Forwarded-Proto` for this listener: "http", or "https" once TLS terminates here.
     let proto: StaticString
-    var exchange = Exchange()
-    var parser: RequestHeadParser
-    var responseParser: ResponseHeadParser
+    let clientAddress: [UInt8]
+    /// Lent by the loop while a request is in progress (`acquireSlot`, `parkIfIdle`).
+    var slot: UnsafeMutablePointer<ExchangeSlot>?
     var requestsServed = 0
     /// The client's bytes may still be arriving unread when the connection closes.
     var unreadClientBytes = false
@@ -97,10 +96,48 @@ public struct ExchangeMachine {
         self.proto = proto
         self.client = client
         self.now = now
-        parser = RequestHeadParser(limits: environment.headLimits)
-        responseParser = ResponseHeadParser(limits: environment.headLimits)
-        context.clientAddress = clientAddress
+        self.clientAddress = clientAddress
         state = .idle(since: now, fresh: true)
+    }
+
+    // The slot's parts, for the request in progress (there is one from its first byte on). Read and
+    // modified in place (`_read`/`_modify`): a getter would copy the structs, arrays and all.
+    var exchange: Exchange {
+        _read { yield slot.unsafelyUnwrapped.pointee.exchange }
+        _modify { yield &slot.unsafelyUnwrapped.pointee.exchange }
+    }
+
+    /// The lent slot itself: `current.pointee.parser` addresses one field in place (a computed
+    /// property yielding the whole parser would copy it, arrays and all).
+    var current: UnsafeMutablePointer<ExchangeSlot> { slot.unsafelyUnwrapped }
+
+    public var context: RequestContext { slot.unsafelyUnwrapped.pointee.context }
+
+    /// Borrows the loop's per-request state as the first byte of a request arrives.
+    mutating func acquireSlot() {
+        if slot != nil { return }
+        let lent = environment.slots.take()
+        lent.pointee.context.clientAddress = clientAddress
+        client.output.attachStorage(lent.pointee.outputStorage)
+        slot = lent
+    }
+
+    /// A connection idle for `parkAfterMs` with nothing queued and nothing unread gives its
+    /// per-request state back to the loop: what 10,000 idle keep-alive connections cost is the
+    /// machine and its links. Not at once: a client that sends its next request right away keeps it.
+    public mutating func parkIfIdle() {
+        guard let lent = slot, case .idle(let since, _) = state, now >= since + Self.parkAfterMs, client.output.isEmpty,
+              (client.input?.readableCount ?? 0) == 0, upstream == nil, retiring == nil else { return }
+        releaseSlot(lent)
+    }
+
+    static let parkAfterMs: UInt64 = 50
+
+    /// The connection is gone: its slot goes back to the loop.
+    mutating func releaseSlot(_ lent: UnsafeMutablePointer<ExchangeSlot>) {
+        client.output.detachStorage()
+        slot = nil
+        environment.slots.give(lent)
     }
 
     public var isClosed: Bool { state == .closed }
@@ -118,10 +155,12 @@ public struct ExchangeMachine {
         if hangup { client.hangup = true }
         if writable { client.writable = true }
         // nginx's behaviour: a client that closes while waiting for its answer has abandoned it.
-        if hangup && exchange.requestDecoder.isDone {
+        if hangup {
             switch state {
-            case .awaitingAdmission, .connecting, .forwarding: abort("client closed the connection before the response completed")
-            default: break
+            case .awaitingAdmission, .connecting, .forwarding:
+                if exchange.requestDecoder.isDone { abort("client closed the connection before the response completed") }
+            default:
+                break
             }
         }
     }
@@ -243,6 +282,8 @@ public struct ExchangeMachine {
     /// then closes it.
     public mutating func refuseConnection(_ error: GatewayError) {
         guard case .idle = state else { return }
+        // No byte went through the machine, so it holds no per-request state yet.
+        acquireSlot()
         refuseUnparsed(error)
     }
 
@@ -260,7 +301,15 @@ public struct ExchangeMachine {
             return
         }
         switch state {
-        case .lingering, .idle, .closing:
+        case .idle(let since, let fresh):
+            // The first timer of an idle connection only parks its request state.
+            let limits = environment.limits
+            if slot != nil && now < since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs) {
+                parkIfIdle()
+            } else {
+                close()
+            }
+        case .lingering, .closing:
             close()
         case .readingHead:
             refuseUnparsed(GatewayError(.requestTimeout, "Timed out waiting for the request headers"))
