@@ -8,14 +8,17 @@ import Glibc
 final class Listener: EventHandler {
     let fd: Int32
     let worker: WorkerContext
+    /// `listen ... ssl`: connections start with a TLS handshake.
+    let ssl: Bool
     var deadline: UInt64 = 0
     var timer = TimerLink()
     private var pausedForDescriptors = false
     private var warnedAboutDescriptors = false
 
-    init(fd: Int32, worker: WorkerContext) {
+    init(fd: Int32, worker: WorkerContext, ssl: Bool) {
         self.fd = fd
         self.worker = worker
+        self.ssl = ssl
         worker.loop.register(fd, self, events: CSYS_EPOLLIN | CSYS_EPOLLET)
     }
 
@@ -35,7 +38,8 @@ final class Listener: EventHandler {
             let client = csys_accept(fd, &storage, &length)
             if client >= 0 {
                 _ = csys_set_int_option(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-                _ = ClientConnection(fd: client, worker: worker, peer: SocketAddress(storage: storage, length: length))
+                ClientConnection(fd: client, worker: worker, peer: SocketAddress(storage: storage, length: length),
+                                 tls: ssl ? worker.serverTLS : nil)
                 continue
             }
             let error = csys_errno()

@@ -11,7 +11,7 @@ public enum Server {
 
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
-    public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
+    public static func run(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
         let hangup = HangupSignal.block()
         _ = csys_raise_nofile_limit()
@@ -24,21 +24,22 @@ public enum Server {
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
         for index in 0..<workers {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, health: health,
-                                                      index: index, loops: workers, observers: observers)))
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline,
+                                                      health: health, index: index, loops: workers, observers: observers)))
         }
         try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
         observers.status.markListening()
-        var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        var listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { try JournalFlusher.start(idempotency) }
+        let ssl = addresses.listen.map(\.ssl)
         for index in 1..<workers {
             let (context, fds) = (contexts[index], listenersPerWorker[index])
-            try Thread.start { runWorker(context.worker, listeners: fds) }
+            try Thread.start { runWorker(context.worker, listeners: fds, ssl: ssl) }
         }
-        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], hangup: hangup)
+        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], ssl: ssl, hangup: hangup)
     }
 
     /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
@@ -48,8 +49,9 @@ public enum Server {
     }
 
     /// The first worker (on the main thread) also hears SIGHUP.
-    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], hangup: Int32 = -1) -> Never {
-        for fd in listeners { _ = Listener(fd: fd, worker: worker) }
+    /// `ssl` says, by position, which of `listeners` are TLS listeners.
+    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], ssl: [Bool], hangup: Int32 = -1) -> Never {
+        for (fd, ssl) in zip(listeners, ssl) { _ = Listener(fd: fd, worker: worker, ssl: ssl) }
         _ = MemoryTrimmer(worker: worker)
         _ = HangupSignal(fd: hangup, loop: worker.loop)
         worker.loop.run()

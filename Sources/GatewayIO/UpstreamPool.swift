@@ -6,16 +6,28 @@ final class UpstreamPool {
     let group: Int
     let balancer: UpstreamBalancer
     let addresses: [SocketAddress]
+    /// For each server spoken to over TLS: the block's TLS context and the host its certificate
+    /// must name (SNI); nil for plain servers.
+    let tls: [TLSTarget?]
     private var idle: [[UpstreamConnection]]
     /// The loop's metric block, told each server's idle count as it changes.
     private let metrics: LoopMetrics?
 
+    struct TLSTarget {
+        let context: TLSClientContext
+        let host: String
+    }
+
     /// `addresses` by server index, as the balancer's members were made.
-    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?) {
+    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?, tls context: TLSClientContext?) {
         self.group = group
         self.balancer = balancer
         self.addresses = addresses
         self.metrics = metrics
+        tls = balancer.servers.map { server in
+            guard server.config.tls, let context else { return nil }
+            return TLSTarget(context: context, host: server.config.host)
+        }
         idle = Array(repeating: [], count: balancer.servers.count)
     }
 

@@ -1,8 +1,8 @@
 import GatewayCore
 
 /// Everything the connections of one event loop share: the loop, the exchange environment (filter
-/// chain, limits, balancers, ids, metric block, access log buffer) and the per-loop upstream pools.
-/// Never touched by another thread.
+/// chain, limits, balancers, ids, metric block, access log buffer), the per-loop upstream pools and
+/// the TLS contexts. Never touched by another thread.
 final class WorkerContext {
     let loop: EventLoop
     let environment: ExchangeEnvironment
@@ -10,10 +10,13 @@ final class WorkerContext {
     let pools: [UpstreamPool]
     /// The active checks this loop runs (each checked server has exactly one loop checking it).
     let healthCheckers: [HealthChecker]
+    /// What `ssl` listeners hand new connections; replacing it (a reload, on this loop's thread)
+    /// changes new connections only: each open one holds the context it started with.
+    var serverTLS: TLSServerContext?
 
     /// `index`: this loop's place among `loops`, which decides the servers whose checks it runs.
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable,
-         index: Int, loops: Int, observers: Observers) throws(SystemError) {
+    init(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts, pipeline: RequestPipeline,
+         health: UpstreamHealthTable, index: Int, loops: Int, observers: Observers) throws(SystemError) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
@@ -31,8 +34,9 @@ final class WorkerContext {
                                           metrics: metrics, accessLog: accessLog, clock: loop.clock)
         pools = balancers.enumerated().map { group, balancer in
             UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address),
-                         metrics: metrics)
+                         metrics: metrics, tls: tls.upstreams[balancer.config.name])
         }
         healthCheckers = HealthChecker.start(for: pools, on: loop, share: index, of: loops)
+        serverTLS = tls.server
     }
 }

@@ -52,6 +52,13 @@ do {
 } catch {
     fail("\(error)")
 }
+// Certificates, keys and CA files load here, for --check-config too, with OpenSSL's reasons.
+let tls: TLSContexts
+do {
+    tls = try TLSContexts.load(config)
+} catch {
+    fail("\(error)")
+}
 for warning in config.access.warnings { printError("warning: \(warning)") }
 
 if arguments[0] == "--check-config" {
@@ -60,7 +67,7 @@ if arguments[0] == "--check-config" {
 }
 
 do {
-    try Server.run(config: config, addresses: addresses)
+    try Server.run(config: config, addresses: addresses, tls: tls)
 } catch {
     fail("cannot start: \(error)")
 }
