@@ -73,6 +73,16 @@ static int map_rings(struct csys_uring *r, const struct io_uring_params *p) {
     return 0;
 }
 
+// IORING_REGISTER_RING_FDS (5.18) spares io_uring_enter the fd table lookup; optional. The
+// registration belongs to the calling thread, which must be the one that enters the ring.
+static void register_ring_fd(struct csys_uring *r) {
+    struct io_uring_rsrc_update reg = {.offset = -1U, .data = (uint64_t)r->fd};
+    if (sys_register(r->fd, IORING_REGISTER_RING_FDS, &reg, 1) == 1) {
+        r->enter_fd = (int)reg.offset;
+        r->enter_flags = IORING_ENTER_REGISTERED_RING;
+    }
+}
+
 int csys_uring_setup(struct csys_uring *r, unsigned entries, unsigned cq_entries, unsigned required,
                      unsigned optional) {
     memset(r, 0, sizeof(*r));
@@ -111,12 +121,14 @@ int csys_uring_setup(struct csys_uring *r, unsigned entries, unsigned cq_entries
         }
         break;
     }
-    // IORING_REGISTER_RING_FDS (5.18) spares io_uring_enter the fd table lookup; optional.
-    struct io_uring_rsrc_update reg = {.offset = -1U, .data = (uint64_t)r->fd};
-    if (sys_register(r->fd, IORING_REGISTER_RING_FDS, &reg, 1) == 1) {
-        r->enter_fd = (int)reg.offset;
-        r->enter_flags = IORING_ENTER_REGISTERED_RING;
-    }
+    // A disabled ring registers its fd when it is enabled: registered ring fds are per thread.
+    if (!(flags & IORING_SETUP_R_DISABLED)) register_ring_fd(r);
+    return 0;
+}
+
+int csys_uring_enable(struct csys_uring *r) {
+    if (sys_register(r->fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) return -errno;
+    register_ring_fd(r);
     return 0;
 }
 

@@ -19,13 +19,11 @@ protocol DeferredStep: AnyObject {
     func runDeferred()
 }
 
-/// One epoll instance driven by one thread. Descriptors are registered edge-triggered for
-/// reading and writing once, so steady-state traffic costs no epoll_ctl calls at all.
-/// Deadlines are kept on the handlers and indexed by a timing wheel.
+/// One poller (epoll or io_uring, see `io_engine`) driven by one thread. Descriptors are
+/// registered edge-triggered for reading and writing once, so steady-state traffic costs no
+/// registration calls at all. Deadlines are kept on the handlers and indexed by a timing wheel.
 final class EventLoop {
-    private let epfd: Int32
-    private let events: UnsafeMutableRawPointer
-    private let capacity: Int32 = 256
+    private let poller: Poller
     /// Handlers by descriptor, with a generation so an event for a reused fd is never misdelivered.
     private var handlers: [EventHandler?] = []
     private var generations: [UInt32] = []
@@ -51,19 +49,15 @@ final class EventLoop {
     private var deferredRunning: [DeferredStep] = []
 
     /// Fails when the process is out of descriptors (many `workers` under a low limit).
-    init(bufferSize: Int) throws(SystemError) {
-        epfd = csys_epoll_create()
-        guard epfd >= 0 else { throw SystemError("epoll_create1", csys_errno()) }
-        events = csys_epoll_events_alloc(capacity)
+    init(bufferSize: Int, engine: Poller.Engine = .epoll) throws(SystemError) {
+        poller = try Poller(engine: engine)
         self.bufferSize = bufferSize
         clock.micros = Clock.monotonicMicros()
         now = clock.micros / 1000
         timers = TimerWheel(now: now)
     }
 
-    deinit { csys_epoll_events_free(events) }
-
-    func register(_ fd: Int32, _ handler: EventHandler, events: UInt32 = CSYS_EPOLLIN | CSYS_EPOLLOUT | CSYS_EPOLLRDHUP | CSYS_EPOLLET) {
+    func register(_ fd: Int32, _ handler: EventHandler, events: UInt32 = CSYS_EPOLLIN | CSYS_EPOLLOUT | CSYS_EPOLLRDHUP) {
         let index = Int(fd)
         if index >= handlers.count {
             let newCount = max(index + 1, handlers.count * 2, 64)
@@ -72,15 +66,29 @@ final class EventLoop {
         }
         generations[index] &+= 1
         handlers[index] = handler
-        let token = UInt64(generations[index]) << 32 | UInt64(UInt32(bitPattern: fd))
-        _ = csys_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, token)
+        poller.add(fd, mask: events, token: token(index))
     }
 
-    /// Forgets and closes the descriptor (closing removes it from epoll).
+    /// Forgets, unwatches and closes the descriptor.
     func close(_ fd: Int32) {
         let index = Int(fd)
-        if index < handlers.count { handlers[index] = nil }
+        if index < handlers.count, handlers[index] != nil {
+            handlers[index] = nil
+            poller.remove(fd, token: token(index))
+        }
         Glibc.close(fd)
+    }
+
+    /// A descriptor's registration: its number and generation.
+    private func token(_ index: Int) -> UInt64 {
+        UInt64(generations[index]) << 32 | UInt64(UInt32(truncatingIfNeeded: index))
+    }
+
+    /// The descriptor `token` stands for, if that registration is still current.
+    private func handler(for token: UInt64) -> EventHandler? {
+        let fd = Int(UInt32(truncatingIfNeeded: token))
+        guard fd < handlers.count, generations[fd] == UInt32(truncatingIfNeeded: token >> 32) else { return nil }
+        return handlers[fd]
     }
 
     /// Call after changing a handler's deadline.
@@ -121,7 +129,7 @@ final class EventLoop {
 
     func run() -> Never {
         while true {
-            let n = csys_epoll_wait(epfd, events, capacity, deferred.isEmpty ? timers.timeout(now: now) : 0)
+            let n = poller.wait(timeoutMillis: deferred.isEmpty ? timers.timeout(now: now) : 0)
             clock.micros = Clock.monotonicMicros()
             now = clock.micros / 1000
             handshakeBudget = Self.handshakesPerIteration
@@ -131,13 +139,9 @@ final class EventLoop {
                 for step in deferredRunning { step.runDeferred() }
                 deferredRunning.removeAll(keepingCapacity: true)
             }
-            if n > 0 {
-                for i in 0..<Int(n) {
-                    let token = csys_epoll_event_data(events, Int32(i))
-                    let fd = Int(UInt32(truncatingIfNeeded: token))
-                    guard fd < handlers.count, generations[fd] == UInt32(token >> 32), let handler = handlers[fd] else { continue }
-                    handler.handleEvent(csys_epoll_event_flags(events, Int32(i)))
-                }
+            for i in 0..<n {
+                guard let handler = handler(for: poller.token(i)) else { continue }
+                handler.handleEvent(poller.flags(i))
             }
             timers.advance(now: now)
         }

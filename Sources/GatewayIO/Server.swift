@@ -16,6 +16,7 @@ public enum Server {
         let hangup = HangupSignal.block()
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
+        let (engine, engineLine) = try Poller.choose(config.ioEngine).get()
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let observers = try Observers(config: config, addresses: addresses)
         let idempotency = try startIdempotency(config)
@@ -25,14 +26,14 @@ public enum Server {
         var contexts: [Handoff] = []
         for index in 0..<workers {
             contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline,
-                                                      health: health, index: index, loops: workers, observers: observers)))
+                                                      health: health, index: index, loops: workers, observers: observers, engine: engine)))
         }
         try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
         observers.status.markListening()
         var listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         if let admin = addresses.admin { listenText += " (admin \(admin))" }
-        Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
+        Log.info("gateway listening on \(listenText) with \(workers) worker(s); \(engineLine)")
         if let idempotency { try JournalFlusher.start(idempotency) }
         let ssl = addresses.listen.map(\.ssl)
         for index in 1..<workers {

@@ -16,11 +16,11 @@ final class WorkerContext {
 
     /// `index`: this loop's place among `loops`, which decides the servers whose checks it runs.
     init(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts, pipeline: RequestPipeline,
-         health: UpstreamHealthTable, index: Int, loops: Int, observers: Observers) throws(SystemError) {
+         health: UpstreamHealthTable, index: Int, loops: Int, observers: Observers, engine: Poller.Engine) throws(SystemError) {
         let limits = config.client
         // One buffer size for both sides: it must hold the largest head either side may send.
         let largestHead = config.upstreams.values.map(\.maxResponseHeaderSize).reduce(limits.maxHeaderSize, max)
-        loop = try EventLoop(bufferSize: max(64 * 1024, largestHead + 1024))
+        loop = try EventLoop(bufferSize: max(64 * 1024, largestHead + 1024), engine: engine)
         // Each loop balances over the process's shared health objects, in the pipeline's group order.
         let balancers = health.groups.map { UpstreamBalancer(health: $0) }
         let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)

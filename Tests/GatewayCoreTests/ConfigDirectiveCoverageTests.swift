@@ -62,6 +62,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .rateLimitHeaders: ("rate_limit_headers both;", { $0.access.headers == .both })
             case .dailyQuotaReset: ("daily_quota_reset 00:07;", { $0.access.quotaResetOffsetMs == 7 * 60_000 })
             case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
+            case .ioEngine: ("io_engine epoll;", { $0.ioEngine == .epoll })
             case .adminListen: ("admin_listen 127.0.0.1:9901;", { $0.adminListen?.port == 9901 })
             case .sslCertificate, .sslCertificateKey:
                 ("ssl_certificate c.pem; ssl_certificate_key k.pem;", {

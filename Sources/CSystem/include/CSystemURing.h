@@ -56,6 +56,9 @@ struct csys_cqe {
 int csys_uring_setup(struct csys_uring *r, unsigned entries, unsigned cq_entries, unsigned required,
                      unsigned optional);
 void csys_uring_destroy(struct csys_uring *r);
+/// Enables a ring made with IORING_SETUP_R_DISABLED (5.10): with SINGLE_ISSUER the calling thread
+/// becomes its only submitter. Registers the ring fd for that thread. 0 or -errno.
+int csys_uring_enable(struct csys_uring *r);
 /// Publishes prepared SQEs and enters the kernel once: submits them and, when `wait_nr` > 0,
 /// waits for that many completions or `timeout_ns` (< 0: no limit). Always passes
 /// IORING_ENTER_GETEVENTS so DEFER_TASKRUN work (completions) runs. Returns the number submitted,
@@ -104,6 +107,16 @@ static inline void csys_prep_accept_multishot(struct io_uring_sqe *sqe, int fd, 
     sqe->fd = fd;
     sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
     sqe->ioprio = IORING_ACCEPT_MULTISHOT;
+    sqe->user_data = user_data;
+}
+
+/// Multishot poll (5.13): a CQE with the ready mask (poll's bits, which are epoll's) each time the
+/// descriptor's wait queue wakes, i.e. edge-triggered like EPOLLET, while CQE_F_MORE is set.
+static inline void csys_prep_poll_multishot(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = fd;
+    sqe->poll32_events = mask;
+    sqe->len = IORING_POLL_ADD_MULTI;
     sqe->user_data = user_data;
 }
 
@@ -261,6 +274,7 @@ static const uint32_t CSYS_IORING_SETUP_TASKRUN_FLAG = IORING_SETUP_TASKRUN_FLAG
 static const uint32_t CSYS_IORING_SETUP_SINGLE_ISSUER = IORING_SETUP_SINGLE_ISSUER;
 static const uint32_t CSYS_IORING_SETUP_DEFER_TASKRUN = IORING_SETUP_DEFER_TASKRUN;
 static const uint32_t CSYS_IORING_SETUP_NO_SQARRAY = IORING_SETUP_NO_SQARRAY;
+static const uint32_t CSYS_IORING_SETUP_R_DISABLED = IORING_SETUP_R_DISABLED;
 static const uint32_t CSYS_IORING_FEAT_SINGLE_MMAP = IORING_FEAT_SINGLE_MMAP;
 static const uint32_t CSYS_IORING_FEAT_NODROP = IORING_FEAT_NODROP;
 static const uint32_t CSYS_IORING_FEAT_SUBMIT_STABLE = IORING_FEAT_SUBMIT_STABLE;

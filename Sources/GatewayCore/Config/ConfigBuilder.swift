@@ -68,6 +68,7 @@ struct ConfigBuilder {
                 }
                 config.access.authRealm = d.arguments[0].text
             case .adminListen: config.adminListen = try ObservabilityConfigBuilder.adminListen(d)
+            case .ioEngine: config.ioEngine = try Value.keyword(d, [("auto", IOEngineSetting.auto), ("epoll", .epoll), ("io_uring", .ioUring)])
             case .sslCertificate: certificateChains.append(file(d))
             case .sslCertificateKey: certificateKeys.append(file(d))
             case .sslProtocols: try tlsProtocols(d)

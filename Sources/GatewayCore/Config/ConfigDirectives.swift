@@ -7,7 +7,7 @@ enum TopDirective: String, DirectiveName {
     case maxRequestLine = "max_request_line", maxHeaderSize = "max_header_size", maxHeaders = "max_headers"
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
-    case authRealm = "auth_realm", adminListen = "admin_listen"
+    case authRealm = "auth_realm", adminListen = "admin_listen", ioEngine = "io_engine"
     case sslCertificate = "ssl_certificate", sslCertificateKey = "ssl_certificate_key", sslProtocols = "ssl_protocols"
     case sslCiphers = "ssl_ciphers", sslCiphersuites = "ssl_ciphersuites", sslSessionTickets = "ssl_session_tickets"
     case sslHandshakeTimeout = "ssl_handshake_timeout"
@@ -32,6 +32,7 @@ enum TopDirective: String, DirectiveName {
         case .rateLimitHeaders: DirectiveShape("rate_limit_headers ietf|legacy|both|off;")
         case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
         case .authRealm: DirectiveShape("auth_realm REALM;")
+        case .ioEngine: DirectiveShape("io_engine auto|epoll|io_uring;")
         case .adminListen: DirectiveShape("admin_listen HOST:PORT;")
         case .sslCertificate: DirectiveShape("ssl_certificate FILE;", repeatable: true)
         case .sslCertificateKey: DirectiveShape("ssl_certificate_key FILE;", repeatable: true)

@@ -188,6 +188,8 @@ public struct GatewayConfig: Sendable {
     public var listen: [ListenAddress]
     /// nil means one worker per CPU (`workers auto;`).
     public var workers: Int?
+    /// What the event loops wait on (`io_engine`).
+    public var ioEngine = IOEngineSetting.auto
     public var client: ClientLimits
     public var upstreams: [String: UpstreamConfig]
     /// In file order; RouteStage picks the longest matching prefix.
@@ -217,3 +219,6 @@ public struct GatewayConfig: Sendable {
         self.access = access
     }
 }
+
+/// `io_engine`: io_uring when the kernel allows it (`auto`), or one of the two for certain.
+public enum IOEngineSetting: Sendable, Equatable { case auto, epoll, ioUring }

@@ -45,6 +45,12 @@ package final class URing {
         timespecs.deallocate()
     }
 
+    /// Enables a ring set up with `.disabled`, on the thread that will submit to it.
+    package func enable() throws(SystemError) {
+        let rc = csys_uring_enable(ring)
+        if rc < 0 { throw SystemError("io_uring_register(ENABLE_RINGS)", -rc) }
+    }
+
     var raw: UnsafeMutablePointer<csys_uring> { ring }
     package var submissionEntries: Int { Int(ring.pointee.sq_entries) }
     package var completionEntries: Int { Int(ring.pointee.cq_entries) }
@@ -55,6 +61,11 @@ package final class URing {
 
     package func acceptMultishot(_ fd: Int32, token: URingToken) {
         csys_prep_accept_multishot(sqe(), fd, token.rawValue)
+    }
+
+    /// Readiness of `fd` (`mask`: poll/epoll bits) reported edge-triggered until cancelled.
+    package func pollMultishot(_ fd: Int32, mask: UInt32, userData: UInt64) {
+        csys_prep_poll_multishot(sqe(), fd, mask, userData)
     }
 
     package func receiveMultishot(_ fd: Int32, buffers: ProvidedBuffers, token: URingToken) {

@@ -22,12 +22,16 @@ package struct URingSetupFlags: OptionSet, Sendable, CustomStringConvertible {
     /// 6.6: SQ slots index SQEs directly.
     package static let noSQArray = URingSetupFlags(rawValue: CSYS_IORING_SETUP_NO_SQARRAY)
 
+    /// 5.10: the ring takes no submissions until `URing.enable()`, and with singleIssuer the
+    /// thread that enables it is its issuer: made (and its descriptor taken) on one thread, run on another.
+    package static let disabled = URingSetupFlags(rawValue: CSYS_IORING_SETUP_R_DISABLED)
+
     package static let preferred: URingSetupFlags = [.submitAll, .coopTaskrun, .taskrunFlag, .singleIssuer, .deferTaskrun, .noSQArray]
 
     package var description: String {
         let names: [(URingSetupFlags, String)] = [
             (.submitAll, "SUBMIT_ALL"), (.coopTaskrun, "COOP_TASKRUN"), (.taskrunFlag, "TASKRUN_FLAG"),
-            (.singleIssuer, "SINGLE_ISSUER"), (.deferTaskrun, "DEFER_TASKRUN"), (.noSQArray, "NO_SQARRAY"),
+            (.singleIssuer, "SINGLE_ISSUER"), (.deferTaskrun, "DEFER_TASKRUN"), (.noSQArray, "NO_SQARRAY"), (.disabled, "R_DISABLED"),
         ]
         let taken = names.filter { contains($0.0) }.map(\.1)
         return taken.isEmpty ? "none" : taken.joined(separator: "|")

@@ -198,15 +198,21 @@ final class Deployment {
         fatalError("unreachable")
     }
 
+    /// `GATEWAY_TEST_IO_ENGINE=epoll|io_uring` runs every gateway these tests start on that engine
+    /// (`./dev.sh test` runs the integration tests once more on the engine `auto` did not pick).
+    static let engineLine = ProcessInfo.processInfo.environment["GATEWAY_TEST_IO_ENGINE"].map { "io_engine \($0);" } ?? ""
+
     /// Writes a config with `body` (upstream and route blocks etc.) and starts the gateway on it.
     /// When the port turns out to be taken by another process (the gateway exits with EADDRINUSE, or
     /// someone else's SO_REUSEPORT listener shares it), it starts again on a fresh port; any other
     /// failure to start is reported with the gateway's output.
     func startGateway(_ body: String, workers: Int = 2, extra: String = "") throws {
+        let engine = (extra + body).contains("io_engine") ? "" : Self.engineLine
         for attempt in 1...Self.startAttempts {
             let text = """
             listen 127.0.0.1:\(gatewayPort);
             workers \(workers);
+            \(engine)
             \(extra)
             \(body)
             """
