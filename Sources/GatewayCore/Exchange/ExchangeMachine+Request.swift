@@ -7,7 +7,10 @@ extension ExchangeMachine {
     /// Parses the next request head, asking for more bytes when only part of it is here.
     mutating func stepHead() -> Step {
         if let buffer = client.input, buffer.readableCount > 0 {
-            if case .idle = state { state = .readingHead(since: now) }
+            if case .idle = state {
+                adoptNewestEnvironment()
+                state = .readingHead(since: now)
+            }
             switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
             case .complete(let headLength):
                 // Routing, policies and the upstream all see the normalised target, rewritten in place.
@@ -27,6 +30,10 @@ extension ExchangeMachine {
             }
         }
         if client.peerClosed {
+            close()
+            return .progress
+        }
+        if draining, case .idle = state, !client.readable {
             close()
             return .progress
         }

@@ -71,13 +71,17 @@ public struct ExchangeMachine {
     public let client: ClientLink
     public internal(set) var upstream: UpstreamLink?
     public let context = RequestContext()
-    let environment: ExchangeEnvironment
+    /// The configuration of the exchange under way; between requests the machine moves to the
+    /// loop's newest one (`adoptNewestEnvironment`).
+    public private(set) var environment: ExchangeEnvironment
     /// `X-Forwarded-Proto` for this listener: "http", or "https" once TLS terminates here.
     let proto: StaticString
     var exchange = Exchange()
     var parser: RequestHeadParser
     var responseParser: ResponseHeadParser
     var requestsServed = 0
+    /// The gateway is shutting down: no response promises keep-alive any more (`beginDraining`).
+    public private(set) var draining = false
     /// The client's bytes may still be arriving unread when the connection closes.
     var unreadClientBytes = false
     /// When the client deadline and the upstream deadline fall (monotonic ms, 0 = none); the I/O
@@ -100,6 +104,25 @@ public struct ExchangeMachine {
     }
 
     public var isClosed: Bool { state == .closed }
+
+    // MARK: Reload and shutdown
+
+    /// Between requests, switches to the loop's newest environment; during an exchange, does
+    /// nothing (the exchange finishes on its own, and the next request switches). The I/O calls
+    /// it on idle connections at a reload, so they let go of the old configuration at once.
+    public mutating func adoptNewestEnvironment() {
+        guard case .idle = state, environment.successor != nil else { return }
+        environment = environment.newest
+        parser.limits = environment.headLimits
+    }
+
+    /// The gateway stops: the answer under way (if any) goes out with `Connection: close` and ends
+    /// the connection, and a connection between requests closes once a last read finds nothing
+    /// (a request already sent is answered). The I/O calls `next()` afterwards.
+    public mutating func beginDraining() {
+        draining = true
+        if case .idle = state { client.readable = true }
+    }
 
     // MARK: Events from the I/O
 
