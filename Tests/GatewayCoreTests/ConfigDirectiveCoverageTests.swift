@@ -62,6 +62,8 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .rateLimitHeaders: ("rate_limit_headers both;", { $0.access.headers == .both })
             case .dailyQuotaReset: ("daily_quota_reset 00:07;", { $0.access.quotaResetOffsetMs == 7 * 60_000 })
             case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
+            case .shutdownTimeout: ("shutdown_timeout 7s;", { $0.shutdownTimeoutMs == 7000 })
+            case .pid: ("pid run/gateway.pid;", { $0.pidFile == self.directory + "/run/gateway.pid" })
             }
             check(name.rawValue, probe)
         }

@@ -8,6 +8,7 @@ enum TopDirective: String, DirectiveName {
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
     case authRealm = "auth_realm"
+    case shutdownTimeout = "shutdown_timeout", pid
 
     static let context = ConfigContext.top
 
@@ -29,6 +30,8 @@ enum TopDirective: String, DirectiveName {
         case .rateLimitHeaders: DirectiveShape("rate_limit_headers ietf|legacy|both|off;")
         case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
         case .authRealm: DirectiveShape("auth_realm REALM;")
+        case .shutdownTimeout: DirectiveShape("shutdown_timeout DURATION;")
+        case .pid: DirectiveShape("pid off|PATH;")
         }
     }
 }
