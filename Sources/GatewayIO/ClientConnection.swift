@@ -22,6 +22,9 @@ final class ClientConnection: EventHandler {
         transport = PlainTransport(fd: fd)
         machine = ExchangeMachine(environment: worker.environment, client: ClientLink(), clientAddress: Array(peer.hostText.utf8),
                                   now: worker.loop.now)
+        worker.clientOpened()
+        // Accepted by the last accept of a drain: at most the request already sent is answered.
+        if worker.draining { machine.beginDraining() }
         // Registering edge-triggered reports the socket writable at once: that first event drives
         // the machine, which arms the header timer from accept.
         worker.loop.register(fd, self)
@@ -39,6 +42,19 @@ final class ClientConnection: EventHandler {
     func deadlineExpired() {
         machine.now = loop.now
         machine.clientTimerFired()
+        drive()
+    }
+
+    // MARK: Reload and drain
+
+    /// At a reload: an idle connection moves to the new configuration now.
+    func adoptNewestEnvironment() {
+        machine.adoptNewestEnvironment()
+    }
+
+    func drain() {
+        machine.now = loop.now
+        machine.beginDraining()
         drive()
     }
 
@@ -62,7 +78,9 @@ final class ClientConnection: EventHandler {
                 guard let upstream else { return }
                 machine.upstreamFlushed(upstream.flush())
             case .connect(let group, let server, let verify):
-                connect(pool: worker.pools[group], server: server, verifyIdle: verify)
+                // The pools of the configuration the exchange runs on, which after a reload may not be the loop's newest.
+                let pools = unsafeDowncast(machine.environment.ioResources!, to: UpstreamPools.self)
+                connect(pool: pools.groups[group], server: server, verifyIdle: verify)
             case .releaseUpstream(let link):
                 retire(link)?.release()
             case .closeUpstream(let link):
@@ -132,6 +150,7 @@ final class ClientConnection: EventHandler {
             machine.client.input = nil
         }
         loop.close(fd)
+        worker.clientClosed()
     }
 }
 

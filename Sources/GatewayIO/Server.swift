@@ -11,27 +11,51 @@ public enum Server {
 
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
-    public static func run(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> Never {
+    /// `lifecycle` is where the process reports draining and reloads.
+    public static func run(config: GatewayConfig, addresses: ResolvedAddresses, lifecycle: Lifecycle = Lifecycle()) throws(SystemError) -> Never {
         csys_ignore_sigpipe()
-        let hangup = HangupSignal.block()
+        // Before any thread exists, so that every thread blocks them and only the first loop reads them.
+        let hangup = SignalWatch.block(SIGHUP, name: "SIGHUP")
+        let stops = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].compactMap { signal, name in
+            SignalWatch.block(signal, name: name).map { (fd: $0, name: name) }
+        }
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
+        var mailboxes: [LoopMailbox] = []
+        for _ in 0..<workers { mailboxes.append(try LoopMailbox()) }
+        let shutdown = Shutdown(mailboxes: mailboxes, lifecycle: lifecycle, idempotency: idempotency, pidFile: config.pidFile)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
-        for _ in 0..<workers {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline)))
+        for mailbox in mailboxes {
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, mailbox: mailbox,
+                                                      shutdown: shutdown)))
         }
+        let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
+                                           workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
+        let reloader = try Reloader.start(running, mailboxes: mailboxes, lifecycle: lifecycle)
+        if let path = config.pidFile { try PidFile.write(path) }
         let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { try JournalFlusher.start(idempotency) }
+        let listenAddresses = addresses.listen.map(\.address)
         for index in 1..<workers {
             let (context, fds) = (contexts[index], listenersPerWorker[index])
-            try Thread.start { runWorker(context.worker, listeners: fds) }
+            try Thread.start { runWorker(context.worker, addresses: listenAddresses, fds: fds) }
         }
-        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], hangup: hangup)
+        // The first worker (on the main thread) also reads the signals.
+        let first = contexts[0].worker
+        let drainTimer = DrainTimer(loop: first.loop, shutdown: shutdown)
+        if let hangup { _ = SignalWatch(fd: hangup, loop: first.loop) { reloader.request() } }
+        for stop in stops {
+            _ = SignalWatch(fd: stop.fd, loop: first.loop) {
+                shutdown.signalled(stop.name, timeoutMs: first.config.shutdownTimeoutMs)
+                drainTimer.start(first.config.shutdownTimeoutMs)
+            }
+        }
+        runWorker(first, addresses: listenAddresses, fds: listenersPerWorker[0])
     }
 
     /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
@@ -40,10 +64,10 @@ public enum Server {
         init(_ worker: WorkerContext) { self.worker = worker }
     }
 
-    /// The first worker (on the main thread) also hears SIGHUP.
-    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], hangup: Int32 = -1) -> Never {
-        for fd in listeners { _ = Listener(fd: fd, worker: worker) }
-        _ = HangupSignal(fd: hangup, loop: worker.loop)
+    /// `fds`: the worker's listening socket for each of `addresses`.
+    private static func runWorker(_ worker: WorkerContext, addresses: [SocketAddress], fds: [Int32]) -> Never {
+        for (address, fd) in zip(addresses, fds) { worker.listeners.append(Listener(fd: fd, address: address, worker: worker)) }
+        _ = MailboxReader(worker.mailbox, worker: worker)
         worker.loop.run()
     }
 

@@ -7,6 +7,11 @@ final class UpstreamPool {
     let balancer: UpstreamBalancer
     let addresses: [SocketAddress]
     private var idle: [[UpstreamConnection]]
+    /// A reload replaced this pool: connections still lent out when it happened come back here
+    /// and go on to the same server in the `successor` pool (`servers[index]`), or close if
+    /// that server, or the whole group, is gone.
+    private var replaced = false
+    private var successor: (pool: UpstreamPool, servers: [Int?])?
 
     /// `addresses` by server index, as the balancer's members were made.
     init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress]) {
@@ -31,6 +36,11 @@ final class UpstreamPool {
 
     func keepIdle(_ connection: UpstreamConnection) -> Bool {
         let server = connection.link.server.index
+        if replaced {
+            guard let (newer, servers) = successor, let moved = servers[server] else { return false }
+            connection.rebind(to: newer, server: moved)
+            return newer.keepIdle(connection)
+        }
         if idle[server].count >= config.keepalive { return false }
         idle[server].append(connection)
         return true
@@ -39,5 +49,34 @@ final class UpstreamPool {
     func forgetIdle(_ connection: UpstreamConnection) {
         let server = connection.link.server.index
         if let i = idle[server].firstIndex(where: { $0 === connection }) { idle[server].remove(at: i) }
+    }
+
+    /// A reload replaced this pool by `newer`, the pool of the same upstream name (nil: the
+    /// group is gone). Idle connections to servers still configured move over, the others close.
+    func handOver(to newer: UpstreamPool?) {
+        replaced = true
+        successor = newer.map { newer in (newer, addresses.map { newer.addresses.firstIndex(of: $0) }) }
+        let connections = idle.joined()
+        idle = Array(repeating: [], count: idle.count)
+        for connection in connections where !keepIdle(connection) { connection.close() }
+    }
+}
+
+/// One loop's pools for one configuration, one per upstream group in the balancers' order. The
+/// environment carries them (`ExchangeEnvironment.ioResources`), so an exchange that started
+/// before a reload still finds the pools its group numbers refer to.
+final class UpstreamPools {
+    let groups: [UpstreamPool]
+
+    init(_ groups: [UpstreamPool]) {
+        self.groups = groups
+    }
+
+    /// The pools of the configuration before a reload hand their idle connections over, group
+    /// by group (matched by upstream name) and server by server (matched by address).
+    func takeOver(from previous: UpstreamPools) {
+        for old in previous.groups {
+            old.handOver(to: groups.first { $0.config.name == old.config.name })
+        }
     }
 }

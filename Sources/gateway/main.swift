@@ -7,6 +7,8 @@ import Glibc
 let usage = """
 usage: gateway --config FILE         run the gateway
        gateway --check-config FILE   validate FILE and exit (like nginx -t)
+       gateway --reload --config FILE
+                                     validate FILE, then ask the gateway named by its 'pid' file to reload it (SIGHUP)
        gateway hash-key KEY          print the SHA-256 of an API key, for 'key sha256:HEX' in the config
        gateway --version             print the version
 
@@ -31,7 +33,9 @@ if arguments.count == 2, arguments[0] == "hash-key" {
     print(KeyHash.hex(KeyHash.sha256(arguments[1])))
     exit(0)
 }
-guard arguments.count == 2, arguments[0] == "--config" || arguments[0] == "--check-config" else {
+let reloading = arguments.count == 3 && arguments[0] == "--reload" && arguments[1] == "--config"
+let path = arguments.last ?? ""
+guard reloading || arguments.count == 2 && (arguments[0] == "--config" || arguments[0] == "--check-config") else {
     if arguments.first == "--help" || arguments.first == "-h" {
         print(usage, terminator: "")
         exit(0)
@@ -41,7 +45,7 @@ guard arguments.count == 2, arguments[0] == "--config" || arguments[0] == "--che
 
 let config: GatewayConfig
 do {
-    config = try GatewayConfig.load(path: arguments[1])
+    config = try GatewayConfig.load(path: path)
 } catch {
     fail("\(error)")
 }
@@ -55,7 +59,14 @@ do {
 for warning in config.access.warnings { printError("warning: \(warning)") }
 
 if arguments[0] == "--check-config" {
-    print("gateway: configuration file \(arguments[1]) is valid")
+    print("gateway: configuration file \(path) is valid")
+    exit(0)
+}
+if reloading {
+    switch ReloadRequest.send(config) {
+    case .success(let pid): print("gateway: asked process \(pid) to reload \(path); it logs the outcome")
+    case .failure(let failure): fail("\(failure)")
+    }
     exit(0)
 }
 

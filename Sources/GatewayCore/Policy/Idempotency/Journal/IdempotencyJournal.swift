@@ -170,6 +170,13 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
+    /// Syncs what is unsynced even under `fsync never` (the gateway is exiting).
+    func syncUnsynced() {
+        state.withLock { state in
+            if state.unsynced { Self.sync(&state, storage) }
+        }
+    }
+
     private static func sync(_ state: inout State, _ storage: any JournalStorage) {
         do throws(JournalIOError) {
             try storage.sync()
