@@ -98,6 +98,16 @@ final class PolicyReloadTests: XCTestCase {
         XCTAssertEqual(dropped.policies.keyBuckets.storedCount, 1, "only /v2/'s bucket is left")
     }
 
+    func testANewRouteNeverTakesTheSlotOfARouteTheSameReloadRemoved() throws {
+        func routes(_ prefixes: [String]) -> String { prefixes.map { "route \($0) { upstream u; }\n" }.joined() }
+        let first = try pipeline(routes(["/a", "/b"]))
+        XCTAssertEqual(first.policies.routeSlots, [1, 2])
+        let second = try pipeline(routes(["/c", "/a"]), replacing: first)
+        XCTAssertEqual(second.policies.routeSlots, [3, 1], "/b's slot 2 was just dropped")
+        let third = try pipeline(routes(["/c", "/a", "/d"]), replacing: second)
+        XCTAssertEqual(third.policies.routeSlots, [3, 1, 2], "a reload later, it is free again")
+    }
+
     func testRequestsInFlightReleaseTheirSlotsIntoTheCountTheNewConfigurationChecks() throws {
         let route = "route /v1/ { upstream u; auth required; }\nkey plain:alpha { plan p; }\n"
         let old = try pipeline("global_concurrency 5;\nplan p { concurrency 1; }\n" + route)

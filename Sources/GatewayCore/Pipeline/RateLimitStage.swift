@@ -12,14 +12,14 @@ public final class RateLimitStage: ExchangeStage {
         let route = context.route!
         let routeBucket = route.config.rate.map { (slot: policies.routeSlots[route.index], rate: $0) }
         guard context.apiKeyIdentity != nil else {
-            let own = policies.anonymousRate.map { (slot: UInt32(0), rate: $0) }
+            let own = policies.anonymousRate.map { (slot: UInt16(0), rate: $0) }
             if own == nil && routeBucket == nil { return .proceed }
             let verdict = policies.clientBuckets.take(context.clientAddress, own, routeBucket, nowMs: context.monotonicMillis)
             return verdict.admitted ? .proceed : .reject(Self.error(verdict, own?.rate, routeBucket?.rate))
         }
         let policyIndex = Int(context.apiKeyPolicy)
         let policy = policies.policies[policyIndex]
-        let own = policy.limits.rate.map { (slot: UInt32(0), rate: $0) }
+        let own = policy.limits.rate.map { (slot: UInt16(0), rate: $0) }
         if own == nil && routeBucket == nil { return .proceed }
         let verdict = policies.keyBuckets.take(context.apiKeyOwner, own, routeBucket, nowMs: context.monotonicMillis)
         if policies.headerStyle != .off {

@@ -24,7 +24,7 @@ public struct BucketVerdict: Sendable, Equatable {
 public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     struct Key: Hashable, Sendable {
         var owner: Owner
-        var slot: UInt32
+        var slot: UInt16
     }
 
     struct Stored: Sendable {
@@ -51,13 +51,13 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     }
 
     /// Takes one token from each given bucket, or from none if any is empty.
-    public func take(_ owner: Owner, _ first: (slot: UInt32, rate: TokenRate)?, _ second: (slot: UInt32, rate: TokenRate)?,
+    public func take(_ owner: Owner, _ first: (slot: UInt16, rate: TokenRate)?, _ second: (slot: UInt16, rate: TokenRate)?,
                      nowMs: UInt64) -> BucketVerdict {
         shards.withShard(shardHash(owner)) { shard in
             let a = first.map { (Key(owner: owner, slot: $0.slot), TokenBucket($0.rate)) }
             let b = second.map { (Key(owner: owner, slot: $0.slot), TokenBucket($0.rate)) }
-            let endA = a.map { Self.end(shard, $0.0, $0.1, nowMs) }
-            let endB = b.map { Self.end(shard, $0.0, $0.1, nowMs) }
+            let endA = a.map { Self.end(shard.buckets[$0.0], $0.1, nowMs) }
+            let endB = b.map { Self.end(shard.buckets[$0.0], $0.1, nowMs) }
             let wait = max(a.map { $0.1.waitMs(end: endA!, nowMs: nowMs) } ?? 0,
                            b.map { $0.1.waitMs(end: endB!, nowMs: nowMs) } ?? 0)
             if wait > 0 {
@@ -73,7 +73,7 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     }
 
     /// Drops the buckets of owners and slots that are gone (keys and routes removed at a reload).
-    public func forget(_ isGone: (Owner, UInt32) -> Bool) {
+    public func forget(_ isGone: (Owner, UInt16) -> Bool) {
         for index in 0..<Sharded<Shard>.count {
             shards.withShard(index) { shard in shard.buckets = shard.buckets.filter { !isGone($0.key.owner, $0.key.slot) } }
         }
@@ -89,8 +89,8 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     }
 
     /// The bucket's `end` in `bucket`'s scale; a bucket nobody stored is full (0).
-    private static func end(_ shard: Shard, _ key: Key, _ bucket: TokenBucket, _ nowMs: UInt64) -> UInt64 {
-        guard let stored = shard.buckets[key] else { return 0 }
+    private static func end(_ stored: Stored?, _ bucket: TokenBucket, _ nowMs: UInt64) -> UInt64 {
+        guard let stored else { return 0 }
         if stored.perMs == bucket.perMs && stored.capacity == bucket.capacity { return stored.end }
         return bucket.rescaled(end: stored.end, perMs: stored.perMs, capacity: stored.capacity, nowMs: nowMs)
     }

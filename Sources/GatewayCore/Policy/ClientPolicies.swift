@@ -19,33 +19,22 @@ public final class ClientPolicies: Sendable {
     public let concurrency: ConcurrencyGate
     public let quotas: QuotaBook
     /// Each route's bucket slot, by route index (slot 0 is the owner's own bucket).
-    let routeSlots: [UInt32]
+    let routeSlots: [UInt16]
     /// `RateLimit-Policy` list items, pre-rendered: one per policy, one per route (nil without a rate).
     let policyItems: [String?]
     let routeItems: [String?]
     /// What the next configuration needs to carry the state over.
-    private let slotsByPrefix: [String: UInt32]
+    private let slotsByPrefix: [String: UInt16]
     private let nextOwner: UInt32
-    private let nextSlot: UInt32
 
     /// `replacing`: the policies of the running configuration, at a reload.
     public init(config: AccessConfig, routes: [RouteConfig], replacing previous: ClientPolicies? = nil) {
         var keys = config.keys
         var nextOwner = UInt32(keys.count)
-        var nextSlot = UInt32(routes.count + 1)
-        var slots = routes.indices.map { UInt32($0 + 1) }
+        let slots = Self.routeSlots(routes, previous: previous)
         if let previous {
             nextOwner = previous.nextOwner
-            nextSlot = previous.nextSlot
             let goneOwners = keys.inheritOwners(from: previous.keys, nextOwner: &nextOwner)
-            for (index, route) in routes.enumerated() {
-                if let slot = previous.slotsByPrefix[route.prefix] {
-                    slots[index] = slot
-                } else {
-                    slots[index] = nextSlot
-                    nextSlot &+= 1
-                }
-            }
             let goneSlots = Set(previous.routeSlots).subtracting(slots)
             previous.keyBuckets.forget { owner, slot in goneOwners.contains(owner) || goneSlots.contains(slot) }
             previous.clientBuckets.forget { _, slot in goneSlots.contains(slot) }
@@ -54,7 +43,6 @@ public final class ClientPolicies: Sendable {
         }
         self.keys = keys
         self.nextOwner = nextOwner
-        self.nextSlot = nextSlot
         routeSlots = slots
         slotsByPrefix = Dictionary(zip(routes.map(\.prefix), slots), uniquingKeysWith: { first, _ in first })
         policies = config.policies
@@ -68,5 +56,22 @@ public final class ClientPolicies: Sendable {
         quotas = previous?.quotas ?? QuotaBook()
         policyItems = config.policies.map { p in p.limits.rate.map { RateLimitHeaders.policyItem(name: p.name, $0) } }
         routeItems = routes.map { r in r.rate.map { RateLimitHeaders.policyItem(name: r.prefix, $0) } }
+    }
+
+    /// A prefix the previous configuration had keeps its slot; a new route takes the smallest
+    /// number no route of either configuration uses, so it never inherits the buckets of a route
+    /// this reload removes (a request admitted just before the switch may still refill one).
+    /// 16 bits keep the bucket keys as cheap to hash as before reloads existed.
+    private static func routeSlots(_ routes: [RouteConfig], previous: ClientPolicies?) -> [UInt16] {
+        guard let previous else { return routes.indices.map { UInt16(truncatingIfNeeded: $0 + 1) } }
+        var slots = routes.map { previous.slotsByPrefix[$0.prefix] }
+        var taken = Set(previous.routeSlots).union(slots.compactMap { $0 })
+        var candidate: UInt16 = 1
+        for index in slots.indices where slots[index] == nil {
+            while taken.contains(candidate) && candidate < .max { candidate += 1 }
+            slots[index] = candidate
+            taken.insert(candidate)
+        }
+        return slots.map { $0! }
     }
 }
