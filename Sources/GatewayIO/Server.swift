@@ -35,7 +35,7 @@ public enum Server {
         }
         let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
                                            workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
-        let reloader = try Reloader.start(running, mailboxes: mailboxes, lifecycle: lifecycle)
+        let reloader = Reloader(running, mailboxes: mailboxes, lifecycle: lifecycle)
         if let path = config.pidFile { try PidFile.write(path) }
         let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")

@@ -35,15 +35,19 @@ final class UpstreamPool {
     }
 
     func keepIdle(_ connection: UpstreamConnection) -> Bool {
+        if replaced { return passOn(connection) }
         let server = connection.link.server.index
-        if replaced {
-            guard let (newer, servers) = successor, let moved = servers[server] else { return false }
-            connection.rebind(to: newer, server: moved)
-            return newer.keepIdle(connection)
-        }
         if idle[server].count >= config.keepalive { return false }
         idle[server].append(connection)
         return true
+    }
+
+    /// Out of line, so `keepIdle` stays small enough to inline on every release.
+    @inline(never)
+    private func passOn(_ connection: UpstreamConnection) -> Bool {
+        guard let (newer, servers) = successor, let moved = servers[connection.link.server.index] else { return false }
+        connection.rebind(to: newer, server: moved)
+        return newer.keepIdle(connection)
     }
 
     func forgetIdle(_ connection: UpstreamConnection) {

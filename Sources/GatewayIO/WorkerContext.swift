@@ -76,7 +76,10 @@ final class WorkerContext {
             }
         }
         // TLS: listeners kept across the reload take the new configuration's certificates here.
-        for (address, fd) in reload.opened { listeners.append(Listener(fd: fd, address: address, worker: self)) }
+        for (address, fd) in reload.opened {
+            // A reload that was under way when the drain began must not start accepting again.
+            if draining { loop.close(fd) } else { listeners.append(Listener(fd: fd, address: address, worker: self)) }
+        }
         // Idle connections let go of the old configuration now, not at their next request.
         for connection in loop.handlers(of: ClientConnection.self) { connection.adoptNewestEnvironment() }
     }
