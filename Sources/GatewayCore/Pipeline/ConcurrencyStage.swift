@@ -10,10 +10,12 @@ public final class ConcurrencyStage: ExchangeStage {
     }
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
-        guard gate.acquireGlobal() else {
-            return .reject(Self.error("The gateway is at its limit of \(gate.globalLimit!) concurrent requests", gate.globalLimit!))
+        if let limit = policies.globalConcurrency {
+            guard gate.acquireGlobal(limit: limit) else {
+                return .reject(Self.error("The gateway is at its limit of \(limit) concurrent requests", limit))
+            }
+            context.policyHolds.globalSlot = true
         }
-        context.policyHolds.globalSlot = gate.globalLimit != nil
         if context.apiKeyIdentity != nil, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
             guard gate.acquire(context.apiKeyOwner, limit: limit) else {
                 release(context)

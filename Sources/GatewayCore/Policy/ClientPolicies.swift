@@ -17,6 +17,8 @@ public final class ClientPolicies: Sendable {
     /// Buckets of anonymous clients, by client address.
     public let clientBuckets: BucketTable<[UInt8]>
     public let concurrency: ConcurrencyGate
+    /// `global_concurrency`: most requests in flight over all clients; nil: not counted.
+    public let globalConcurrency: Int?
     public let quotas: QuotaBook
     /// Each route's bucket slot, by route index (slot 0 is the owner's own bucket).
     let routeSlots: [UInt16]
@@ -52,7 +54,8 @@ public final class ClientPolicies: Sendable {
         calendar = QuotaCalendar(resetOffsetMs: config.quotaResetOffsetMs)
         keyBuckets = previous?.keyBuckets ?? BucketTable(shardHash: Sharded<Int>.hash)
         clientBuckets = previous?.clientBuckets ?? BucketTable(shardHash: { $0.hashValue })
-        concurrency = ConcurrencyGate(globalLimit: config.globalConcurrency, sharingCountsWith: previous?.concurrency)
+        concurrency = previous?.concurrency ?? ConcurrencyGate()
+        globalConcurrency = config.globalConcurrency
         quotas = previous?.quotas ?? QuotaBook()
         policyItems = config.policies.map { p in p.limits.rate.map { RateLimitHeaders.policyItem(name: p.name, $0) } }
         routeItems = routes.map { r in r.rate.map { RateLimitHeaders.policyItem(name: r.prefix, $0) } }
