@@ -161,6 +161,28 @@ final class ReloadTests: XCTestCase {
         XCTAssertEqual(try status("alpha"), 200, "removing the key dropped its empty bucket")
     }
 
+    func testIdleUpstreamConnectionsToServersThatStayAreKept() throws {
+        let keepAlive: @Sendable (ScriptedConnection) -> Void = { connection in
+            while connection.readHead() { connection.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") }
+            connection.close()
+        }
+        let first = try ScriptedUpstream(script: keepAlive), second = try ScriptedUpstream(script: keepAlive)
+        func body(_ servers: [UInt16], route: String = "/v1/") -> String {
+            "upstream u { \(servers.map { "server 127.0.0.1:\($0);" }.joined(separator: " ")) }\nroute \(route) { upstream u; }\n"
+        }
+        try deployment.startGateway(body([first.port]), workers: 1)
+        let client = try RawClient(port: deployment.gatewayPort)
+        XCTAssertEqual(try client.exchange(get("/v1/a")).status, 200)
+        XCTAssertEqual(first.accepted, 1)
+
+        // Another route, and a second server in the group: the first server's idle connection stays.
+        try deployment.writeConfig(body([second.port, first.port], route: "/v2/") + "route /v1/ { upstream u; }", workers: 1)
+        try deployment.reload()
+        for _ in 0..<4 { XCTAssertEqual(try client.exchange(get("/v1/a")).status, 200) }
+        XCTAssertEqual(first.accepted, 1, "the pooled connection moved to the new configuration")
+        XCTAssertEqual(second.accepted, 1)
+    }
+
     func testAChangeOfWorkersIsLoggedAsNeedingARestartAndTheRestApplies() throws {
         try deployment.startGateway(config(keys: ["alpha"]), workers: 2)
         try deployment.writeConfig(config(keys: ["alpha", "beta"]), workers: 3)
