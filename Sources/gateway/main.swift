@@ -40,7 +40,7 @@ guard reloading || arguments.count == 2 && (arguments[0] == "--config" || argume
         print(usage, terminator: "")
         exit(0)
     }
-    fail("expected --config FILE or --check-config FILE\n\(usage)", status: 2)
+    fail("expected --config FILE, --check-config FILE or --reload --config FILE\n\(usage)", status: 2)
 }
 
 let config: GatewayConfig
