@@ -37,6 +37,8 @@ race:17IdempotencyJournal
 race:14JournalStorage
 race:11JournalFile
 race:9MockStats
+race:11LoopMailbox
+race:8Reloader
 SUPP
 
 declare -A RESULT REPORTS TESTS
