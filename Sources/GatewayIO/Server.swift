@@ -36,15 +36,16 @@ public enum Server {
         let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
                                            workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
         let reloader = Reloader(running, mailboxes: mailboxes, lifecycle: lifecycle)
-        if let path = config.pidFile { try PidFile.write(path) }
-        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
-        Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         if let idempotency { try JournalFlusher.start(idempotency) }
         let listenAddresses = addresses.listen.map(\.address)
         for index in 1..<workers {
             let (context, fds) = (contexts[index], listenersPerWorker[index])
             try Thread.start { runWorker(context.worker, addresses: listenAddresses, fds: fds) }
         }
+        // Last, so that a pid file is only ever left by a gateway that started.
+        if let path = config.pidFile { try PidFile.write(path) }
+        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         // The first worker (on the main thread) also reads the signals.
         let first = contexts[0].worker
         let drainTimer = DrainTimer(loop: first.loop, shutdown: shutdown)

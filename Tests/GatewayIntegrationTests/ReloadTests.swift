@@ -87,7 +87,9 @@ final class ReloadTests: XCTestCase {
 
     func testAKeyAddedToTheFileIsAcceptedAfterGatewayReload() throws {
         let pid = NSTemporaryDirectory() + "gateway-\(UUID().uuidString).pid"
+        defer { try? FileManager.default.removeItem(atPath: pid) }
         try deployment.startGateway(config(keys: ["alpha"], extra: "pid \(pid);"))
+        XCTAssertEqual(try String(contentsOfFile: pid, encoding: .utf8), "\(deployment.gateway?.pid ?? 0)\n")
         let keptAlive = try RawClient(port: deployment.gatewayPort)
         XCTAssertEqual(try status("alpha", on: keptAlive), 200)
         XCTAssertEqual(try status("beta"), 401)
@@ -109,6 +111,10 @@ final class ReloadTests: XCTestCase {
         usleep(200_000)
         XCTAssertEqual(deployment.outcomes(deployment.gateway?.output ?? "").count, before + 1)
         XCTAssertEqual(try status("beta"), 200)
+
+        deployment.gateway?.stop()
+        XCTAssertEqual(deployment.gateway?.process.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pid), "a drained gateway removes its pid file")
     }
 
     func testABrokenConfigurationIsLoggedWithItsLocationAndTheRunningOneKeepsServing() throws {

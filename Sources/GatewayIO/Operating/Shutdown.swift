@@ -27,6 +27,7 @@ final class Shutdown: Sendable {
     func signalled(_ name: String, timeoutMs: Int64) {
         guard lifecycle.beginDraining() else {
             Log.warn("\(name) again: exiting at once, cutting off what is still in flight")
+            if let pidFile { PidFile.remove(pidFile) }
             _exit(1)
         }
         Log.info("\(name): draining: no new connections; finishing requests in flight for up to \(timeoutMs) ms")
