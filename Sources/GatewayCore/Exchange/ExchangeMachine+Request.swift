@@ -4,9 +4,9 @@
 extension ExchangeMachine {
     // MARK: Head
 
-    /// Parses the next request head, asking for more bytes when only part of it is here.
-    // Kept inlined into `next()`, as it was before the reload and drain checks grew it: out of
-    // line it cost about 100 instructions a request (callgrind).
+    /// Parses the next request head, asking for more bytes when only part of it is here. Kept
+    /// inlined into `next()`, as it was before the reload and drain checks grew it: out of line it
+    /// cost about 100 instructions a request (callgrind).
     @inline(__always)
     mutating func stepHead() -> Step {
         if let buffer = client.input, buffer.readableCount > 0 {

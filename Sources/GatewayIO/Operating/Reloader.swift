@@ -60,8 +60,9 @@ final class Reloader: Sendable {
     }
 }
 
-/// The configuration the loops run, as the reload thread knows it: what a new one is checked
-/// against and carries its state over from. Only the reload thread touches it after start.
+/// The configuration the loops run, as the reload threads know it: what a new one is checked
+/// against and carries its state over from. Kept in the reloader's lock, which one reload at a
+/// time holds.
 struct RunningConfiguration: Sendable {
     var config: GatewayConfig
     var addresses: ResolvedAddresses
