@@ -12,7 +12,19 @@ public enum Server {
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
     /// `lifecycle` is where the process reports draining and reloads.
-    public static func run(config: GatewayConfig, addresses: ResolvedAddresses, lifecycle: Lifecycle = Lifecycle()) throws(SystemError) -> Never {
+    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses,
+                           lifecycle: Lifecycle = Lifecycle()) throws(SystemError) -> Never {
+        // Set up in a function of its own: what it holds is let go when it returns, so after a
+        // reload nothing keeps the first configuration and its pipeline alive.
+        let first = try start(config: config, addresses: addresses, lifecycle: lifecycle)
+        _ = consume config
+        _ = consume addresses
+        first.loop.run()
+    }
+
+    /// Starts every worker but the first (on the main thread), which is returned ready to run.
+    private static func start(config: GatewayConfig, addresses: ResolvedAddresses, lifecycle: Lifecycle) throws(SystemError)
+        -> WorkerContext {
         csys_ignore_sigpipe()
         // Before any thread exists, so that every thread blocks them and only the first loop reads them.
         let hangup = SignalWatch.block(SIGHUP, name: "SIGHUP")
@@ -40,14 +52,14 @@ public enum Server {
         let listenAddresses = addresses.listen.map(\.address)
         for index in 1..<workers {
             let (context, fds) = (contexts[index], listenersPerWorker[index])
-            try Thread.start { runWorker(context.worker, addresses: listenAddresses, fds: fds) }
+            try Thread.start {
+                prepare(context.worker, addresses: listenAddresses, fds: fds)
+                context.worker.loop.run()
+            }
         }
-        // Last, so that a pid file is only ever left by a gateway that started.
-        if let path = config.pidFile { try PidFile.write(path) }
-        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
-        Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
-        // The first worker (on the main thread) also reads the signals.
         let first = contexts[0].worker
+        prepare(first, addresses: listenAddresses, fds: listenersPerWorker[0])
+        // The first worker also reads the signals.
         let drainTimer = DrainTimer(loop: first.loop, shutdown: shutdown)
         if let hangup { _ = SignalWatch(fd: hangup, loop: first.loop) { reloader.request() } }
         for stop in stops {
@@ -56,7 +68,11 @@ public enum Server {
                 drainTimer.start(first.config.shutdownTimeoutMs)
             }
         }
-        runWorker(first, addresses: listenAddresses, fds: listenersPerWorker[0])
+        // Last, so that a pid file is only ever left by a gateway that started.
+        if let path = config.pidFile { try PidFile.write(path) }
+        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
+        return first
     }
 
     /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
@@ -65,11 +81,10 @@ public enum Server {
         init(_ worker: WorkerContext) { self.worker = worker }
     }
 
-    /// `fds`: the worker's listening socket for each of `addresses`.
-    private static func runWorker(_ worker: WorkerContext, addresses: [SocketAddress], fds: [Int32]) -> Never {
+    /// Registers the worker's listeners (`fds`: its socket for each of `addresses`) and mailbox.
+    private static func prepare(_ worker: WorkerContext, addresses: [SocketAddress], fds: [Int32]) {
         for (address, fd) in zip(addresses, fds) { worker.listeners.append(Listener(fd: fd, address: address, worker: worker)) }
         _ = MailboxReader(worker.mailbox, worker: worker)
-        worker.loop.run()
     }
 
     /// Restores the idempotency journal (reporting what was skipped) before any request is served.

@@ -43,35 +43,39 @@ guard reloading || arguments.count == 2 && (arguments[0] == "--config" || argume
     fail("expected --config FILE, --check-config FILE or --reload --config FILE\n\(usage)", status: 2)
 }
 
-let config: GatewayConfig
-do {
-    config = try GatewayConfig.load(path: path)
-} catch {
-    fail("\(error)")
+/// FILE read, validated and its names resolved (a server that does not resolve is a config
+/// error, for --check-config too); any error ends the process.
+func load(_ path: String) -> (GatewayConfig, ResolvedAddresses) {
+    do {
+        let config = try GatewayConfig.load(path: path)
+        let addresses = try ResolvedAddresses.resolve(config)
+        for warning in config.access.warnings { printError("warning: \(warning)") }
+        return (config, addresses)
+    } catch {
+        fail("\(error)")
+    }
 }
-// Names resolve here, for --check-config too: a server that does not resolve is a config error.
-let addresses: ResolvedAddresses
-do {
-    addresses = try ResolvedAddresses.resolve(config)
-} catch {
-    fail("\(error)")
-}
-for warning in config.access.warnings { printError("warning: \(warning)") }
 
-if arguments[0] == "--check-config" {
-    print("gateway: configuration file \(path) is valid")
-    exit(0)
+/// Runs the gateway. The configuration is handed over, not kept here: once a reload replaces it,
+/// nothing holds the first one (with a million keys, a hundred megabytes).
+func serve(_ path: String) -> Never {
+    let (config, addresses) = load(path)
+    do {
+        try Server.run(config: consume config, addresses: consume addresses)
+    } catch {
+        fail("cannot start: \(error)")
+    }
 }
-if reloading {
-    switch ReloadRequest.send(config) {
+
+switch arguments[0] {
+case "--check-config":
+    _ = load(path)
+    print("gateway: configuration file \(path) is valid")
+case "--reload":
+    switch ReloadRequest.send(load(path).0) {
     case .success(let pid): print("gateway: asked process \(pid) to reload \(path); it logs the outcome")
     case .failure(let failure): fail("\(failure)")
     }
-    exit(0)
-}
-
-do {
-    try Server.run(config: config, addresses: addresses)
-} catch {
-    fail("cannot start: \(error)")
+default:
+    serve(path)
 }

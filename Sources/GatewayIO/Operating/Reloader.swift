@@ -77,7 +77,7 @@ struct RunningConfiguration: Sendable {
     mutating func reload(mailboxes: [LoopMailbox], lifecycle: Lifecycle) {
         let path = config.sourceFile
         do throws(ReloadError) {
-            let (next, addresses) = try load(path)
+            var (next, addresses) = try load(path)
             let added = addresses.listen.filter { new in !self.addresses.listen.contains { $0.address == new.address } }
             let removed = self.addresses.listen.map(\.address).filter { old in !addresses.listen.contains { $0.address == old } }
             // Bound here, off the loops, so an address that cannot be taken fails the reload before anything changed.
@@ -89,6 +89,9 @@ struct RunningConfiguration: Sendable {
             }
             // TLS: certificates are loaded and checked here, with the rest of the configuration.
             let pipeline = RequestPipeline(config: next, idempotency: idempotency, replacing: self.pipeline)
+            // The same keys with their state owners: the configuration kept shares the pipeline's
+            // copy rather than holding a second one (32 MB of entries for a million keys).
+            next.access.keys = pipeline.policies.keys
             for (index, mailbox) in mailboxes.enumerated() {
                 let sockets = zip(added, opened[index]).map { (address: $0.address, fd: $1) }
                 mailbox.post(.reload(LoopReload(config: next, addresses: addresses, pipeline: pipeline, opened: sockets, closed: removed)))
