@@ -107,7 +107,10 @@ cmd_deps() {
     local want_nginx=0
     command -v nginx >/dev/null 2>&1 || want_nginx=1
 
-    if [[ ${#missing[@]} -eq 0 && $want_nginx -eq 0 ]]; then
+    local want_prometheus=0
+    python3 -c 'import prometheus_client' >/dev/null 2>&1 || want_prometheus=1
+
+    if [[ ${#missing[@]} -eq 0 && $want_nginx -eq 0 && $want_prometheus -eq 0 ]]; then
         log "deps: all present"
         return 0
     fi
@@ -118,6 +121,19 @@ cmd_deps() {
         # nginx-light is the small build; newer Debian releases only ship "nginx".
         apt_install nginx-light || apt_install nginx
     fi
+    if [[ $want_prometheus -eq 1 ]]; then
+        install_prometheus_client
+    fi
+}
+
+# The metrics test parses /metrics with the Prometheus client library's own text parser, in
+# whichever python3 is on PATH: pip first (a pyenv or venv python), then pip into a Debian
+# system python (PEP 668 marks it externally managed), then Debian's package.
+install_prometheus_client() {
+    log "installing prometheus_client for python3 (the metrics test's Prometheus text parser)"
+    python3 -m pip install --quiet prometheus_client 2>/dev/null && return 0
+    python3 -m pip install --quiet --break-system-packages prometheus_client 2>/dev/null && return 0
+    apt_install python3-prometheus-client
 }
 
 cmd_test() {

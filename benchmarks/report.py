@@ -228,6 +228,31 @@ def keyed_table(load, order, conns):
     return out
 
 
+OBSERVED = {"-metrics": "metrics (admin listener)", "-jsonlog": "metrics and the JSON access log to a file"}
+
+
+def observe_table(load, rates, order, conns):
+    """Each observed variant against its own plain gateway: the cost of metrics and of the log."""
+    out = []
+    scenarios = [(scenario_label(s, conns.get(s)), t) for s, t in load.items()]
+    scenarios += [(f"fixed rate ({s})", t) for s, t in rates.items()]
+    for label, targets in scenarios:
+        for target in ordered(targets, order):
+            suffix = next((s for s in OBSERVED if target.endswith(s)), None)
+            plain = target[:-len(suffix)] if suffix else None
+            if not plain or plain not in targets:
+                continue
+            if not out:
+                out = ["## Observability cost (each variant ÷ the same gateway with neither)", "",
+                       "| scenario | target | what is on | req/s ÷ plain | CPU µs/req ÷ plain | p99 ÷ plain |",
+                       "|---|---|---|---:|---:|---:|"]
+            o, p = targets[target], targets[plain]
+            cpu = o["cpu_per_req"].ratio_to(p["cpu_per_req"]) if "cpu_per_req" in o and "cpu_per_req" in p else None
+            out.append(f"| {label} | {target} | {OBSERVED[suffix]} | {fmt_ratio(o['rps'].ratio_to(p['rps']))} "
+                       f"| {fmt_ratio(cpu)} | {fmt_ratio(o['p99'].ratio_to(p['p99']))} |")
+    return out
+
+
 def rate_table(rates, rows, order):
     out = []
     for scenario, targets in rates.items():
@@ -278,7 +303,7 @@ def markdown(meta_lines, notes, rows, load, rates, idle, order, svg_name):
             "(round r of a target ÷ round r of nginx, measured back to back). CPU µs/req is the proxy's own "
             "user + system time (all its processes and threads, from /proc/PID/stat) ÷ the requests answered: "
             "the steadiest figure on a busy machine. Keyed targets are compared with nginx's plain proxy.", ""]
-    for table in (load_table(load, order, conns), keyed_table(load, order, conns),
+    for table in (load_table(load, order, conns), keyed_table(load, order, conns), observe_table(load, rates, order, conns),
                   rate_table(rates, rows, order), idle_table(idle, rows, order)):
         if table:
             out += table + [""]

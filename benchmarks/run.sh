@@ -9,7 +9,8 @@
 # env (defaults in brackets; benchmarks/README.md explains each):
 #   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
 #   SCENARIOS [get post download upload fixed-rate idle-memory]  CONNECTIONS ["64 1000"]
-#   BIG_CONNECTIONS [10]  KEYED [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   BIG_CONNECTIONS [10]  KEYED [1]  OBSERVE [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   GATEWAY_BASELINE [none]: another gateway binary (an earlier build) measured in the same run
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
 #   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
 #   PROXY_CPU [0]  CLIENT_CPU [1]  BACKEND_CPU [1]  (PIN=0: no pinning)
@@ -31,8 +32,10 @@ SCENARIOS="${SCENARIOS:-get post download upload fixed-rate idle-memory}"
 CONNECTIONS="${CONNECTIONS:-64 1000}"
 BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
 KEYED="${KEYED:-1}"
+OBSERVE="${OBSERVE:-1}"
 GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
 GATEWAY="${GATEWAY:-$ROOT/.build/release/gateway}"
+GATEWAY_BASELINE="${GATEWAY_BASELINE:-}"
 FIXED_RATE="${FIXED_RATE:-}"
 FIXED_FRACTION="${FIXED_FRACTION:-0.5}"
 FIXED_CONNECTIONS="${FIXED_CONNECTIONS:-64}"
@@ -48,6 +51,7 @@ DIRECT_PORT=19001
 NGINX_PORT=19010
 HAPROXY_PORT=19011
 GATEWAY_FIRST_PORT=19020   # gateway targets take 19020, 19021, ... in target order
+ADMIN_PORT_OFFSET=100      # and the observed ones their admin listener 100 ports above
 
 BIG_SIZE=1048576
 SMALL_BODY='{"success":true,"data":{"id":"msg_1"}}'
@@ -377,17 +381,21 @@ backend be
 EOF
 }
 
-# write_gateway_conf FILE PORT ENGINE KEYED: ENGINE "" writes no io_engine line. The keyed
-# configuration is the realistic one: an API key, a rate limit and concurrency limits far
+# write_gateway_conf FILE PORT ENGINE KEYED [OBSERVE]: ENGINE "" writes no io_engine line. The
+# keyed configuration is the realistic one: an API key, a rate limit and concurrency limits far
 # above what the benchmark reaches (so nothing is refused, but every check runs) and
-# `idempotency optional` on the route.
+# `idempotency optional` on the route. OBSERVE: metrics (an admin listener, so every loop
+# counts) or jsonlog (that, plus the JSON access log to a file next to the config).
 write_gateway_conf() {
-    local file=$1 port=$2 engine=$3 keyed=$4
+    local file=$1 port=$2 engine=$3 keyed=$4 observe=${5:-}
+    local log_line="access_log off;"
+    [[ "$observe" == jsonlog ]] && log_line="access_log ${file%/*}/access.log format=json;"
     {
         if [[ -n "$engine" ]]; then echo "io_engine $engine;"; fi
         echo "listen 127.0.0.1:$port;"
         echo "workers $WORKERS;"
-        echo "access_log off;"
+        if [[ -n "$observe" ]]; then echo "admin_listen 127.0.0.1:$((port + ADMIN_PORT_OFFSET));"; fi
+        echo "$log_line"
         echo "keepalive_requests 100000;"
         echo "keepalive_timeout 75s;"
         echo "upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; connect_timeout 2s; response_timeout 30s; }"
@@ -406,11 +414,12 @@ write_gateway_conf() {
 
 # Registry of targets, in report order. T_KIND: direct|gateway|nginx|haproxy.
 TARGETS=()
-declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_DEAD
+declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_OBSERVE T_DEAD T_BIN
 
-add_target() { # NAME KIND PORT [ENGINE KEYED]
+add_target() { # NAME KIND PORT [ENGINE KEYED OBSERVE BINARY]
     TARGETS+=("$1")
-    T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_PID[$1]=""; T_DEAD[$1]=0
+    T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_OBSERVE[$1]=${6:-}; T_PID[$1]=""; T_DEAD[$1]=0
+    T_BIN[$1]=${7:-$GATEWAY}
 }
 
 # Which io engines the gateway binary accepts: GATEWAY_ENGINES=auto means "epoll io_uring"
@@ -463,7 +472,20 @@ build_target_list() {
                 if [[ "$KEYED" == 1 ]]; then
                     add_target "$name-keyed" gateway "$port" "$engine" 1; port=$((port + 1))
                 fi
+                # The cost of observing: the plain path with metrics on, then with the JSON log too.
+                if [[ "$OBSERVE" == 1 ]]; then
+                    add_target "$name-metrics" gateway "$port" "$engine" 0 metrics; port=$((port + 1))
+                    add_target "$name-jsonlog" gateway "$port" "$engine" 0 jsonlog; port=$((port + 1))
+                fi
             done
+            # An earlier build beside this one, for before/after ratios measured in one run.
+            if [[ -n "$GATEWAY_BASELINE" ]]; then
+                if [[ -x "$GATEWAY_BASELINE" ]]; then
+                    add_target gateway-baseline gateway "$port" "" 0 "" "$GATEWAY_BASELINE"; port=$((port + 1))
+                else
+                    note "gateway-baseline: skipped, $GATEWAY_BASELINE is not an executable"
+                fi
+            fi
             ;;
         esac
     done
@@ -490,8 +512,8 @@ start_target() {
         # -db: stay in the foreground as one process, so its pid is ours to watch.
         launch "$name" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
     gateway)
-        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}"
-        launch "$name" "$PROXY_CPU" "$GATEWAY" --config "$dir/gateway.conf" ;;
+        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}" "${T_OBSERVE[$name]}"
+        launch "$name" "$PROXY_CPU" "${T_BIN[$name]}" --config "$dir/gateway.conf" ;;
     esac
     pid=$LAUNCHED_PID
     if ! probe "${T_PORT[$name]}" /v1/sessions/demo "${#SMALL_BODY}" "$pid" "X-API-Key: $API_KEY"; then
@@ -574,7 +596,7 @@ load_scenarios() {
 # idle memory would measure the same code as the plain target.
 target_runs() { # NAME SCENARIO
     [[ "${T_DEAD[$1]}" == 0 ]] || return 1
-    [[ "${T_KEYED[$1]}" == 1 && ( "$2" == download || "$2" == upload || "$2" == idle-memory ) ]] && return 1
+    [[ ( "${T_KEYED[$1]}" == 1 || -n "${T_OBSERVE[$1]}" ) && ( "$2" == download || "$2" == upload || "$2" == idle-memory ) ]] && return 1
     [[ "${T_KIND[$1]}" == direct && "$2" == idle-memory ]] && return 1
     return 0
 }
@@ -620,6 +642,13 @@ scenario_conns() {
     esac
 }
 
+# A target writing the JSON access log starts each measurement with an empty file, so a full run
+# does not fill the disk (the gateway appends, so it goes on at the new end).
+truncate_access_log() { # NAME
+    [[ "${T_OBSERVE[$1]}" == jsonlog ]] || return 0
+    : >"$STATE/$1/access.log"
+}
+
 # Raw results: one line per measurement, `key=value` fields, read by report.py.
 record() { printf '%s\n' "$*" >>"$ROUNDS_FILE"; }
 
@@ -637,6 +666,7 @@ measure_load() { # NAME SCENARIO ROUND
     if [[ "$WARMUP" != 0 ]]; then
         run_waited /dev/null wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP}s" -s "$script" "$url" || true
     fi
+    truncate_access_log "$name"
     cpu0="$(cpu_us "$pid")"
     run_waited "$out" wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" -s "$script" "$url" || true
     cpu1="$(cpu_us "$pid")"
@@ -669,6 +699,7 @@ measure_rate() { # NAME RATE ROUND
     local args=(-p "$port" -r "$rate" -c "$FIXED_CONNECTIONS" -P /v1/sessions/demo -H "X-API-Key: $API_KEY")
     out="$STATE/out/fixed-rate-$name-$round.txt"
     if [[ "$WARMUP" != 0 ]]; then run_waited /dev/null "$OPENLOOP" "${args[@]}" -d "$WARMUP" || true; fi
+    truncate_access_log "$name"
     cpu0="$(cpu_us "$pid")"
     run_waited "$out" "$OPENLOOP" "${args[@]}" -d "$DURATION" || true
     cpu1="$(cpu_us "$pid")"
@@ -784,7 +815,8 @@ main() {
     trap 'exit 130' INT TERM
     kill_stale
     local gateway_ports
-    mapfile -t gateway_ports < <(seq "$GATEWAY_FIRST_PORT" $((GATEWAY_FIRST_PORT + 7)))
+    mapfile -t gateway_ports < <(seq "$GATEWAY_FIRST_PORT" $((GATEWAY_FIRST_PORT + 7)); \
+        seq $((GATEWAY_FIRST_PORT + ADMIN_PORT_OFFSET)) $((GATEWAY_FIRST_PORT + ADMIN_PORT_OFFSET + 7)))
     check_ports_free "$BACKEND_PORT" "$DIRECT_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "${gateway_ports[@]}"
     raise_fd_limit
     rm -rf "$STATE"/out/* "$STATE"/*.log

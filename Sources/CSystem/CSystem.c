@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSystem.h"
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -80,3 +81,5 @@ int csys_raise_nofile_limit(void) {
     getrlimit(RLIMIT_NOFILE, &rl);
     return (int)rl.rlim_cur;
 }
+
+int csys_malloc_trim(void) { return malloc_trim(0); }

@@ -22,12 +22,12 @@ final class ClientConnection: EventHandler {
         transport = PlainTransport(fd: fd)
         machine = ExchangeMachine(environment: worker.environment, client: ClientLink(), clientAddress: Array(peer.hostText.utf8),
                                   now: worker.loop.now)
-        worker.clientOpened()
         // Accepted by the last accept of a drain: at most the request already sent is answered.
         if worker.draining { machine.beginDraining() }
         // Registering edge-triggered reports the socket writable at once: that first event drives
         // the machine, which arms the header timer from accept.
         worker.loop.register(fd, self)
+        worker.loop.openConnections += 1
     }
 
     // MARK: Events
@@ -79,8 +79,7 @@ final class ClientConnection: EventHandler {
                 machine.upstreamFlushed(upstream.flush())
             case .connect(let group, let server, let verify):
                 // The pools of the configuration the exchange runs on, which after a reload may not be the loop's newest.
-                let pools = unsafeDowncast(machine.environment.ioResources!, to: UpstreamPools.self)
-                connect(pool: pools.groups[group], server: server, verifyIdle: verify)
+                connect(pool: WorkerContext.generation(of: machine.environment).pools[group], server: server, verifyIdle: verify)
             case .releaseUpstream(let link):
                 retire(link)?.release()
             case .closeUpstream(let link):
@@ -132,15 +131,19 @@ final class ClientConnection: EventHandler {
         upstream?.setDeadline(at: machine.upstreamDeadline)
     }
 
-    /// Idle keep-alive connections give their buffer back, so 10,000 idle clients cost little memory.
+    /// Idle keep-alive connections give their buffer and their request state back, so 10,000 idle
+    /// clients cost little memory.
     private func releaseIdleBuffer() {
-        if case .idle = machine.state, let buffer = machine.client.input, buffer.readableCount == 0 {
+        guard case .idle = machine.state else { return }
+        if let buffer = machine.client.input, buffer.readableCount == 0 {
             loop.returnBuffer(buffer)
             machine.client.input = nil
         }
+        machine.parkIfIdle()
     }
 
     private func closeSocket() {
+        loop.openConnections -= 1
         upstream?.close()
         upstream = nil
         deadline = 0

@@ -23,11 +23,17 @@ final class EventLoop {
     /// Handlers by descriptor, with a generation so an event for a reused fd is never misdelivered.
     private var handlers: [EventHandler?] = []
     private var generations: [UInt32] = []
-    private(set) var now: UInt64 = Clock.monotonicMillis()
+    private(set) var now: UInt64
+    /// `now` in microseconds, read at the same moment: what the loop's exchanges time requests by.
+    let clock = LoopClock()
     private let timers: TimerWheel
     /// Buffers released by idle connections, reused so a busy loop does not allocate per connection.
     private var freeBuffers: [ByteBuffer] = []
+    /// The fewest free buffers since the last trim: that many were not needed at all meanwhile.
+    private var freeBuffersLowWater = 0
     let bufferSize: Int
+    /// Client connections open on this loop.
+    var openConnections = 0
 
     /// Fails when the process is out of descriptors (many `workers` under a low limit).
     init(bufferSize: Int) throws(SystemError) {
@@ -35,6 +41,8 @@ final class EventLoop {
         guard epfd >= 0 else { throw SystemError("epoll_create1", csys_errno()) }
         events = csys_epoll_events_alloc(capacity)
         self.bufferSize = bufferSize
+        clock.micros = Clock.monotonicMicros()
+        now = clock.micros / 1000
         timers = TimerWheel(now: now)
     }
 
@@ -72,8 +80,17 @@ final class EventLoop {
     }
 
     func takeBuffer() -> ByteBuffer {
-        if let buffer = freeBuffers.popLast() { return buffer }
-        return ByteBuffer(capacity: bufferSize)
+        guard let buffer = freeBuffers.popLast() else { return ByteBuffer(capacity: bufferSize) }
+        freeBuffersLowWater = min(freeBuffersLowWater, freeBuffers.count)
+        return buffer
+    }
+
+    /// Frees the buffers that sat unused since the last call, down to `keeping`; returns how many.
+    func trimFreeBuffers(keeping: Int) -> Int {
+        let spare = max(0, min(freeBuffersLowWater, freeBuffers.count - keeping))
+        freeBuffers.removeLast(spare)
+        freeBuffersLowWater = freeBuffers.count
+        return spare
     }
 
     func returnBuffer(_ buffer: ByteBuffer) {
@@ -84,7 +101,8 @@ final class EventLoop {
     func run() -> Never {
         while true {
             let n = csys_epoll_wait(epfd, events, capacity, timers.timeout(now: now))
-            now = Clock.monotonicMillis()
+            clock.micros = Clock.monotonicMicros()
+            now = clock.micros / 1000
             if n > 0 {
                 for i in 0..<Int(n) {
                     let token = csys_epoll_event_data(events, Int32(i))

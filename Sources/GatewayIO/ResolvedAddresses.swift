@@ -17,6 +17,8 @@ public struct ResolvedAddresses: Sendable {
 
     public let listen: [Listen]
     let servers: [String: [Server]]
+    /// `admin_listen`'s address (its first, for a name with several).
+    let admin: SocketAddress?
 
     /// Every listen address and upstream server resolved; a name that does not resolve, or two listen
     /// lines that come to the same address, is a `ConfigError` at the line that names it.
@@ -38,7 +40,29 @@ public struct ResolvedAddresses: Sendable {
             }
             servers[name] = list
         }
-        return ResolvedAddresses(listen: listen, servers: servers)
+        var admin: SocketAddress?
+        if let entry = config.adminListen {
+            let address = try addresses(entry.host, entry.port, "admin_listen", at: entry.location)[0]
+            // The config check compares what is written; this catches names that come to a listen address.
+            if let other = listen.first(where: { $0.address.family == address.family && $0.address.port == address.port
+                                                 && ($0.address == address || $0.address.isWildcard || address.isWildcard) }) {
+                throw ConfigError(entry.location, "'admin_listen': \(address) is also served by 'listen' at \(other.location); "
+                                  + "the admin endpoints must not be on a public listener, expected another port")
+            }
+            admin = address
+        }
+        return ResolvedAddresses(listen: listen, servers: servers, admin: admin)
+    }
+
+    /// The process's shared health objects, one per resolved server, groups in `order` (the
+    /// pipeline's group order, by which routes, balancers and pools index them).
+    /// At a reload, `previous` is the running table: servers that stay keep their health.
+    public func upstreamHealth(_ config: GatewayConfig, order: [String], previous: UpstreamHealthTable? = nil) -> UpstreamHealthTable {
+        UpstreamHealthTable(groups: order.map { name in
+            UpstreamHealth(config: config.upstreams[name] ?? UpstreamConfig(name: name),
+                           members: (servers[name] ?? []).map { ($0.config, $0.address.description) },
+                           previous: previous?.groups.first { $0.config.name == name })
+        })
     }
 
     private static func addresses(_ host: String, _ port: UInt16, _ directive: String,

@@ -11,20 +11,17 @@ public enum Server {
 
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
-    /// `lifecycle` is where the process reports draining and reloads.
-    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses,
-                           lifecycle: Lifecycle = Lifecycle()) throws(SystemError) -> Never {
+    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses) throws(SystemError) -> Never {
         // Set up in a function of its own: what it holds is let go when it returns, so after a
         // reload nothing keeps the first configuration and its pipeline alive.
-        let first = try start(config: config, addresses: addresses, lifecycle: lifecycle)
+        let first = try start(config: config, addresses: addresses)
         _ = consume config
         _ = consume addresses
         first.loop.run()
     }
 
     /// Starts every worker but the first (on the main thread), which is returned ready to run.
-    private static func start(config: GatewayConfig, addresses: ResolvedAddresses, lifecycle: Lifecycle) throws(SystemError)
-        -> WorkerContext {
+    private static func start(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> WorkerContext {
         csys_ignore_sigpipe()
         // Before any thread exists, so that every thread blocks them and only the first loop reads them.
         let hangup = SignalWatch.block(SIGHUP, name: "SIGHUP")
@@ -34,20 +31,26 @@ public enum Server {
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
+        let observers = try Observers(config: config, addresses: addresses)
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
+        let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
         var mailboxes: [LoopMailbox] = []
         for _ in 0..<workers { mailboxes.append(try LoopMailbox()) }
-        let shutdown = Shutdown(mailboxes: mailboxes, lifecycle: lifecycle, idempotency: idempotency, pidFile: config.pidFile)
+        let shutdown = Shutdown(mailboxes: mailboxes, status: observers.status, idempotency: idempotency,
+                                accessLog: observers.accessLog, pidFile: config.pidFile)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
-        for mailbox in mailboxes {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, mailbox: mailbox,
+        for (index, mailbox) in mailboxes.enumerated() {
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, health: health,
+                                                      index: index, loops: workers, observers: observers, mailbox: mailbox,
                                                       shutdown: shutdown)))
         }
-        let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, idempotency: idempotency,
-                                           workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
-        let reloader = Reloader(running, mailboxes: mailboxes, lifecycle: lifecycle)
+        try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
+        observers.status.configLoaded()
+        let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, health: health,
+                                           idempotency: idempotency, workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
+        let reloader = Reloader(running, mailboxes: mailboxes, observers: observers)
         if let idempotency { try JournalFlusher.start(idempotency) }
         let listenAddresses = addresses.listen.map(\.address)
         for index in 1..<workers {
@@ -70,7 +73,9 @@ public enum Server {
         }
         // Last, so that a pid file is only ever left by a gateway that started.
         if let path = config.pidFile { try PidFile.write(path) }
-        let listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        observers.status.markListening()
+        var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         return first
     }
@@ -81,10 +86,11 @@ public enum Server {
         init(_ worker: WorkerContext) { self.worker = worker }
     }
 
-    /// Registers the worker's listeners (`fds`: its socket for each of `addresses`) and mailbox.
+    /// Registers the worker's listeners (`fds`: its socket for each of `addresses`), mailbox and trimmer.
     private static func prepare(_ worker: WorkerContext, addresses: [SocketAddress], fds: [Int32]) {
         for (address, fd) in zip(addresses, fds) { worker.listeners.append(Listener(fd: fd, address: address, worker: worker)) }
         _ = MailboxReader(worker.mailbox, worker: worker)
+        _ = MemoryTrimmer(worker: worker)
     }
 
     /// Restores the idempotency journal (reporting what was skipped) before any request is served.

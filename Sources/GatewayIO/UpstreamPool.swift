@@ -12,12 +12,15 @@ final class UpstreamPool {
     /// that server, or the whole group, is gone.
     private var replaced = false
     private var successor: (pool: UpstreamPool, servers: [Int?])?
+    /// The loop's metric block, told each server's idle count as it changes.
+    private let metrics: LoopMetrics?
 
     /// `addresses` by server index, as the balancer's members were made.
-    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress]) {
+    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?) {
         self.group = group
         self.balancer = balancer
         self.addresses = addresses
+        self.metrics = metrics
         idle = Array(repeating: [], count: balancer.servers.count)
     }
 
@@ -27,6 +30,7 @@ final class UpstreamPool {
     /// server. `verified` checks with the kernel that it is still quiet (one recv): for a request
     /// that must not be retried, a connection the server already closed would mean a 502.
     func takeIdle(_ server: Int, verified: Bool) -> UpstreamConnection? {
+        defer { published(server) }
         while let connection = idle[server].popLast() {
             if !verified || Socket.isQuiet(connection.fd) { return connection }
             connection.close()
@@ -39,6 +43,7 @@ final class UpstreamPool {
         let server = connection.link.server.index
         if idle[server].count >= config.keepalive { return false }
         idle[server].append(connection)
+        published(server)
         return true
     }
 
@@ -53,6 +58,11 @@ final class UpstreamPool {
     func forgetIdle(_ connection: UpstreamConnection) {
         let server = connection.link.server.index
         if let i = idle[server].firstIndex(where: { $0 === connection }) { idle[server].remove(at: i) }
+        published(server)
+    }
+
+    private func published(_ server: Int) {
+        metrics?.setPooled(group: group, server: server, count: idle[server].count)
     }
 
     /// A reload replaced this pool by `newer`, the pool of the same upstream name (nil: the
@@ -62,25 +72,7 @@ final class UpstreamPool {
         successor = newer.map { newer in (newer, addresses.map { newer.addresses.firstIndex(of: $0) }) }
         let connections = idle.joined()
         idle = Array(repeating: [], count: idle.count)
+        for server in idle.indices { published(server) }
         for connection in connections where !keepIdle(connection) { connection.close() }
-    }
-}
-
-/// One loop's pools for one configuration, one per upstream group in the balancers' order. The
-/// environment carries them (`ExchangeEnvironment.ioResources`), so an exchange that started
-/// before a reload still finds the pools its group numbers refer to.
-final class UpstreamPools {
-    let groups: [UpstreamPool]
-
-    init(_ groups: [UpstreamPool]) {
-        self.groups = groups
-    }
-
-    /// The pools of the configuration before a reload hand their idle connections over, group
-    /// by group (matched by upstream name) and server by server (matched by address).
-    func takeOver(from previous: UpstreamPools) {
-        for old in previous.groups {
-            old.handOver(to: groups.first { $0.config.name == old.config.name })
-        }
     }
 }

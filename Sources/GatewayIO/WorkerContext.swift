@@ -1,8 +1,9 @@
 import GatewayCore
 
 /// Everything the connections of one event loop share: the loop, the exchange environment (filter
-/// chain, limits, balancers, ids, and through it the upstream pools) and the listeners. Never
-/// touched by another thread: other threads reach it through its mailbox.
+/// chain, limits, balancers, ids, metric block, access log buffer, and through it the upstream
+/// pools) and the listeners. Never touched by another thread: other threads reach it through its
+/// mailbox.
 final class WorkerContext {
     let loop: EventLoop
     /// The loop's newest configuration: new connections start on it, and connections move to it
@@ -12,8 +13,10 @@ final class WorkerContext {
     var listeners: [Listener] = []
     let mailbox: LoopMailbox
     let shutdown: Shutdown
-    /// Client connections open on this loop: a drain is over when none is left.
-    private var openClients = 0
+    private let observers: Observers
+    /// This loop's place among `loops`, which decides the servers whose active checks it runs.
+    private let index: Int
+    private let loops: Int
     private(set) var draining = false
     private var reportedDrained = false
 
@@ -24,38 +27,49 @@ final class WorkerContext {
         return max(64 * 1024, largestHead + 1024)
     }
 
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, mailbox: LoopMailbox,
-         shutdown: Shutdown) throws(SystemError) {
-        loop = try EventLoop(bufferSize: Self.bufferSize(for: config))
+    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable,
+         index: Int, loops: Int, observers: Observers, mailbox: LoopMailbox, shutdown: Shutdown) throws(SystemError) {
+        let loop = try EventLoop(bufferSize: Self.bufferSize(for: config))
+        self.loop = loop
         self.config = config
+        self.index = index
+        self.loops = loops
+        self.observers = observers
         self.mailbox = mailbox
         self.shutdown = shutdown
-        environment = Self.environment(config, addresses, pipeline)
+        environment = Self.environment(config, addresses, pipeline, health, loop: loop, observers: observers, share: index, of: loops)
     }
 
-    /// The environment of `config` on this loop, with balancers and pools over its resolved servers.
-    private static func environment(_ config: GatewayConfig, _ addresses: ResolvedAddresses,
-                                    _ pipeline: RequestPipeline) -> ExchangeEnvironment {
-        // Every address a server name resolved to is a server of its group, in the pipeline's group order.
-        let resolved = pipeline.upstreamNames.map { addresses.servers[$0] ?? [] }
-        let balancers = zip(pipeline.upstreamNames, resolved).map { name, servers in
-            UpstreamBalancer(config: config.upstreams[name] ?? UpstreamConfig(name: name),
-                             servers: servers.map { UpstreamBalancer.Member(config: $0.config, address: $0.address.description) })
+    /// `config` as this loop runs it: balancers over the process's shared health objects (in the
+    /// pipeline's group order), pools, a metric block and access log buffer labelled for it, and
+    /// the active checks of the servers dealt to this loop.
+    private static func environment(_ config: GatewayConfig, _ addresses: ResolvedAddresses, _ pipeline: RequestPipeline,
+                                    _ health: UpstreamHealthTable, loop: EventLoop, observers: Observers,
+                                    share: Int, of loops: Int) -> ExchangeEnvironment {
+        let balancers = health.groups.map { UpstreamBalancer(health: $0) }
+        let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
+        let metrics = observers.registry?.makeLoopMetrics(layout)
+        let accessLog = observers.accessLog.map {
+            LoopAccessLog(writer: $0, loop: loop, encoder: AccessLogEncoder(format: observers.accessLogFormat, layout: layout))
         }
-        let pools = zip(balancers, resolved).enumerated().map { UpstreamPool(group: $0, balancer: $1.0, addresses: $1.1.map(\.address)) }
-        return ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, ioResources: UpstreamPools(pools),
+        let pools = balancers.enumerated().map { group, balancer in
+            UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address),
+                         metrics: metrics)
+        }
+        let generation = LoopGeneration(pools: pools, metrics: metrics, registry: observers.registry, accessLog: accessLog,
+                                        healthCheckers: HealthChecker.start(for: pools, on: loop, share: share, of: loops))
+        return ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, ioResources: generation,
                                    seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
-                                   log: { level, message in level == .info ? Log.info(message) : Log.warn(message) })
+                                   log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },
+                                   metrics: metrics, accessLog: accessLog, clock: loop.clock)
     }
 
-    // MARK: Client connections
-
-    func clientOpened() {
-        openClients += 1
+    /// The I/O side of `environment` (its pools, metric block, checks).
+    static func generation(of environment: ExchangeEnvironment) -> LoopGeneration {
+        unsafeDowncast(environment.ioResources.unsafelyUnwrapped, to: LoopGeneration.self)
     }
 
     func clientClosed() {
-        openClients -= 1
         if draining { reportIfDrained() }
     }
 
@@ -63,8 +77,9 @@ final class WorkerContext {
 
     /// Switches to a new configuration between events: new connections and new requests use it.
     func apply(_ reload: LoopReload) {
-        let newer = Self.environment(reload.config, reload.addresses, reload.pipeline)
-        (newer.ioResources as! UpstreamPools).takeOver(from: environment.ioResources as! UpstreamPools)
+        let newer = Self.environment(reload.config, reload.addresses, reload.pipeline, reload.health, loop: loop,
+                                     observers: observers, share: index, of: loops)
+        Self.generation(of: environment).handOver(to: Self.generation(of: newer))
         environment.supersede(by: newer)
         environment = newer
         config = reload.config
@@ -95,8 +110,9 @@ final class WorkerContext {
     }
 
     private func reportIfDrained() {
-        guard openClients == 0, !reportedDrained else { return }
+        guard loop.openConnections == 0, !reportedDrained else { return }
         reportedDrained = true
+        Self.generation(of: environment).flushAccessLog()
         shutdown.loopDrained()
     }
 }

@@ -117,6 +117,25 @@ final class MockConnection {
     }
 
     /// Keeps reading and discarding until the peer closes (the `stall` fault).
+    /// `GET /v1/tunnel` with `Upgrade: P`: answers 101 for P, then echoes every byte until the peer
+    /// closes (a stand-in for a WebSocket server); without an Upgrade field, 426.
+    func switchToEchoTunnel(_ ex: MockExchange) -> Bool {
+        guard let upgrade = ex.request.headers.first(where: { String(decoding: $0.name, as: UTF8.self).lowercased() == "upgrade" }) else {
+            return reply(ex, status: 426, contentType: "text/plain", body: Array("Upgrade required\n".utf8), extra: [("Upgrade", "echo")])
+        }
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: \(String(decoding: upgrade.value, as: UTF8.self))\r\n"
+            + "Connection: Upgrade\r\nX-Mock-Tunnel: echo\r\n\r\n"
+        guard writeAll(Array(head.utf8)) else { return false }
+        // Bytes that came with the request head are the tunnel's first.
+        if input.readableCount > 0 && !writeAll(input.readPointer, input.readableCount) { return false }
+        input.clear()
+        while fill() {
+            if !writeAll(input.readPointer, input.readableCount) { return false }
+            input.clear()
+        }
+        return false
+    }
+
     /// Reads nothing more, answers nothing, until the peer closes or resets (the `wedge` fault).
     func wedgeUntilPeerCloses(maxMs: Int) {
         let peerShutdown: Int16 = 0x2000  // POLLRDHUP, which Glibc's module leaves out (_GNU_SOURCE)

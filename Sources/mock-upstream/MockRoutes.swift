@@ -58,7 +58,9 @@ enum MockRoutes {
             return v1(ex, on: conn)
         }
         if request.path == "/healthz" {
-            return conn.reply(ex, status: 200, contentType: "application/json", body: Array("{\"status\":\"ok\"}".utf8))
+            let status = MockHealth.status
+            let body = (200...399).contains(status) ? "{\"status\":\"ok\"}" : "{\"status\":\"failing\"}"
+            return conn.reply(ex, status: status, contentType: "application/json", body: Array(body.utf8))
         }
         return notFound(ex, on: conn)
     }
@@ -88,6 +90,8 @@ enum MockRoutes {
             return success(ex, status: 200, id: segments[1], state: "delivered", on: conn)
         case (1, "echo"):
             return echo(ex, on: conn)
+        case (1, "tunnel") where method == .get:
+            return conn.switchToEchoTunnel(ex)
         case (1, "upload") where method == .post || method == .put:
             var out = JSONOut()
             out.raw("{\"received\":")
@@ -168,6 +172,11 @@ enum MockRoutes {
         case (.get, "/__mock/stats"), (.head, "/__mock/stats"):
             conn.requestCount = MockStats.shared.total
             return conn.reply(ex, status: 200, contentType: "application/json", body: MockStats.shared.json())
+        case (.post, "/__mock/health"):
+            // What /healthz answers from now on: `status=503` makes health checks fail, `status=200` recovers.
+            let status = MockFaults.status(ex.request.query, default: 200)
+            MockHealth.status = status
+            return conn.reply(ex, status: 200, contentType: "application/json", body: Array("{\"healthz_status\":\(status)}".utf8))
         case (.post, "/__mock/reset"):
             MockStats.shared.reset()
             conn.requestCount = 0

@@ -30,7 +30,8 @@ final class ConfigBuilderTests: XCTestCase {
         XCTAssertEqual(config.sourceFile, "test.conf")
         XCTAssertEqual(config.listen, [ListenAddress(host: "0.0.0.0", port: 8080)])
         XCTAssertNil(config.workers)
-        XCTAssertFalse(config.accessLog)
+        XCTAssertEqual(config.accessLog, AccessLogConfig(destination: .off, format: .json))
+        XCTAssertNil(config.adminListen)
         let client = config.client
         XCTAssertEqual(client.headerTimeoutMs, 10_000)
         XCTAssertEqual(client.bodyTimeoutMs, 30_000)
@@ -107,7 +108,7 @@ final class ConfigBuilderTests: XCTestCase {
         XCTAssertEqual(config.client.maxRequestLine, 4096)
         XCTAssertEqual(config.client.maxHeaderSize, 1 << 20)
         XCTAssertEqual(config.client.maxHeaders, 20)
-        XCTAssertTrue(config.accessLog)
+        XCTAssertEqual(config.accessLog, AccessLogConfig(destination: .stderr, format: .json))
         let upstream = try XCTUnwrap(config.upstreams["messaging"])
         XCTAssertEqual(upstream.servers, [
             UpstreamServer(host: "10.0.0.1", port: 9000, weight: 3, maxFails: 0, failTimeoutMs: 60_000),
@@ -149,7 +150,10 @@ final class ConfigBuilderTests: XCTestCase {
             ("max_header_size 512;", "3:17", ["'max_header_size'", "1k...1m"]),
             ("max_header_size 2m;", "3:17", ["'max_header_size'", "1k...1m"]),
             ("max_headers lots;", "3:13", ["'max_headers'", "integer"]),
-            ("access_log yes;", "3:12", ["'access_log'", "on or off"]),
+            ("access_log stderr format=xml;", "3:19", ["'access_log'", "format=json or format=text"]),
+            ("access_log stderr json;", "3:19", ["'access_log'", "format=json or format=text"]),
+            ("access_log a b c;", "3:16", ["'access_log'", "too many arguments", "PATH|stderr|off [format=json|text]"]),
+            ("admin_listen 9901;", "3:14", ["'admin_listen'", "HOST:PORT"]),
             ("listen 127.0.0.1;", "3:8", ["'listen'", "HOST:PORT"]),
             ("listen 70000;", "3:8", ["'listen'", "1...65535"]),
             ("upstream v { server 8080; }", "3:21", ["'server'", "HOST:PORT"]),
@@ -220,6 +224,30 @@ final class ConfigBuilderTests: XCTestCase {
             ["'max_request_line' (16384) exceeds 'max_header_size' (8192)"])
         assertConfigError(
             minimalConfig + "max_header_size 4k;", at: "test.conf:3:1", ["'max_request_line' (8192) exceeds 'max_header_size' (4096)"])
+    }
+
+    func testAccessLogDestinationsAndFormats() throws {
+        let cases: [(String, AccessLogConfig)] = [
+            ("access_log off;", AccessLogConfig(destination: .off)),
+            ("access_log on;", AccessLogConfig(destination: .stderr)),
+            ("access_log stderr format=text;", AccessLogConfig(destination: .stderr, format: .text)),
+            ("access_log /var/log/gateway/access.log;", AccessLogConfig(destination: .file("/var/log/gateway/access.log"))),
+            ("access_log logs/access.log format=json;", AccessLogConfig(destination: .file("/etc/gw/logs/access.log"))),
+        ]
+        for (text, expected) in cases {
+            let config = try GatewayConfig.parse(text: minimalConfig + text, file: "/etc/gw/gateway.conf", baseDirectory: "/etc/gw")
+            XCTAssertEqual(config.accessLog, expected, text)
+        }
+    }
+
+    func testAdminListenIsNeverAPublicListener() throws {
+        XCTAssertEqual(try parseConfig("listen 127.0.0.1:8080;\nupstream u { server h:1; }\nadmin_listen 127.0.0.1:9901;").adminListen,
+                       ListenAddress(host: "127.0.0.1", port: 9901))
+        for (listen, admin) in [("127.0.0.1:8080", "127.0.0.1:8080"), ("8080", "127.0.0.1:8080"), ("[::1]:8080", "[::1]:8080"),
+                                ("127.0.0.1:8080", "0.0.0.0:8080")] {
+            assertConfigError("listen \(listen);\nupstream u { server h:1; }\nadmin_listen \(admin);", at: "test.conf:3:14",
+                              ["'admin_listen'", "is also served by 'listen", "at test.conf:1:8", "expected another port"])
+        }
     }
 
     func testErrorDescriptionFormat() {

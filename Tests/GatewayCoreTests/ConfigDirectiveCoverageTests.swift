@@ -49,7 +49,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .maxRequestLine: ("max_request_line 1k;", { $0.client.maxRequestLine == 1024 })
             case .maxHeaderSize: ("max_header_size 32k;", { $0.client.maxHeaderSize == 32 << 10 })
             case .maxHeaders: ("max_headers 7;", { $0.client.maxHeaders == 7 })
-            case .accessLog: ("access_log on;", { $0.accessLog })
+            case .accessLog: ("access_log stderr format=text;", { $0.accessLog == AccessLogConfig(destination: .stderr, format: .text) })
             case .upstream: ("upstream v { server 127.0.0.1:1; }", { $0.upstreams["v"] != nil })
             case .route: ("route /t { upstream u; }", { self.route($0) != nil })
             case .errors: ("errors { vocabulary upper; }", { $0.errors.vocabulary == .upper })
@@ -64,6 +64,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
             case .shutdownTimeout: ("shutdown_timeout 7s;", { $0.shutdownTimeoutMs == 7000 })
             case .pid: ("pid run/gateway.pid;", { $0.pidFile == self.directory + "/run/gateway.pid" })
+            case .adminListen: ("admin_listen 127.0.0.1:9901;", { $0.adminListen?.port == 9901 })
             }
             check(name.rawValue, probe)
         }
@@ -78,6 +79,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .keepalive: ("keepalive 7;", { $0.keepalive == 7 })
             case .keepaliveTimeout: ("keepalive_timeout 7s;", { $0.keepaliveTimeoutMs == 7000 })
             case .maxResponseHeader: ("max_response_header 7k;", { $0.maxResponseHeaderSize == 7 << 10 })
+            case .healthCheck: ("health_check interval=7s;", { $0.healthCheck?.intervalMs == 7000 })
             }
             let server = name == .server ? "" : "server 127.0.0.1:1; "
             check(name.rawValue, ("upstream v { \(server)\(text) }", { $0.upstreams["v"].map(holds) ?? false }))
@@ -97,6 +99,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .scope: ("auth required; scope s;", { $0.scopes == ["s"] })
             case .rate: ("rate 7/s;", { $0.rate?.count == 7 })
             case .quota: ("quota counts;", { $0.quota == .all })
+            case .upgrade: ("upgrade WebSocket;", { $0.upgrades == ["websocket"] })
             }
             check(name.rawValue, ("route /t { upstream u; \(text) }", { self.route($0).map(holds) ?? false }))
         }

@@ -54,14 +54,28 @@ final class MachineDriver {
     var connectBehaviour: [Int: [ConnectBehaviour]] = [:]
     /// Called when a server receives bytes, so tests can script the server's answer.
     var onUpstreamReceive: ((Upstream) -> Void)?
+    /// With `observed`: the loop's metric block (in `registry`) and its access log lines.
+    let registry: MetricsRegistry
+    let metrics: LoopMetrics?
+    let accessLog: CapturedAccessLog
+    /// The loop's clock in µs, kept at `now`.
+    let loopClock: LoopClock
 
-    init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = []) throws {
-        config = try parseConfig(text)
+    init(_ text: String, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = [], observed: Bool = false) throws {
+        let config = try parseConfig(text)
+        self.config = config
         let pipeline = RequestPipeline(config: config, idempotency: idempotency, extraStages: extraStages)
         var clock: () -> UInt64 = { 0 }
         var sink: (ExchangeEnvironment.LogLevel, String) -> Void = { _, _ in }
-        environment = ExchangeEnvironment(config: config, pipeline: pipeline, seed: 42,
-                                          wallClock: { clock() }, log: { sink($0, $1) })
+        let balancers = pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0]!) }
+        let registry = MetricsRegistry(), accessLog = CapturedAccessLog(), loopClock = LoopClock(micros: 1_000_000)
+        let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
+        let metrics = observed ? registry.makeLoopMetrics(layout) : nil
+        accessLog.encoder = AccessLogEncoder(format: .json, layout: layout)
+        environment = ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, seed: 42,
+                                          wallClock: { clock() }, log: { sink($0, $1) },
+                                          metrics: metrics, accessLog: observed ? accessLog : nil, clock: loopClock)
+        (self.registry, self.metrics, self.accessLog, self.loopClock) = (registry, metrics, accessLog, loopClock)
         machine = ExchangeMachine(environment: environment, client: ClientLink(), clientAddress: Array("10.1.2.3".utf8), now: now)
         clock = { [unowned self] in self.wall }
         sink = { [unowned self] _, line in self.logs.append(line) }
@@ -141,6 +155,7 @@ final class MachineDriver {
 
     func advance(_ millis: UInt64) {
         now += millis
+        loopClock.micros = now * 1000
         wall += millis
         machine.now = now
         if machine.clientDeadline != 0 && now >= machine.clientDeadline { machine.clientTimerFired() }
@@ -263,6 +278,19 @@ final class MachineDriver {
             queue.consume(written)
         }
         return .drained
+    }
+}
+
+/// An access log sink that keeps every line, parsed.
+final class CapturedAccessLog: AccessLogSink {
+    private(set) var lines: [[String: Any]] = []
+    var encoder: AccessLogEncoder?
+
+    func write(_ record: AccessLogRecord) {
+        let out = ByteBuffer(capacity: 256)
+        encoder!.append(record, to: out)
+        let object = try? JSONSerialization.jsonObject(with: Data(out.readableBytes))
+        lines.append(object as? [String: Any] ?? ["unparsable": String(decoding: out.readableBytes, as: UTF8.self)])
     }
 }
 

@@ -40,7 +40,12 @@ final class ExchangeMachineTests: XCTestCase {
         XCTAssertNotNil(d.responses.first?.headers["date"])
         XCTAssertTrue(upstream.released, "a clean keep-alive connection goes back to the pool")
         XCTAssertEqual(d.machine.state, .idle(since: 1_000, fresh: false))
+        XCTAssertEqual(d.machine.clientDeadline, 1_000 + ExchangeMachine.parkAfterMs, "a moment idle, then its request state is parked")
+        d.advance(ExchangeMachine.parkAfterMs)
+        XCTAssertNil(d.machine.slot, "an idle connection holds no request state")
         XCTAssertEqual(d.machine.clientDeadline, 1_000 + 5_000, "keep-alive timeout between requests")
+        d.send("GET /v1/b HTTP/1.1\r\nHost: api\r\n\r\n")
+        XCTAssertNotNil(d.machine.slot, "lent again by the next request")
     }
 
     func testPipelinedRequestsAreAnsweredInOrderOneAtATime() throws {
@@ -123,6 +128,21 @@ final class ExchangeMachineTests: XCTestCase {
         d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")
         XCTAssertEqual(d.responses.first?.status, 503)
         XCTAssertEqual(d.responses.first?.headers["retry-after"], "7")
+    }
+
+    func testEveryServerFailingItsChecksIs503AtOnceWithoutAConnect() throws {
+        let d = try MachineDriver(Self.config.replacingOccurrences(of: "response_timeout 3s;", with: "response_timeout 3s; health_check;"))
+        for server in d.environment.balancers[0].servers { server.health.setFailingChecks(true) }
+        d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertTrue(d.upstreams.isEmpty, "no server is contacted")
+        XCTAssertEqual(d.responses.first?.status, 503)
+        XCTAssertEqual(d.responses.first?.headers["retry-after"], "7")
+        XCTAssertTrue(d.responses.first?.body.contains("No healthy upstream server for u: all are failing their health checks or ejected after failures") ?? false,
+                      d.clientText)
+        // One server back: the next request on the same connection reaches it.
+        d.environment.balancers[0].servers[1].health.setFailingChecks(false)
+        d.send("GET /v1/b HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(d.upstream(0).link.server.index, 1)
     }
 
     func testClientEOFInEveryPhase() throws {
@@ -251,5 +271,70 @@ final class ExchangeMachineTests: XCTestCase {
         d.send("POST /v1/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + String(repeating: "x", count: 101) + "\r\n")
         XCTAssertEqual(d.responses.first?.status, 413)
         XCTAssertTrue(d.upstream(0).closed)
+    }
+}
+
+/// Upgrade: a 101 to a protocol the route allows turns the exchange into a byte tunnel.
+final class ExchangeMachineTunnelTests: XCTestCase {
+    static let config = """
+    listen 8080;
+    upstream u { server 127.0.0.1:9000; response_timeout 3s; }
+    route /ws/ { upstream u; upgrade websocket; }
+    route /v1/ { upstream u; }
+    """
+    static let handshake = "GET /ws/chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"
+        + "Sec-WebSocket-Key: k\r\n\r\n"
+
+    func testA101ToAnAllowedUpgradeTunnelsBytesBothWaysUntilAClose() throws {
+        let d = try MachineDriver(Self.config)
+        d.send(Self.handshake + "early")
+        let upstream = d.upstream(0)
+        XCTAssertTrue(upstream.receivedText.contains("Upgrade: websocket\r\nConnection: upgrade\r\n"), upstream.receivedText)
+        XCTAssertFalse(upstream.receivedText.contains("early"), "nothing after the head goes up before the switch")
+        d.respond(upstream, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\nhello")
+        XCTAssertEqual(d.machine.state, .tunnelling)
+        XCTAssertTrue(d.clientText.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), d.clientText)
+        XCTAssertTrue(d.clientText.contains("Upgrade: websocket\r\n") && d.clientText.contains("Connection: upgrade\r\n"))
+        XCTAssertTrue(d.clientText.hasSuffix("\r\n\r\nhello"), "bytes after the 101 are the new protocol's")
+        XCTAssertTrue(upstream.receivedText.hasSuffix("early"))
+        d.send("more")
+        XCTAssertTrue(upstream.receivedText.hasSuffix("earlymore"))
+        d.respond(upstream, "bye", close: true)
+        XCTAssertTrue(d.clientText.hasSuffix("hellobye"))
+        XCTAssertTrue(d.clientClosed, "a tunnel never carries another request")
+        XCTAssertTrue(upstream.closed && !upstream.released)
+    }
+
+    func testAnIdleTunnelClosesAtTheResponseTimeout() throws {
+        let d = try MachineDriver(Self.config)
+        d.send(Self.handshake)
+        d.respond(d.upstream(0), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        d.advance(2_999)
+        XCTAssertFalse(d.clientClosed)
+        d.send("ping")
+        d.advance(2_999)
+        XCTAssertFalse(d.clientClosed, "traffic keeps it open")
+        d.advance(1)
+        XCTAssertTrue(d.clientClosed)
+    }
+
+    func testWithoutTheRouteAllowingItTheUpgradeIsDroppedAndA101IsABadGateway() throws {
+        let d = try MachineDriver(Self.config)
+        d.send("GET /v1/chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        XCTAssertFalse(d.upstream(0).receivedText.lowercased().contains("upgrade"))
+        d.respond(d.upstream(0), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        XCTAssertEqual(d.responses.first?.status, 502)
+        // A protocol the route does not list is not passed either.
+        let other = try MachineDriver(Self.config)
+        other.send("GET /ws/chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n")
+        XCTAssertFalse(other.upstream(0).receivedText.lowercased().contains("upgrade:"))
+    }
+
+    func testAnUpstreamThatDeclinesTheUpgradeAnswersNormally() throws {
+        let d = try MachineDriver(Self.config)
+        d.send(Self.handshake)
+        d.respond(d.upstream(0), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        XCTAssertEqual(d.responses.map(\.status), [200])
+        if case .idle = d.machine.state {} else { XCTFail("\(d.machine.state)") }
     }
 }

@@ -150,8 +150,13 @@ final class HTTPRequestHeadParserTests: XCTestCase {
                 XCTAssertTrue(r.connectionNamesOthers)
                 XCTAssertTrue(r.connectionClose)
             },
-            Case(name: "Connection only others", input: "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n") { r in
+            Case(name: "Connection only others", input: "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Hop\r\n\r\n") { r in
                 XCTAssertTrue(r.connectionNamesOthers)
+                XCTAssertTrue(r.keepAlive)
+            },
+            Case(name: "Connection upgrade", input: "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n") { r in
+                XCTAssertTrue(r.connectionUpgrade)
+                XCTAssertFalse(r.connectionNamesOthers, "Upgrade is hop-by-hop already")
                 XCTAssertTrue(r.keepAlive)
             },
             Case(name: "CL list of equal values", input: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n") { r in

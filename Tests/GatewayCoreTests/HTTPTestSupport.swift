@@ -46,6 +46,7 @@ struct RequestParse: Equatable {
     var connectionClose = false
     var connectionKeepAlive = false
     var connectionNamesOthers = false
+    var connectionUpgrade = false
 
     init(status: HeadParseStatus, head: RequestHead, input: [UInt8]) {
         self.status = status
@@ -66,6 +67,7 @@ struct RequestParse: Equatable {
         connectionClose = head.facts.connectionClose
         connectionKeepAlive = head.facts.connectionKeepAlive
         connectionNamesOthers = head.facts.connectionNamesOthers
+        connectionUpgrade = head.facts.connectionUpgrade
     }
 }
 

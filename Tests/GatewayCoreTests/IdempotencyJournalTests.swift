@@ -286,6 +286,10 @@ final class IdempotencyJournalTests: XCTestCase {
         store.complete(try reserve(store, "kept"), fingerprint: fingerprint(""), response: response(201), now: 1_000)
         XCTAssertEqual(journal.stats.writeErrors, 2)
         XCTAssertEqual(journal.stats.fileBytes, Int64(storage.bytes.count))
+        // The metrics read the same counters without the journal's lock.
+        XCTAssertEqual(store.gauges.journal?.writeErrors, 2)
+        XCTAssertEqual(store.gauges.journal?.fileBytes, Int64(storage.bytes.count))
+        XCTAssertEqual(store.gauges.journal?.liveBytes, store.journalStats?.liveBytes)
         let (restored, report) = try restore(storage)
         XCTAssertEqual(report.bytesSkipped, 0)
         XCTAssertNotNil(settled(restored, "kept"))

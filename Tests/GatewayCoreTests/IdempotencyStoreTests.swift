@@ -218,6 +218,7 @@ final class IdempotencyStoreTests: XCTestCase {
 
         try settle("e4", at: 99_500)
         XCTAssertNotNil(begin(stage, post("e2"), now: 99_600).reservation, "e2, least recently used, was evicted")
+        XCTAssertEqual(stage.store.gauges.evictions, 1)
         XCTAssertNotNil(begin(stage, post("e1"), now: 99_600).settled)
         XCTAssertNotNil(begin(stage, post("e3"), now: 99_600).settled)
         XCTAssertNotNil(begin(stage, post("locked"), now: 99_600).settled, "an unknown outcome is never evicted")
@@ -229,6 +230,11 @@ final class IdempotencyStoreTests: XCTestCase {
 
         XCTAssertEqual(reason(begin(stage, post("in-flight"), now: 100_000).rejection), "in_progress")
         XCTAssertLessThanOrEqual(stage.store.usage.bytes, limits.maxMemory)
+        let gauges = stage.store.gauges
+        XCTAssertEqual(gauges.evictions, 1, "expiry is not eviction")
+        XCTAssertEqual(gauges.memoryLimitBytes, limits.maxMemory)
+        XCTAssertGreaterThan(gauges.entries, 0)
+        XCTAssertNil(gauges.journal)
     }
 
     /// Reservations are admitted even past the budget: nothing may be evicted to make room, and

@@ -88,7 +88,10 @@ extension IdempotencyStage.Resolution {
     }
 
     var rejection: GatewayError? {
-        if case .reject(let error) = self { return error }
+        if case .reject(let error, let outcome) = self {
+            XCTAssertEqual(outcome.conflictReason, reason(error), "the outcome names the envelope's reason")
+            return error
+        }
         return nil
     }
 }

@@ -33,7 +33,7 @@ final class PolicyKeyTests: XCTestCase {
         nearMiss[31] ^= 1
         XCTAssertNil(nearMiss.withUnsafeBufferPointer { directory.lookup($0.baseAddress!) })
         XCTAssertNil(KeyHash.sha256("key-5000").withUnsafeBufferPointer { directory.lookup($0.baseAddress!) })
-        XCTAssertEqual(directory.fingerprint(of: 3), KeyHash.fingerprint(KeyHash.sha256("key-3")))
+        XCTAssertEqual(String(directory.fingerprint(of: 3), radix: 16).leftPadded(to: 8), KeyHash.fingerprint(KeyHash.sha256("key-3")))
     }
 
     func testEmptyDirectoryFindsNothing() {
@@ -88,4 +88,8 @@ final class PolicyKeyTests: XCTestCase {
         gate.releaseGlobal()
         XCTAssertTrue(gate.acquireGlobal(limit: 3))
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

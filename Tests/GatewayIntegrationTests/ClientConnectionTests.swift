@@ -59,17 +59,26 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertEqual(answers.map(\.status), [401, 404, 405, 200, 201, 201])
         let ids = answers.map { $0.header("X-Request-Id") ?? "?" }
         XCTAssertEqual(ids[5], ids[4], "a replay is the original response: it carries the original request's id")
-        let logged = try XCTUnwrap(eventually {
-            ids.allSatisfy { deployment.gateway!.output.contains("id=\($0)") } && deployment.gateway!.output.contains(" replayed")
-        } ? deployment.gateway!.output : nil)
-        func line(_ id: String) -> String { logged.split(separator: "\n").first { $0.contains("id=\(id)") }.map(String.init) ?? "" }
-        XCTAssertTrue(line(ids[0]).contains("GET /v1/sessions/a 401 "), line(ids[0]))
-        XCTAssertTrue(line(ids[1]).contains("GET /elsewhere 404 "), line(ids[1]))
-        XCTAssertTrue(line(ids[2]).contains("DELETE /v1/sessions/a 405 "), line(ids[2]))
-        XCTAssertTrue(line(ids[3]).contains(" 200 "), line(ids[3]))
-        XCTAssertFalse(line(ids[4]).hasSuffix("replayed"), line(ids[4]))
+        // `access_log on` is stderr, JSON lines by default.
+        func lines() -> [[String: Any]] {
+            deployment.gateway!.output.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        XCTAssertTrue(eventually { lines().count >= 6 }, deployment.gateway!.output)
+        let logged = lines()
+        func line(_ id: String) -> [String: Any] { logged.first { $0["request_id"] as? String == id } ?? [:] }
+        XCTAssertEqual(line(ids[0])["status"] as? Int, 401)
+        XCTAssertEqual(line(ids[0])["path"] as? String, "/v1/sessions/a")
+        XCTAssertEqual(line(ids[1])["status"] as? Int, 404)
+        XCTAssertEqual(line(ids[2])["method"] as? String, "DELETE")
+        XCTAssertEqual(line(ids[2])["status"] as? Int, 405)
+        XCTAssertEqual(line(ids[3])["status"] as? Int, 200)
+        XCTAssertEqual(line(ids[4])["idempotency"] as? String, "stored")
         // The replay's line carries the retry's own id (the one place it appears) and the mark.
-        let replay = logged.split(separator: "\n").first { $0.hasSuffix(" replayed") }.map(String.init) ?? ""
-        XCTAssertTrue(replay.contains("POST /v1/messages/text 201 "), replay)
+        let replay = logged.first { $0["idempotency"] as? String == "replayed" } ?? [:]
+        XCTAssertEqual(replay["status"] as? Int, 201)
+        XCTAssertEqual(replay["path"] as? String, "/v1/messages/text")
+        XCTAssertFalse(ids.contains(replay["request_id"] as? String ?? "?"))
     }
 }

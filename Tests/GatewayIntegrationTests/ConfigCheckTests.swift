@@ -109,6 +109,7 @@ final class ConfigCheckTests: XCTestCase {
         let enabled = shipped
             .replacingOccurrences(of: "    # server 127.0.0.1:9001", with: "    server 127.0.0.1:9001")
             .replacingOccurrences(of: "    # map SESSION_DISCONNECTED", with: "    map SESSION_DISCONNECTED")
+            .replacingOccurrences(of: "    # health_check ", with: "    health_check ")
         XCTAssertNotEqual(enabled, shipped, "the examples were not found in gateway.conf")
         let run = try runGateway(["--check-config", try config(enabled)])
         XCTAssertEqual(run.exitStatus, 0, run.stderr)

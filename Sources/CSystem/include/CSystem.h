@@ -39,6 +39,9 @@ int csys_signal_fd(int signo);
 // Reads every pending signal from a signalfd; returns how many there were.
 int csys_signal_fd_drain(int fd);
 int csys_raise_nofile_limit(void);
+// Gives free heap memory back to the kernel (glibc's malloc_trim): after a spike of connections
+// the freed objects would otherwise keep the process's resident size at the peak.
+int csys_malloc_trim(void);
 
 static const uint32_t CSYS_EPOLLIN = EPOLLIN;
 static const uint32_t CSYS_EPOLLOUT = EPOLLOUT;

@@ -42,13 +42,11 @@ struct ConfigBuilder {
             case .maxRequestLine: config.client.maxRequestLine = Int(try Value.size(d, in: 256...(1 << 20)))
             case .maxHeaderSize: config.client.maxHeaderSize = Int(try Value.size(d, in: (1 << 10)...(1 << 20)))
             case .maxHeaders: config.client.maxHeaders = Int(try Value.integer(d, in: 1...10_000))
-            case .accessLog: config.accessLog = try Value.keyword(d, [("on", true), ("off", false)])
+            case .accessLog: config.accessLog = try ObservabilityConfigBuilder.accessLog(d, directory: directory(of: d))
             case .upstream: try upstream(d)
             case .route: try route(d)
             case .errors: config.errors = try errors(d)
-            case .idempotency:
-                let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
-                config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory)
+            case .idempotency: config.idempotency = try IdempotencyConfigBuilder.block(d, directory: directory(of: d))
             case .key: try key(d)
             case .keysFile: try keysFile(d)
             case .anonymous: try anonymous(d)
@@ -71,8 +69,14 @@ struct ConfigBuilder {
                 let path = d.arguments[0].text
                 let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
                 config.pidFile = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
+            case .adminListen: config.adminListen = try ObservabilityConfigBuilder.adminListen(d)
             }
         }
+    }
+
+    /// Relative paths in a directive resolve against the directory of the file it is written in.
+    private func directory(of d: ConfigDirective) -> String {
+        d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
     }
 
     private func listenAddress(_ d: ConfigDirective) throws(ConfigError) -> ListenAddress {
@@ -98,6 +102,7 @@ struct ConfigBuilder {
             case .keepalive: upstream.keepalive = Int(try Value.integer(c, in: 0...100_000))
             case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
             case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
+            case .healthCheck: upstream.healthCheck = try HealthCheckConfigBuilder.directive(c)
             }
         }
         guard !upstream.servers.isEmpty else {
@@ -112,21 +117,8 @@ struct ConfigBuilder {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
         var server = UpstreamServer(host: host, port: port, location: address.location)
-        var seen: Set<ServerOption> = []
-        for option in d.arguments.dropFirst() {
-            let parts = option.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(parts[0])
-            let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
-            guard parts.count == 2 else { throw Value.error(option, d, expected) }
-            guard let name = ServerOption(rawValue: key) else {
-                let hint = closestName(to: key, among: ServerOption.allCases.map(\.rawValue)).map { "did you mean '\($0)='?" }
-                    ?? "expected \(expected)"
-                throw ConfigError(option.location, "'server': unknown option '\(key)='; \(hint)")
-            }
-            guard seen.insert(name).inserted else {
-                throw ConfigError(option.location, "'server': duplicate option '\(key)='")
-            }
-            let value = ConfigArgument(text: String(parts[1]), location: option.location)
+        let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
+        for (name, value) in try ConfigOptions.read(d.arguments.dropFirst(), of: d, as: ServerOption.self, expected: expected) {
             switch name {
             case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
             case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
@@ -160,6 +152,7 @@ struct ConfigBuilder {
             case .scope: try routeScopes(c, into: &route)
             case .rate: route.rate = try Value.rate(c)
             case .quota: route.quota = try quota(c)
+            case .upgrade: route.upgrades = try upgrades(c)
             }
         }
         if route.scopeMask != 0, route.auth == .public, let scope = children.first(where: { $0.0 == .scope })?.1 {
@@ -180,6 +173,18 @@ struct ConfigBuilder {
             methods.append(arg.text)
         }
         return methods
+    }
+
+    /// Protocols a client may switch to through `Upgrade` (RFC 9110 §7.8): names compared without case.
+    private func upgrades(_ d: ConfigDirective) throws(ConfigError) -> [String] {
+        var names: [String] = []
+        for arg in d.arguments {
+            guard ConfigValues.isToken(arg.text) else { throw Value.error(arg, d, "a protocol name such as websocket") }
+            let name = arg.text.lowercased()
+            guard !names.contains(name) else { throw ConfigError(arg.location, "'upgrade': \(arg.text) is listed twice") }
+            names.append(name)
+        }
+        return names
     }
 
     private func errors(_ d: ConfigDirective) throws(ConfigError) -> ErrorsConfig {
@@ -225,6 +230,7 @@ struct ConfigBuilder {
             }
             throw ConfigError(target.location, message)
         }
+        try ObservabilityConfigBuilder.checkAdminListen(config)
         if config.client.maxRequestLine > config.client.maxHeaderSize, let at = locations["max_request_line"] ?? locations["max_header_size"] {
             throw ConfigError(
                 at,

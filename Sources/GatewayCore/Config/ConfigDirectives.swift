@@ -7,7 +7,7 @@ enum TopDirective: String, DirectiveName {
     case maxRequestLine = "max_request_line", maxHeaderSize = "max_header_size", maxHeaders = "max_headers"
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
-    case authRealm = "auth_realm"
+    case authRealm = "auth_realm", adminListen = "admin_listen"
     case shutdownTimeout = "shutdown_timeout", pid
 
     static let context = ConfigContext.top
@@ -20,7 +20,7 @@ enum TopDirective: String, DirectiveName {
         case .clientHeaderTimeout, .clientBodyTimeout, .keepaliveTimeout, .sendTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepaliveRequests, .maxHeaders, .globalConcurrency: DirectiveShape("\(rawValue) N;")
         case .maxRequestLine, .maxHeaderSize: DirectiveShape("\(rawValue) SIZE;")
-        case .accessLog: DirectiveShape("access_log on|off;")
+        case .accessLog: DirectiveShape("access_log PATH|stderr|off [format=json|text];", arguments: 1...2)
         case .upstream: DirectiveShape("upstream NAME { ... }", block: true, repeatable: true)
         case .route: DirectiveShape("route PREFIX { ... }", block: true, repeatable: true)
         case .errors, .idempotency, .anonymous: DirectiveShape("\(rawValue) { ... }", arguments: 0...0, block: true)
@@ -32,13 +32,14 @@ enum TopDirective: String, DirectiveName {
         case .authRealm: DirectiveShape("auth_realm REALM;")
         case .shutdownTimeout: DirectiveShape("shutdown_timeout DURATION;")
         case .pid: DirectiveShape("pid off|PATH;")
+        case .adminListen: DirectiveShape("admin_listen HOST:PORT;")
         }
     }
 }
 
 enum UpstreamDirective: String, DirectiveName {
     case server, connectTimeout = "connect_timeout", responseTimeout = "response_timeout", keepalive
-    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header"
+    case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header", healthCheck = "health_check"
 
     static let context = ConfigContext.upstream
 
@@ -49,6 +50,9 @@ enum UpstreamDirective: String, DirectiveName {
         case .connectTimeout, .responseTimeout, .keepaliveTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepalive: DirectiveShape("keepalive N;")
         case .maxResponseHeader: DirectiveShape("max_response_header SIZE;")
+        case .healthCheck:
+            DirectiveShape("health_check [path=PATH] [interval=DURATION] [timeout=DURATION] [fails=N] [passes=N] [status=N-N];",
+                           arguments: 0...6)
         }
     }
 }
@@ -58,9 +62,14 @@ enum ServerOption: String, CaseIterable {
     case weight, maxFails = "max_fails", failTimeout = "fail_timeout"
 }
 
+/// The options of `health_check option=value...`.
+enum HealthCheckOption: String, CaseIterable {
+    case path, interval, timeout, fails, passes, status
+}
+
 enum RouteDirective: String, DirectiveName {
     case upstream, methods, maxBody = "max_body", errors, idempotency, idempotencyMethods = "idempotency_methods"
-    case auth, scope, rate, quota
+    case auth, scope, rate, quota, upgrade
 
     static let context = ConfigContext.route
 
@@ -75,6 +84,7 @@ enum RouteDirective: String, DirectiveName {
         case .scope: DirectiveShape("scope SCOPE...;", arguments: 1...64)
         case .rate: DirectiveShape.rate
         case .quota: DirectiveShape("quota counts [METHOD...]|off;", arguments: 1...8)
+        case .upgrade: DirectiveShape("upgrade PROTOCOL...;", arguments: 1...8)
         }
     }
 }

@@ -53,6 +53,8 @@ public struct UpstreamConfig: Sendable {
     public var keepalive: Int
     public var keepaliveTimeoutMs: Int64
     public var maxResponseHeaderSize: Int
+    /// Active checks (`health_check`); nil: off, only passive health applies.
+    public var healthCheck: HealthCheckConfig?
 
     public init(
         name: String, servers: [UpstreamServer] = [], connectTimeoutMs: Int64 = 2_000, responseTimeoutMs: Int64 = 30_000,
@@ -87,6 +89,8 @@ public struct RouteConfig: Sendable {
     /// A per-key bucket for this route, stacked with the key's own.
     public var rate: TokenRate?
     public var quota: QuotaCounting
+    /// Protocols (lower-case) a client may switch to with `Upgrade`; empty: none, the field is dropped.
+    public var upgrades: [String] = []
 
     public init(
         prefix: String, upstream: String, methods: [String]? = nil, maxBody: Int64 = 1 << 20,
@@ -180,7 +184,9 @@ public struct GatewayConfig: Sendable {
     /// In file order; RouteStage picks the longest matching prefix.
     public var routes: [RouteConfig]
     public var errors: ErrorsConfig
-    public var accessLog: Bool
+    public var accessLog: AccessLogConfig
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
+    public var adminListen: ListenAddress?
     public var idempotency = IdempotencyConfig()
     public var access: AccessConfig
     /// How long a drain (SIGTERM, SIGINT) waits for exchanges in flight before exiting anyway.
@@ -191,7 +197,7 @@ public struct GatewayConfig: Sendable {
     public init(
         sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),
         upstreams: [String: UpstreamConfig], routes: [RouteConfig], errors: ErrorsConfig = ErrorsConfig(),
-        accessLog: Bool = false, access: AccessConfig = AccessConfig()
+        accessLog: AccessLogConfig = AccessLogConfig(), access: AccessConfig = AccessConfig()
     ) {
         self.sourceFile = sourceFile
         self.listen = listen

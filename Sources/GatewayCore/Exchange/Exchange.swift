@@ -22,15 +22,32 @@ struct Exchange {
     var upstreamWaitSince: UInt64 = 0
     /// The upstream connection's write counter when this exchange got it.
     var upstreamWrittenAtStart: UInt64 = 0
-    var logPrefix = ""
+    /// The client's Upgrade field, when its route lets that protocol through: forwarded, and a 101
+    /// then turns the exchange into a tunnel.
+    var upgrade: HeaderField?
+    /// Last bytes through the tunnel: it closes after `response_timeout` without any.
+    var tunnelActivity: UInt64 = 0
+
+    // What the access log and the metrics report (kept only while something observes)
+    /// Begun and not yet reported.
+    var observed = false
+    var startedMicros: UInt64 = 0
+    var upstreamStartedMicros: UInt64 = 0
+    /// From the first upstream attempt to the response head.
+    var upstreamMicros: UInt64?
+    var headBytes: UInt64 = 0
+    /// Bytes the client sent through a tunnel (after a 101).
+    var tunnelledIn: UInt64 = 0
+    /// The client connection's write counter when the request's head was read.
+    var clientWrittenAtStart: UInt64 = 0
+    /// The gateway's own error, when it answered with one.
+    var errorKind: GatewayErrorKind?
 
     // The answer
     /// Decided once, when the response head is written (`decideKeepAlive`).
     var keepAlive = false
     /// The status the client got (the upstream's, or the gateway's own answer's).
     var status = 0
-    /// Answered from the idempotency store.
-    var replayed = false
     var upstreamKeepAlive = false
     var responseDecoder = BodyDecoder(framing: .none)
     var clientFraming = BodyFraming.none

@@ -1,5 +1,6 @@
 /// What every connection of one event loop shares: the filter chain, the limits, the loop's view
-/// of the upstream groups, the request-id generator and the Date line. Used by one thread only.
+/// of the upstream groups, the request-id generator, the Date line, and what observes the loop's
+/// requests (its metric block and access log buffer). Used by one thread only.
 ///
 /// One environment is one configuration on one loop. A reload gives the loop a new one and links
 /// it as the old one's `successor`: a machine moves along that chain when it begins a request, so
@@ -13,12 +14,18 @@ public final class ExchangeEnvironment {
     public let headLimits: HeadLimits
     /// One per upstream group, in `pipeline.upstreamNames` order.
     public let balancers: [UpstreamBalancer]
-    public let accessLog: Bool
+    /// This loop's counters; nil without an admin listener (nothing would read them).
+    public let metrics: LoopMetrics?
+    /// This loop's access log buffer; nil with `access_log off`.
+    let accessLog: (any AccessLogSink)?
     public let retryAfterDefault: Int
     /// Wall-clock milliseconds (request ids, Date, idempotency deadlines); injected, so tests own time.
     let wallClock: () -> UInt64
     /// Where the machine's log lines go.
     let log: (LogLevel, String) -> Void
+    /// The loop's time, for the access log's and the histogram's timings; read only while
+    /// something observes (`metrics` or `accessLog`).
+    let clock: LoopClock
     /// The I/O layer's own per-configuration resources (its upstream pools, one per balancer),
     /// opaque here: an exchange that outlives a reload reaches the pools its group indices mean.
     public let ioResources: AnyObject?
@@ -26,20 +33,26 @@ public final class ExchangeEnvironment {
     public private(set) var successor: ExchangeEnvironment?
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
+    /// Per-request state, lent to connections while they have a request in progress.
+    public let slots: ExchangeSlots
 
     /// `balancers`: one per group in `pipeline.upstreamNames` order, over the resolved servers; by
     /// default one per group over its `server` lines as written.
     public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, ioResources: AnyObject? = nil,
-                seed: UInt64, wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void) {
+                seed: UInt64, wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
+                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock()) {
         self.pipeline = pipeline
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
         self.balancers = balancers ?? pipeline.upstreamNames.map { UpstreamBalancer(config: config.upstreams[$0] ?? UpstreamConfig(name: $0)) }
-        accessLog = config.accessLog
+        self.metrics = metrics
+        self.accessLog = accessLog
+        self.clock = clock
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log
         self.ioResources = ioResources
+        slots = ExchangeSlots(headLimits: headLimits)
         requestIDs = RequestIDGenerator(seed: seed)
     }
 

@@ -3,8 +3,9 @@
 public final class ClientLink {
     /// Taken from the loop's pool when bytes are expected, given back while idle.
     public var input: ByteBuffer?
-    /// Starts small and grows on demand: 10,000 idle connections must not each pin 16 KiB.
-    public let output = OutputQueue(ownedCapacity: 2048)
+    /// Its storage comes with the request state the loop lends (`ExchangeSlot`), so an idle
+    /// connection holds none.
+    public let output = OutputQueue()
     public var readable = true
     public var writable = true
     /// EOF (or an error) was read: nothing more will come.

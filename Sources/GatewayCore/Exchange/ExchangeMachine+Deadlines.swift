@@ -13,7 +13,8 @@ extension ExchangeMachine {
         switch state {
         // A connection that has not sent its first request gets the header timeout from accept.
         case .idle(let since, let fresh):
-            return since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs)
+            let end = since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs)
+            return slot == nil ? end : min(end, since + Self.parkAfterMs)
         case .readingHead(let since):
             return since + UInt64(limits.headerTimeoutMs)
         case .replaying:
@@ -26,7 +27,7 @@ extension ExchangeMachine {
             return now + UInt64(limits.sendTimeoutMs)
         case .lingering(let since, let lastRead):
             return min(since + Self.lingerTotalMs, lastRead + Self.lingerIdleMs)
-        case .awaitingAdmission, .connecting, .forwarding, .answered, .closed:
+        case .awaitingAdmission, .connecting, .forwarding, .tunnelling, .answered, .closed:
             return 0
         }
     }
@@ -50,6 +51,8 @@ extension ExchangeMachine {
             }
             if exchange.upstreamWaitSince == 0 { exchange.upstreamWaitSince = now }
             return exchange.upstreamWaitSince + timeout
+        case .tunnelling:
+            return exchange.tunnelActivity + UInt64(max(config.responseTimeoutMs, 1))
         default:
             return 0
         }

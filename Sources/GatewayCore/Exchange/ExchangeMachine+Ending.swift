@@ -6,6 +6,7 @@ extension ExchangeMachine {
     // MARK: The gateway's own answers
 
     mutating func answer(_ error: GatewayError, close: Bool, outcome: ExchangeOutcome?) {
+        if !responseStarted { exchange.errorKind = error.kind }
         answer(environment.pipeline.render(error, context: context), close: close, outcome: outcome)
     }
 
@@ -28,8 +29,8 @@ extension ExchangeMachine {
         exchange = Exchange()
         let rendered = environment.pipeline.render(error, context: context)
         writeLocal(rendered, close: true)
-        if environment.accessLog { environment.log(.info, "- \(rendered.status) id=\(context.requestIDText)") }
-        parser.reset()
+        observeUnparsed(rendered, error.kind)
+        current.pointee.parser.reset()
         // What else the client sent is unknown: close through lingering.
         unreadClientBytes = true
         state = .closing
@@ -68,7 +69,6 @@ extension ExchangeMachine {
             IdempotencyReplay.write(stored, connection: directive, extraHeaders: context.extraResponseHeaders.readableBytes, into: out)
             client.output.commitOwned(from: start)
             exchange.status = stored.status
-            exchange.replayed = true
             conclude(.completed(status: stored.status))
             state = .answered
         }
@@ -77,7 +77,8 @@ extension ExchangeMachine {
     /// Whether any byte of a response head has been queued for the client.
     var responseStarted: Bool {
         switch state {
-        case .forwarding(_, .streaming), .forwarding(_, .complete), .answered, .closing, .lingering, .closed: return true
+        case .forwarding(_, .streaming), .forwarding(_, .complete), .tunnelling, .answered, .closing, .lingering, .closed:
+            return true
         default: return false
         }
     }
@@ -113,6 +114,7 @@ extension ExchangeMachine {
     /// Tells the filter chain how the request ended, exactly once (the pipeline forgets the
     /// admitted stages as it tells them, so a second call does nothing).
     mutating func conclude(_ outcome: ExchangeOutcome, mayHaveActed: Bool = false) {
+        guard slot != nil else { return }
         let end = ExchangeEnd(outcome: outcome, upstreamEffect: upstreamEffect(mayHaveActed: mayHaveActed),
                               requestRead: exchange.requestDecoder.isDone, wallMillis: environment.wallClock())
         environment.pipeline.complete(context, end: end)
@@ -187,15 +189,12 @@ extension ExchangeMachine {
     /// The answer has left: log it, then wait for the next request or close.
     mutating func finishExchange() -> Step {
         consumeHead()
-        if environment.accessLog {
-            environment.log(.info, "\(exchange.logPrefix) \(exchange.status) \(now - exchange.startedAt)ms id=\(context.requestIDText) "
-                            + "key=\(environment.pipeline.keyFingerprint(context))\(exchange.replayed ? " replayed" : "")")
-        }
+        observeEnd(status: exchange.status)
         requestsServed += 1
         if !exchange.requestDecoder.isDone { unreadClientBytes = true }
         // A head that promised keep-alive before draining began still ends the connection.
         let keep = exchange.keepAlive && !client.peerClosed && !draining
-        parser.reset()
+        current.pointee.parser.reset()
         exchange = Exchange()
         state = keep ? .idle(since: now, fresh: false) : .closing
         return .progress
@@ -237,7 +236,7 @@ extension ExchangeMachine {
 
     /// Ends everything at once: the client is gone or the response cannot be completed.
     mutating func abort(_ reason: String) {
-        if isInExchange && (environment.accessLog || responseStarted) {
+        if isInExchange && (environment.accessLog != nil || responseStarted) {
             environment.log(.warn, "request \(context.requestIDText) aborted: \(reason)")
         }
         close()
@@ -247,16 +246,19 @@ extension ExchangeMachine {
         if state == .closed { return }
         if upstream != nil { retireUpstream(reusable: false) }
         conclude(.clientAborted)
+        if slot != nil { observeEnd(status: responseStarted ? exchange.status : 499) }
+        environment.metrics?.count(.connectionsClosed)
         state = .closed
         closeOwed = true
         clientDeadline = 0
         upstreamDeadline = 0
         client.output.reset()
+        if let lent = slot { releaseSlot(lent) }
     }
 
     private var isInExchange: Bool {
         switch state {
-        case .awaitingAdmission, .connecting, .forwarding, .replaying, .answered: return true
+        case .awaitingAdmission, .connecting, .forwarding, .replaying, .tunnelling, .answered: return true
         default: return false
         }
     }

@@ -12,12 +12,13 @@ extension ExchangeMachine {
         if let buffer = client.input, buffer.readableCount > 0 {
             if case .idle = state {
                 if environment.successor != nil { adoptNewestEnvironment() }
+                acquireSlot()
                 state = .readingHead(since: now)
             }
-            switch parser.parse(buffer.readPointer, count: buffer.readableCount) {
+            switch current.pointee.parser.parse(buffer.readPointer, count: buffer.readableCount) {
             case .complete(let headLength):
                 // Routing, policies and the upstream all see the normalised target, rewritten in place.
-                if let error = parser.normalizeTarget(buffer.readPointer) {
+                if let error = current.pointee.parser.normalizeTarget(buffer.readPointer) {
                     unreadClientBytes = true
                     refuseUnparsed(Self.error(for: error))
                 } else {
@@ -70,7 +71,7 @@ extension ExchangeMachine {
     private mutating func beginExchange(headLength: Int) {
         let buffer = client.input!
         let bytes = UnsafePointer(buffer.readPointer)
-        let head = parser.head
+        let head = current.pointee.parser.head
         environment.reset(context, method: head.method, now: now)
         assignRequestID(head, bytes)
 
@@ -84,11 +85,7 @@ extension ExchangeMachine {
         exchange.upstreamFraming = head.facts.contentLength == 0 ? .length(0) : head.framing
         exchange.startedAt = now
         exchange.lastBodyProgress = now
-        if environment.accessLog {
-            exchange.logPrefix = String(decoding: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength),
-                                        as: UTF8.self) + " "
-                + String(decoding: UnsafeRawBufferPointer(start: bytes + head.targetStart, count: head.targetLength), as: UTF8.self)
-        }
+        observeBegin(head, bytes, headLength: headLength)
         state = .awaitingAdmission
         admit(environment.pipeline.requestHead(head, bytes: bytes, context: context))
     }
@@ -96,12 +93,12 @@ extension ExchangeMachine {
     /// A suspended stage has its answer: the chain continues after it.
     mutating func resumeAdmission(with verdict: StageVerdict) {
         let bytes = UnsafePointer(client.input!.readPointer)
-        admit(environment.pipeline.resume(with: verdict, parser.head, bytes: bytes, context: context))
+        admit(environment.pipeline.resume(with: verdict, current.pointee.parser.head, bytes: bytes, context: context))
     }
 
     /// Acts on what the filter chain decided: answer, wait, answer from the body, or forward.
     private mutating func admit(_ admission: RequestPipeline.Admission) {
-        let head = parser.head
+        let head = current.pointee.parser.head
         switch admission {
         case .suspended:
             return
@@ -120,11 +117,28 @@ extension ExchangeMachine {
             client.output.appendOwned("HTTP/1.1 100 Continue\r\n\r\n")
         }
         if state == .replaying { return }
+        exchange.upgrade = allowedUpgrade(head, UnsafePointer(client.input!.readPointer))
         exchange.group = context.route!.upstreamIndex
         let upstreamConfig = environment.balancers[exchange.group].config
-        responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
+        current.pointee.responseParser.limits = HeadLimits(maxStartLine: min(8192, upstreamConfig.maxResponseHeaderSize),
                                            maxHeadSize: upstreamConfig.maxResponseHeaderSize, maxHeaders: 256)
         connectNext()
+    }
+
+    /// The client's Upgrade field when it asks to switch (`Connection: upgrade`), has no body, and
+    /// every protocol it names (`name[/version]`) is in the route's `upgrade` list.
+    private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
+        let allowed = context.route!.config.upgrades
+        guard !allowed.isEmpty, head.facts.connectionUpgrade, head.framing == .none,
+              let field = head.facts.first(.upgrade), head.facts.count(.upgrade) == 1 else { return nil }
+        var every = true
+        Bytes.forEachListElement(bytes + Int(field.valueStart), Int(field.valueLength)) { p, n in
+            var name = 0
+            while name < n && p[name] != UInt8(ascii: "/") { name += 1 }
+            let offered = UnsafeBufferPointer(start: p, count: name)
+            if !allowed.contains(where: { $0.utf8.elementsEqual(offered.lazy.map(ByteClass.lower)) }) { every = false }
+        }
+        return every ? field : nil
     }
 
     /// Keeps a sane client-supplied X-Request-Id, otherwise mints one.
@@ -182,18 +196,22 @@ extension ExchangeMachine {
 
     // MARK: Connecting
 
-    /// Picks a server (round-robin, skipping ejected ones and ones already tried) and asks the
-    /// I/O for a connection to it; answers 503 when none is left.
+    /// Picks a server (round-robin, skipping those out of rotation and those already tried) and
+    /// asks the I/O for a connection to it; answers 503 when none is left. With every server out
+    /// of rotation that answer goes out at once, without touching the network.
     mutating func connectNext() {
         let balancer = environment.balancers[exchange.group]
         guard let server = balancer.pick(now: now, excluding: exchange.triedServers) else {
             let name = balancer.config.name
+            let why = balancer.config.healthCheck == nil ? "all are ejected after failures"
+                : "all are failing their health checks or ejected after failures"
             let message = exchange.attempts > 0
                 ? "Could not connect to any server of upstream \(name)"
-                : "No healthy upstream server for \(name): all are ejected after failures"
+                : "No healthy upstream server for \(name): \(why)"
             failExchange(GatewayError(.serviceUnavailable, message, retryAfterSeconds: environment.retryAfterDefault))
             return
         }
+        observeUpstreamAttempt()
         exchange.attempts += 1
         exchange.server = server
         state = .connecting(since: now)
@@ -210,6 +228,7 @@ extension ExchangeMachine {
     mutating func reportFailure(_ server: UpstreamBalancer.Server) {
         let balancer = environment.balancers[exchange.group]
         if balancer.reportFailure(server, now: now) {
+            environment.metrics?.serverEjected(group: exchange.group, server: server.index)
             environment.log(.warn, "upstream \(balancer.config.name) server \(server.label) ejected for \(server.config.failTimeoutMs) ms")
         }
     }
@@ -217,7 +236,7 @@ extension ExchangeMachine {
     /// Connected: the request head goes into the upstream's queue and the body may flow.
     mutating func startForwarding(on link: UpstreamLink) {
         guard let buffer = client.input else { return }
-        let head = parser.head
+        let head = current.pointee.parser.head
         let out = link.output.ownedBuffer
         let start = out.writeIndex
         context.clientAddress.withUnsafeBytes { address in
@@ -226,13 +245,13 @@ extension ExchangeMachine {
                     let facts = ProxyHeadWriter.ForwardingFacts(clientAddress: address, requestID: id, proto: proto,
                                                                 defaultHost: host)
                     ProxyHeadWriter.writeRequest(head, from: buffer.readPointer, framing: exchange.upstreamFraming,
-                                                 facts: facts, into: out)
+                                                 facts: facts, upgrade: exchange.upgrade, into: out)
                 }
             }
         }
         link.output.commitOwned(from: start)
         // A parse that failed on an earlier connection (garbage from another server) starts over.
-        responseParser.reset()
+        current.pointee.responseParser.reset()
         exchange.upstreamWrittenAtStart = link.output.totalWritten
         exchange.upstreamWaitSince = 0
         state = .forwarding(.sending, .awaitingHead)

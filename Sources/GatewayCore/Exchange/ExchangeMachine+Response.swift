@@ -6,7 +6,7 @@ extension ExchangeMachine {
         switch response {
         case .awaitingHead:
             if let buffer = link.input, buffer.readableCount > 0 {
-                switch responseParser.parse(buffer.readPointer, count: buffer.readableCount) {
+                switch current.pointee.responseParser.parse(buffer.readPointer, count: buffer.readableCount) {
                 case .complete(let headLength):
                     handleResponseHead(link, headLength)
                     return .progress
@@ -39,7 +39,7 @@ extension ExchangeMachine {
     }
 
     /// A read of the upstream when it has something and the buffer has room.
-    private func readUpstreamStep(_ link: UpstreamLink) -> Step {
+    func readUpstreamStep(_ link: UpstreamLink) -> Step {
         guard link.readable, !link.ended else { return .wait }
         if let buffer = link.input, buffer.writableCount == 0 {
             if client.output.hasBorrowed { return .wait }
@@ -50,16 +50,23 @@ extension ExchangeMachine {
     }
 
     private mutating func handleResponseHead(_ link: UpstreamLink, _ headLength: Int) {
-        let head = responseParser.head
+        let head = current.pointee.responseParser.head
         let buffer = link.input!
         let bytes = buffer.readPointer
+        if head.status == 101 {
+            buffer.readIndex += headLength
+            current.pointee.responseParser.reset()
+            startTunnel(head, bytes, on: link)
+            return
+        }
         if head.status < 200 {
             // Interim responses are dropped: the gateway answers Expect: 100-continue itself.
             buffer.readIndex += headLength
-            responseParser.reset()
+            current.pointee.responseParser.reset()
             return
         }
         environment.balancers[exchange.group].reportSuccess(link.server)
+        observeResponseHead()
         exchange.status = head.status
         exchange.upstreamKeepAlive = head.keepAlive
         let framing = head.framing(requestMethod: exchange.method)
@@ -75,7 +82,7 @@ extension ExchangeMachine {
             state = .forwarding(request, .streaming)
         }
         buffer.readIndex += headLength
-        responseParser.reset()
+        current.pointee.responseParser.reset()
     }
 
     private mutating func writeStreamedHead(_ head: ResponseHead, _ bytes: UnsafeMutablePointer<UInt8>, _ framing: BodyFraming) {

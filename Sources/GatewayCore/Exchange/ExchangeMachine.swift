@@ -17,6 +17,7 @@ import Glibc
 ///       │                 response leg awaitingHead ▶ streaming | collecting (error rewrite) ▶ complete
 ///       │                 stale pooled connection ▶ connecting again (safe requests, once)
 ///       │                 failures ▶ answered (502/504) or, after the response started, closed
+///       │                 101 to an allowed Upgrade ▶ tunnelling ──either side closes or idles──▶ answered (closes)
 ///       └──keep-alive── answered / forwarding(…, complete) ──flushed──▶ idle | closing ──▶ lingering ──▶ closed
 ///
 /// Three decisions are made in one place each: keep-alive or close (`decideKeepAlive`), whether
@@ -37,6 +38,9 @@ public struct ExchangeMachine {
         /// A stage answers this request itself (a settled Idempotency-Key): the body is read and
         /// hashed, never forwarded, then the stored answer is replayed or the request refused.
         case replaying
+        /// The upstream switched protocols (101 to an allowed Upgrade): bytes pass both ways unread
+        /// until either side closes or the tunnel idles for `response_timeout`.
+        case tunnelling
         /// The whole answer is queued for the client; once flushed: idle (keep-alive) or closing.
         case answered
         /// The last bytes go out, then the connection closes (or lingers).
@@ -70,15 +74,14 @@ public struct ExchangeMachine {
     public internal(set) var state: State
     public let client: ClientLink
     public internal(set) var upstream: UpstreamLink?
-    public let context = RequestContext()
     /// The configuration of the exchange under way; between requests the machine moves to the
     /// loop's newest one (`adoptNewestEnvironment`).
     public private(set) var environment: ExchangeEnvironment
     /// `X-Forwarded-Proto` for this listener: "http", or "https" once TLS terminates here.
     let proto: StaticString
-    var exchange = Exchange()
-    var parser: RequestHeadParser
-    var responseParser: ResponseHeadParser
+    let clientAddress: [UInt8]
+    /// Lent by the loop while a request is in progress (`acquireSlot`, `parkIfIdle`).
+    var slot: UnsafeMutablePointer<ExchangeSlot>?
     var requestsServed = 0
     /// The gateway is shutting down: no response promises keep-alive any more (`beginDraining`).
     public private(set) var draining = false
@@ -97,10 +100,49 @@ public struct ExchangeMachine {
         self.proto = proto
         self.client = client
         self.now = now
-        parser = RequestHeadParser(limits: environment.headLimits)
-        responseParser = ResponseHeadParser(limits: environment.headLimits)
-        context.clientAddress = clientAddress
+        self.clientAddress = clientAddress
         state = .idle(since: now, fresh: true)
+        environment.metrics?.count(.connectionsOpened)
+    }
+
+    // The slot's parts, for the request in progress (there is one from its first byte on). Read and
+    // modified in place (`_read`/`_modify`): a getter would copy the structs, arrays and all.
+    var exchange: Exchange {
+        _read { yield slot.unsafelyUnwrapped.pointee.exchange }
+        _modify { yield &slot.unsafelyUnwrapped.pointee.exchange }
+    }
+
+    /// The lent slot itself: `current.pointee.parser` addresses one field in place (a computed
+    /// property yielding the whole parser would copy it, arrays and all).
+    var current: UnsafeMutablePointer<ExchangeSlot> { slot.unsafelyUnwrapped }
+
+    public var context: RequestContext { slot.unsafelyUnwrapped.pointee.context }
+
+    /// Borrows the loop's per-request state as the first byte of a request arrives.
+    mutating func acquireSlot() {
+        if slot != nil { return }
+        let lent = environment.slots.take()
+        lent.pointee.context.clientAddress = clientAddress
+        client.output.attachStorage(lent.pointee.outputStorage)
+        slot = lent
+    }
+
+    /// A connection idle for `parkAfterMs` with nothing queued and nothing unread gives its
+    /// per-request state back to the loop: what 10,000 idle keep-alive connections cost is the
+    /// machine and its links. Not at once: a client that sends its next request right away keeps it.
+    public mutating func parkIfIdle() {
+        guard let lent = slot, case .idle(let since, _) = state, now >= since + Self.parkAfterMs, client.output.isEmpty,
+              (client.input?.readableCount ?? 0) == 0, upstream == nil, retiring == nil else { return }
+        releaseSlot(lent)
+    }
+
+    static let parkAfterMs: UInt64 = 50
+
+    /// The connection is gone: its slot goes back to the loop.
+    mutating func releaseSlot(_ lent: UnsafeMutablePointer<ExchangeSlot>) {
+        client.output.detachStorage()
+        slot = nil
+        environment.slots.give(lent)
     }
 
     public var isClosed: Bool { state == .closed }
@@ -111,9 +153,10 @@ public struct ExchangeMachine {
     /// nothing (the exchange finishes on its own, and the next request switches). The I/O calls
     /// it on idle connections at a reload, so they let go of the old configuration at once.
     public mutating func adoptNewestEnvironment() {
-        guard case .idle = state, environment.successor != nil else { return }
+        guard case .idle = state, environment.successor != nil, client.output.isEmpty else { return }
+        // A slot belongs to its environment's pool, and its parser to that configuration's limits.
+        if let lent = slot { releaseSlot(lent) }
         environment = environment.newest
-        parser.limits = environment.headLimits
     }
 
     /// The gateway stops: the answer under way (if any) goes out with `Connection: close` and ends
@@ -137,10 +180,12 @@ public struct ExchangeMachine {
         if hangup { client.hangup = true }
         if writable { client.writable = true }
         // nginx's behaviour: a client that closes while waiting for its answer has abandoned it.
-        if hangup && exchange.requestDecoder.isDone {
+        if hangup {
             switch state {
-            case .awaitingAdmission, .connecting, .forwarding: abort("client closed the connection before the response completed")
-            default: break
+            case .awaitingAdmission, .connecting, .forwarding:
+                if exchange.requestDecoder.isDone { abort("client closed the connection before the response completed") }
+            default:
+                break
             }
         }
     }
@@ -212,6 +257,7 @@ public struct ExchangeMachine {
                             + "request write failed: \(String(cString: strerror(code))), request \(context.requestIDText)")
             upstream.output.reset()
             if case .forwarding(_, let response) = state { state = .forwarding(.abandoned, response) }
+            if state == .tunnelling { upstream.ended = true }
         }
     }
 
@@ -252,7 +298,15 @@ public struct ExchangeMachine {
             return
         }
         switch state {
-        case .lingering, .idle, .closing:
+        case .idle(let since, let fresh):
+            // The first timer of an idle connection only parks its request state.
+            let limits = environment.limits
+            if slot != nil && now < since + UInt64(fresh ? limits.headerTimeoutMs : limits.keepaliveTimeoutMs) {
+                parkIfIdle()
+            } else {
+                close()
+            }
+        case .lingering, .closing:
             close()
         case .readingHead:
             refuseUnparsed(GatewayError(.requestTimeout, "Timed out waiting for the request headers"))
@@ -260,7 +314,7 @@ public struct ExchangeMachine {
             if !exchange.requestDecoder.isDone {
                 failExchange(GatewayError(.requestTimeout, "Timed out waiting for the request body"))
             }
-        case .answered, .closed:
+        case .tunnelling, .answered, .closed:
             break
         }
     }
@@ -271,6 +325,7 @@ public struct ExchangeMachine {
         switch state {
         case .connecting: handleUpstreamTimeout(.connect)
         case .forwarding: handleUpstreamTimeout(upstream.output.isEmpty ? .response : .send)
+        case .tunnelling: endTunnel("idle for the upstream's response_timeout")
         default: break
         }
     }
@@ -310,6 +365,8 @@ public struct ExchangeMachine {
                 step = stepForwarding()
             case .replaying:
                 step = stepReplayBody()
+            case .tunnelling:
+                step = stepTunnel()
             case .answered:
                 step = client.output.isEmpty ? finishExchange() : .wait
             case .closing:

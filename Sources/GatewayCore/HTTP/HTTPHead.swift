@@ -93,6 +93,8 @@ public struct HeaderFacts: Sendable {
     public var connectionKeepAlive = false
     /// Connection named other headers (RFC 9110 §7.6.1): they must be dropped too.
     public var connectionNamesOthers = false
+    /// Connection lists `upgrade`: with an Upgrade field, the sender asks to switch protocols.
+    public var connectionUpgrade = false
 
     mutating func reset() {
         fields.removeAll(keepingCapacity: true)
@@ -103,6 +105,7 @@ public struct HeaderFacts: Sendable {
         connectionClose = false
         connectionKeepAlive = false
         connectionNamesOthers = false
+        connectionUpgrade = false
     }
 
     /// First field with the given known name.

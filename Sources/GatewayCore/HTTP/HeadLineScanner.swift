@@ -71,6 +71,9 @@ enum HeaderLineParser {
                     facts.connectionClose = true
                 } else if Bytes.equalsLowercase(e, len, "keep-alive") {
                     facts.connectionKeepAlive = true
+                } else if Bytes.equalsLowercase(e, len, "upgrade") {
+                    // Names the Upgrade field, which is hop-by-hop anyway.
+                    facts.connectionUpgrade = true
                 } else {
                     facts.connectionNamesOthers = true
                 }

@@ -20,8 +20,10 @@ public enum ProxyHeadWriter {
 
     /// Writes the request head for the upstream. `framing` is the body framing the gateway will send.
     /// The target is written in origin-form (path + query); run `normalizeTarget` first.
+    /// `upgrade`: the client's Upgrade field, passed on (with `Connection: upgrade`) when the route
+    /// lets that protocol through; every other hop-by-hop field is dropped as usual.
     public static func writeRequest(_ head: RequestHead, from p: UnsafePointer<UInt8>, framing: BodyFraming,
-                                    facts: ForwardingFacts, into out: ByteBuffer) {
+                                    facts: ForwardingFacts, upgrade: HeaderField? = nil, into out: ByteBuffer) {
         out.append(p + head.methodStart, count: head.methodLength)
         out.append(byte: 0x20)
         out.append(p + head.targetStart, count: head.targetLength)
@@ -61,7 +63,30 @@ public enum ProxyHeadWriter {
         out.append("\r\nX-Request-Id: ")
         out.append(facts.requestID)
         out.append("\r\n")
+        if let upgrade {
+            appendField(upgrade, p, out)
+            out.append("Connection: upgrade\r\n")
+        }
         appendFraming(framing, out)
+        out.append("\r\n")
+    }
+
+    /// Writes an upstream's `101 Switching Protocols` for the client: its fields minus the hop-by-hop
+    /// ones, its Upgrade field kept and `Connection: upgrade`, no framing (the bytes that follow
+    /// belong to the new protocol).
+    public static func writeSwitchingProtocols(_ head: ResponseHead, from p: UnsafePointer<UInt8>,
+                                               requestID: UnsafeRawBufferPointer, extraHeaders: UnsafeRawBufferPointer,
+                                               into out: ByteBuffer) {
+        out.append("HTTP/1.1 101 ")
+        out.append(p + head.reasonStart, count: head.reasonLength)
+        out.append("\r\n")
+        for field in head.facts.fields where field.known == .upgrade || isRelayed(field, head.facts, p) {
+            appendField(field, p, out)
+        }
+        out.append("Connection: upgrade\r\nX-Request-Id: ")
+        out.append(requestID)
+        out.append("\r\n")
+        out.append(extraHeaders)
         out.append("\r\n")
     }
 

@@ -45,7 +45,10 @@ public final class AuthStage: ExchangeStage {
     private func refuse(_ error: GatewayError, _ context: RequestContext) -> StageVerdict {
         if let rate = policies.anonymousRate {
             let verdict = policies.clientBuckets.take(context.clientAddress, (0, rate), nil, nowMs: context.monotonicMillis)
-            if !verdict.admitted { return .reject(PolicyErrors.rateLimited(rate, waitMs: verdict.waitMs)) }
+            if !verdict.admitted {
+                context.limitedBy = .clientRate
+                return .reject(PolicyErrors.rateLimited(rate, waitMs: verdict.waitMs))
+            }
         }
         return .reject(error)
     }

@@ -12,6 +12,7 @@ public final class ConcurrencyStage: ExchangeStage {
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         if let limit = policies.globalConcurrency {
             guard gate.acquireGlobal(limit: limit) else {
+                context.limitedBy = .globalConcurrency
                 return .reject(Self.error("The gateway is at its limit of \(limit) concurrent requests", limit))
             }
             context.policyHolds.globalSlot = true
@@ -19,6 +20,7 @@ public final class ConcurrencyStage: ExchangeStage {
         if context.apiKeyIdentity != nil, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
             guard gate.acquire(context.apiKeyOwner, limit: limit) else {
                 release(context)
+                context.limitedBy = .keyConcurrency
                 return .reject(Self.error("Too many concurrent requests: at most \(limit) in flight for this API key", limit))
             }
             context.policyHolds.keySlot = true

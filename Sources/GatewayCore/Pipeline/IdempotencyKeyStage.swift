@@ -24,6 +24,8 @@ public final class IdempotencyKeyStage: BodyAnsweringStage {
         case .notApplicable:
             return .proceed
         case .reject(let error):
+            // The one conflict `begin` answers: the first request with the key is still in flight.
+            if error.kind == .idempotencyConflict { context.idempotencyOutcome = .inProgress }
             return .reject(error)
         case .proceed(let reservation):
             context.idempotency = .reserved(reservation)
@@ -44,8 +46,12 @@ public final class IdempotencyKeyStage: BodyAnsweringStage {
         }
         context.idempotency = nil
         switch store.resolve(entry, fingerprint: digest.finish(), now: context.wallMillis) {
-        case .replay(let stored): return .replay(stored)
-        case .reject(let error): return .error(error)
+        case .replay(let stored):
+            context.idempotencyOutcome = .replayed
+            return .replay(stored)
+        case .reject(let error, let conflict):
+            context.idempotencyOutcome = conflict
+            return .error(error)
         }
     }
 
@@ -58,11 +64,14 @@ public final class IdempotencyKeyStage: BodyAnsweringStage {
         switch end.upstreamEffect {
         case .answered:
             let response = context.responseCopy?.finish() ?? .notReplayable(status: 0)
-            store.complete(reservation, fingerprint: digest.finish(), response: response, now: end.wallMillis)
+            let kept = store.complete(reservation, fingerprint: digest.finish(), response: response, now: end.wallMillis)
+            context.idempotencyOutcome = kept ? .stored : .released
         case .unknown:
             store.markUnknown(reservation, fingerprint: end.requestRead ? digest.finish() : nil, now: end.wallMillis)
+            context.idempotencyOutcome = .markedUnknown
         case .none:
             store.release(reservation)
+            context.idempotencyOutcome = .released
         }
     }
 }

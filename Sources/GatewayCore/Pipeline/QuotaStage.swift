@@ -14,6 +14,7 @@ public final class QuotaStage: ExchangeStage {
               context.route!.config.quota.counts(context.method) else { return .proceed }
         let day = policies.calendar.day(wallMs: context.wallMillis)
         guard policies.quotas.charge(context.apiKeyOwner, limit: limit, day: day) else {
+            context.limitedBy = .dailyQuota
             return .reject(GatewayError(.dailyMessageLimitReached, "Daily limit of \(limit) requests reached for this API key",
                                         details: [("limit", .int(Int(limit)))],
                                         retryAfterSeconds: policies.calendar.secondsUntilReset(wallMs: context.wallMillis)))

@@ -15,7 +15,7 @@ public final class RateLimitStage: ExchangeStage {
             let own = policies.anonymousRate.map { (slot: UInt16(0), rate: $0) }
             if own == nil && routeBucket == nil { return .proceed }
             let verdict = policies.clientBuckets.take(context.clientAddress, own, routeBucket, nowMs: context.monotonicMillis)
-            return verdict.admitted ? .proceed : .reject(Self.error(verdict, own?.rate, routeBucket?.rate))
+            return decide(verdict, own?.rate, routeBucket?.rate, ownLimit: .clientRate, context)
         }
         let policyIndex = Int(context.apiKeyPolicy)
         let policy = policies.policies[policyIndex]
@@ -27,7 +27,18 @@ public final class RateLimitStage: ExchangeStage {
             let second = routeBucket.map { (policies.routeItems[route.index]!, route.config.prefix, $0.rate, verdict.second!) }
             RateLimitHeaders.add(policies.headerStyle, first, second, to: context)
         }
-        return verdict.admitted ? .proceed : .reject(Self.error(verdict, own?.rate, routeBucket?.rate))
+        return decide(verdict, own?.rate, routeBucket?.rate, ownLimit: .keyRate, context)
+    }
+
+    /// Notes what the buckets hold (and which one refused) for the access log and the metrics.
+    private func decide(_ verdict: BucketVerdict, _ first: TokenRate?, _ second: TokenRate?, ownLimit: PolicyLimit,
+                        _ context: RequestContext) -> StageVerdict {
+        var remaining = verdict.first?.remaining
+        if let second = verdict.second?.remaining { remaining = min(remaining ?? second, second) }
+        context.rateLimitRemaining = remaining.map(Int.init)
+        if verdict.admitted { return .proceed }
+        context.limitedBy = verdict.first?.remaining == 0 ? ownLimit : .routeRate
+        return .reject(Self.error(verdict, first, second))
     }
 
     /// Names the bucket that ran dry (the first one when both did).

@@ -30,6 +30,13 @@ public final class RequestContext {
     var idempotency: IdempotencyHold?
     /// What the error stage took from an upstream error head it chose to rewrite.
     var upstreamErrorFacts: UpstreamErrorStage.HeadFacts?
+    // For the access log and the metrics:
+    /// The limit that refused the request, if one did.
+    public var limitedBy: PolicyLimit?
+    /// What the Idempotency-Key did.
+    public var idempotencyOutcome = IdempotencyOutcome.none
+    /// What the tightest token bucket the request passed still holds.
+    public var rateLimitRemaining: Int?
 
     public init() {
         requestID.reserveCapacity(128)
@@ -49,6 +56,9 @@ public final class RequestContext {
         responseCopy = nil
         idempotency = nil
         upstreamErrorFacts = nil
+        limitedBy = nil
+        idempotencyOutcome = .none
+        rateLimitRemaining = nil
         extraResponseHeaders.clear()
     }
 

@@ -129,11 +129,6 @@ public final class RequestPipeline: @unchecked Sendable {
         complete(context, end: ExchangeEnd(outcome: outcome))
     }
 
-    /// What a log line may say about the caller's key: a short fingerprint of its hash, never the key.
-    public func keyFingerprint(_ context: RequestContext) -> String {
-        context.apiKeyIdentity.map { policies.keys.fingerprint(of: $0) } ?? "-"
-    }
-
     public func render(_ error: GatewayError, context: RequestContext) -> RenderedError {
         var rendered = ErrorEnvelope.render(error, vocabulary: vocabulary, requestID: context.requestIDText)
         if rendered.status == 401 { rendered.wwwAuthenticate = challenge.header(for: error.kind) }

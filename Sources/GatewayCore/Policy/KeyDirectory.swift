@@ -106,9 +106,10 @@ public struct KeyDirectory: Sendable {
         return Set(kept.indices.lazy.filter { !kept[$0] }.map { previous.entries[$0].owner })
     }
 
-    public func fingerprint(of index: UInt32) -> String {
-        let start = Int(index) * KeyHash.digestLength
-        return KeyHash.fingerprint(digests[start..<start + KeyHash.digestLength])
+    /// The first four bytes of the key's digest, big-endian: `KeyHash.fingerprint` as a number,
+    /// which the access log writes as 8 hex digits without building a String.
+    public func fingerprint(of index: UInt32) -> UInt32 {
+        withDigest(of: index) { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
     }
 
     /// Digests are uniformly distributed, so their first bytes are a good hash already.

@@ -1,22 +1,11 @@
 /// One loop's choice among the servers of an `upstream` block: smooth weighted round-robin (as
-/// in nginx) over servers not ejected, and passive health (`max_fails` failures in a row eject a
-/// server for `fail_timeout`). Pure bookkeeping: the sockets and pools live in the I/O layer,
-/// which refers to servers by their index here.
+/// in nginx) over the servers in rotation. Whether a server is in rotation is the process-wide
+/// `ServerHealth` every loop shares (passive ejection, active checks); the round-robin weights
+/// stay per loop, so picking never writes shared memory. Pure bookkeeping: the sockets and pools
+/// live in the I/O layer, which refers to servers by their index here.
 public final class UpstreamBalancer {
-    /// One address of a `server` line: a name with several addresses gives several members.
-    public struct Member: Sendable {
-        public var config: UpstreamServer
-        /// The resolved address as text, for logs.
-        public var address: String
-
-        public init(config: UpstreamServer, address: String) {
-            self.config = config
-            self.address = address
-        }
-    }
-
     public final class Server {
-        public let config: UpstreamServer
+        public let health: ServerHealth
         public let index: Int
         /// `host:port` as configured, and the address when that is a name: for logs.
         public let label: String
@@ -24,63 +13,61 @@ public final class UpstreamBalancer {
         public let hostHeader: [UInt8]
         /// This server's bit in an exchange's set of servers already tried.
         public let triedBit: UInt64
+        /// Copied out of the configuration: `pick` reads it for every candidate of every request.
+        let weight: Int
         var currentWeight = 0
-        var fails = 0
-        var ejectedUntil: UInt64 = 0
 
-        init(_ member: Member, index: Int) {
-            config = member.config
+        init(_ health: ServerHealth, index: Int) {
+            self.health = health
             self.index = index
+            label = health.label
+            hostHeader = Array(health.configured.utf8)
             triedBit = 1 << UInt64(index % 64)
-            let configured = config.host.contains(":") ? "[\(config.host)]:\(config.port)" : "\(config.host):\(config.port)"
-            label = configured == member.address ? configured : "\(configured) (\(member.address))"
-            hostHeader = Array(configured.utf8)
+            weight = health.config.weight
         }
+
+        public var config: UpstreamServer { health.config }
     }
 
-    public let config: UpstreamConfig
+    public let health: UpstreamHealth
     public let servers: [Server]
+    public var config: UpstreamConfig { health.config }
 
-    /// `servers`: every address of every `server` line, as resolved before start.
-    public init(config: UpstreamConfig, servers: [Member]) {
-        self.config = config
-        self.servers = servers.enumerated().map { Server($1, index: $0) }
+    /// A loop's view of a group whose health every loop shares.
+    public init(health: UpstreamHealth) {
+        self.health = health
+        servers = health.servers.enumerated().map { Server($1, index: $0) }
     }
 
-    /// One member per `server` line, named as written (no resolution: for tests and literal addresses).
+    /// A balancer with health of its own, over the `server` lines as written (tests, one loop).
     public convenience init(config: UpstreamConfig) {
-        self.init(config: config, servers: config.servers.map { Member(config: $0, address: "\($0.host):\($0.port)") })
+        self.init(health: UpstreamHealth(config: config))
     }
 
     /// Whether `pick` would find a server, without moving the round-robin weights.
     public func hasCandidate(now: UInt64, excluding tried: UInt64) -> Bool {
-        servers.contains { $0.ejectedUntil <= now && tried & $0.triedBit == 0 }
+        servers.contains { tried & $0.triedBit == 0 && $0.health.isAvailable(now: now) }
     }
 
-    /// The next server, skipping ejected ones and those in `tried` (already failed for this request).
+    /// The next server, skipping those out of rotation and those in `tried` (already failed for this request).
     public func pick(now: UInt64, excluding tried: UInt64) -> Server? {
         var best: Server?
         var total = 0
-        for server in servers where server.ejectedUntil <= now && tried & server.triedBit == 0 {
-            server.currentWeight += server.config.weight
-            total += server.config.weight
+        for server in servers where tried & server.triedBit == 0 && server.health.isAvailable(now: now) {
+            server.currentWeight += server.weight
+            total += server.weight
             if server.currentWeight > best?.currentWeight ?? Int.min { best = server }
         }
         best?.currentWeight -= total
         return best
     }
 
-    /// Counts a failure; true when it ejected the server. Like nginx, a group's only server is
-    /// never ejected: refusing everyone helps nobody.
+    /// Counts a failure (for every loop); true when it ejected the server.
     public func reportFailure(_ server: Server, now: UInt64) -> Bool {
-        server.fails += 1
-        guard servers.count > 1 && server.config.maxFails > 0 && server.fails >= server.config.maxFails else { return false }
-        server.ejectedUntil = now + UInt64(server.config.failTimeoutMs)
-        server.fails = 0
-        return true
+        server.health.reportFailure(now: now)
     }
 
     public func reportSuccess(_ server: Server) {
-        server.fails = 0
+        server.health.reportSuccess()
     }
 }

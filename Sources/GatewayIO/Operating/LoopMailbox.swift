@@ -19,6 +19,8 @@ struct LoopReload: Sendable {
     let config: GatewayConfig
     let addresses: ResolvedAddresses
     let pipeline: RequestPipeline
+    /// The servers' shared health: the running configuration's objects for servers that stay.
+    let health: UpstreamHealthTable
     /// This loop's sockets for the addresses the new configuration adds, already listening.
     let opened: [(address: SocketAddress, fd: Int32)]
     /// Addresses the new configuration no longer listens on.

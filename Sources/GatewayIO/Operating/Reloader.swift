@@ -13,7 +13,7 @@ import Synchronization
 /// bookkeeping (about 300 instructions a request) only in a single-threaded process.
 final class Reloader: Sendable {
     private let mailboxes: [LoopMailbox]
-    private let lifecycle: Lifecycle
+    private let observers: Observers
     /// Whether a reload thread runs, and whether another reload was asked for meanwhile; taken
     /// briefly by the first loop and the reload thread, never on a request's path.
     private let state = Mutex<(running: Bool, again: Bool)>((false, false))
@@ -21,10 +21,10 @@ final class Reloader: Sendable {
     private let running: Mutex<RunningConfiguration>
 
     /// `running`: what the loops were started with.
-    init(_ running: RunningConfiguration, mailboxes: [LoopMailbox], lifecycle: Lifecycle) {
+    init(_ running: RunningConfiguration, mailboxes: [LoopMailbox], observers: Observers) {
         self.running = Mutex(running)
         self.mailboxes = mailboxes
-        self.lifecycle = lifecycle
+        self.observers = observers
     }
 
     /// From the loop that read SIGHUP.
@@ -48,7 +48,7 @@ final class Reloader: Sendable {
 
     private func reloadUntilNoneIsAsked() {
         repeat {
-            if !lifecycle.isDraining { running.withLock { $0.reload(mailboxes: mailboxes, lifecycle: lifecycle) } }
+            if !observers.status.isDraining { running.withLock { $0.reload(mailboxes: mailboxes, observers: observers) } }
         } while state.withLock { state -> Bool in
             if state.again {
                 state.again = false
@@ -67,6 +67,7 @@ struct RunningConfiguration: Sendable {
     var config: GatewayConfig
     var addresses: ResolvedAddresses
     var pipeline: RequestPipeline
+    var health: UpstreamHealthTable
     /// The same store across reloads: entries are keyed by key digest, not by position.
     let idempotency: IdempotencyStage?
     let workers: Int
@@ -74,7 +75,7 @@ struct RunningConfiguration: Sendable {
     let bufferSize: Int
 
     /// One reload: on success the loops have been told and `self` is the new configuration.
-    mutating func reload(mailboxes: [LoopMailbox], lifecycle: Lifecycle) {
+    mutating func reload(mailboxes: [LoopMailbox], observers: Observers) {
         let path = config.sourceFile
         do throws(ReloadError) {
             var (next, addresses) = try load(path)
@@ -92,23 +93,29 @@ struct RunningConfiguration: Sendable {
             // The same keys with their state owners: the configuration kept shares the pipeline's
             // copy rather than holding a second one (32 MB of entries for a million keys).
             next.access.keys = pipeline.policies.keys
+            // Servers that stay keep their shared health: an ejected or failing one stays out.
+            let health = addresses.upstreamHealth(next, order: pipeline.upstreamNames, previous: self.health)
             for (index, mailbox) in mailboxes.enumerated() {
                 let sockets = zip(added, opened[index]).map { (address: $0.address, fd: $1) }
-                mailbox.post(.reload(LoopReload(config: next, addresses: addresses, pipeline: pipeline, opened: sockets, closed: removed)))
+                mailbox.post(.reload(LoopReload(config: next, addresses: addresses, pipeline: pipeline, health: health,
+                                                opened: sockets, closed: removed)))
             }
+            observers.healthChanged(health)
             warnAboutRestartOnlyChanges(next)
             config = next
             self.addresses = addresses
             self.pipeline = pipeline
-            let generation = lifecycle.reloadSucceeded()
+            self.health = health
+            observers.status.reloadSucceeded()
+            let generation = observers.status.configGeneration
             var summary = "configuration reloaded from \(path) (generation \(generation)): \(next.access.keys.count) key(s), "
                 + "\(next.routes.count) route(s)"
             if !added.isEmpty { summary += "; listening on \(added.map(\.address.description).joined(separator: ", "))" }
             if !removed.isEmpty { summary += "; no longer on \(removed.map(\.description).joined(separator: ", "))" }
             Log.info(summary)
         } catch {
-            lifecycle.reloadFailed()
-            Log.error("reload failed, still running generation \(lifecycle.configGeneration): \(error)")
+            observers.status.reloadFailed()
+            Log.error("reload failed, still running generation \(observers.status.configGeneration): \(error)")
         }
     }
 
@@ -141,6 +148,13 @@ struct RunningConfiguration: Sendable {
         }
         if next.pidFile != config.pidFile {
             Log.warn("reload: 'pid' changed; the pid file stays \(config.pidFile ?? "off") until a restart")
+        }
+        // The writer, the SIGUSR1 reopen and the admin socket are set up once, at start.
+        if next.accessLog != config.accessLog {
+            Log.warn("reload: 'access_log' changed; the access log keeps its destination and format until a restart")
+        }
+        if next.adminListen != config.adminListen {
+            Log.warn("reload: 'admin_listen' changed; the admin listener stays where it is until a restart")
         }
     }
 }

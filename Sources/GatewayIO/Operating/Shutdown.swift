@@ -6,30 +6,35 @@ import Synchronization
 /// what it has already received (`Connection: close` on every answer, idle connections closed)
 /// and reports once its last client connection is gone. When every loop has, or when
 /// `shutdown_timeout` passes first, the idempotency journal is synced and the process exits 0.
-/// A second signal exits at once with status 1.
+/// A second signal exits at once with status 1. From the first signal on, `/readyz` says 503.
 final class Shutdown: Sendable {
     private let mailboxes: [LoopMailbox]
-    private let lifecycle: Lifecycle
+    private let status: GatewayStatus
     private let idempotency: IdempotencyStage?
+    private let accessLog: AccessLogWriter?
     private let pidFile: String?
     private let loopsBusy: Atomic<Int>
     private let finished = Atomic<Bool>(false)
 
-    init(mailboxes: [LoopMailbox], lifecycle: Lifecycle, idempotency: IdempotencyStage?, pidFile: String?) {
+    init(mailboxes: [LoopMailbox], status: GatewayStatus, idempotency: IdempotencyStage?, accessLog: AccessLogWriter?,
+         pidFile: String?) {
         self.mailboxes = mailboxes
-        self.lifecycle = lifecycle
+        self.status = status
         self.idempotency = idempotency
+        self.accessLog = accessLog
         self.pidFile = pidFile
         loopsBusy = Atomic(mailboxes.count)
     }
 
     /// On the first loop, for SIGTERM or SIGINT: starts the drain, or, the second time, exits.
     func signalled(_ name: String, timeoutMs: Int64) {
-        guard lifecycle.beginDraining() else {
+        // Only the first loop reads these signals: nothing races between the check and the mark.
+        guard !status.isDraining else {
             Log.warn("\(name) again: exiting at once, cutting off what is still in flight")
             if let pidFile { PidFile.remove(pidFile) }
             _exit(1)
         }
+        status.beginDraining()
         Log.info("\(name): draining: no new connections; finishing requests in flight for up to \(timeoutMs) ms")
         for mailbox in mailboxes { mailbox.post(.drain) }
     }
@@ -48,8 +53,10 @@ final class Shutdown: Sendable {
 
     private func finish(_ reason: String) {
         guard finished.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        // Whatever the fsync policy, an orderly exit leaves every journal record on disk.
+        // Whatever the fsync policy, an orderly exit leaves every journal record on disk, and the
+        // access log every line the loops handed over.
         idempotency?.store.syncJournal()
+        accessLog?.waitUntilWritten(timeoutMs: 1000)
         if let pidFile { PidFile.remove(pidFile) }
         Log.info("drained: \(reason); exiting")
         // _exit, not exit: the other loops are still running, and nothing is left to flush.

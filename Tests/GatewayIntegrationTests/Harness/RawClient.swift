@@ -104,6 +104,23 @@ final class RawClient {
         return out
     }
 
+    /// The next head as it is, 1xx included: after a 101 the bytes belong to the new protocol.
+    func readHead() throws -> WireResponse {
+        let statusLine = try line()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw HarnessError("bad status line: \(statusLine)") }
+        var headers: [(String, String)] = []
+        while true {
+            let l = try line()
+            if l.isEmpty { break }
+            guard let colon = l.firstIndex(of: ":") else { throw HarnessError("bad header line: \(l)") }
+            headers.append((String(l[..<colon]), l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return WireResponse(status: status, headers: headers, body: [])
+    }
+
+    func read(exactly count: Int) throws -> [UInt8] { try take(count) }
+
     /// Reads one response. `forHead`: the request was HEAD, so no body follows.
     func readResponse(forHead: Bool = false) throws -> WireResponse {
         var statusLine = try line()

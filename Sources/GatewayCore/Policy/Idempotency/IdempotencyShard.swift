@@ -10,6 +10,8 @@ struct IdempotencyShard {
     private(set) var bytesUsed = 0
     /// Size of the latest journal record of every entry here: the live part of the journal file.
     private(set) var journalBytes = 0
+    /// Completed entries evicted to stay within the budget, ever.
+    private(set) var evictions: UInt64 = 0
     private var slots: [IdempotencyCacheKey: Int32] = [:]
     private var nodes: [Node?] = []
     private var free: [Int32] = []
@@ -148,6 +150,7 @@ struct IdempotencyShard {
         while bytesUsed > budget, lru.tail >= 0 {
             evicted.append(nodes[Int(lru.tail)]!.key)
             remove(lru.tail)
+            evictions += 1
         }
     }
 

@@ -42,7 +42,8 @@ public final class IdempotencyStage: Sendable {
     public enum Resolution: Sendable {
         /// Send it with `IdempotencyReplay.write`.
         case replay(StoredResponse)
-        case reject(GatewayError)
+        /// The conflict's envelope, and which conflict it is.
+        case reject(GatewayError, IdempotencyOutcome)
     }
 
     /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
@@ -70,15 +71,15 @@ public final class IdempotencyStage: Sendable {
     /// discarded is never needed again. A different body is a conflict whatever the state.
     public func resolve(_ entry: SettledEntry, fingerprint: RequestFingerprint, now: UInt64) -> Resolution {
         if let first = entry.fingerprint, first != fingerprint {
-            return .reject(IdempotencyErrors.fingerprintMismatch(status: config.conflictStatus))
+            return .reject(IdempotencyErrors.fingerprintMismatch(status: config.conflictStatus), .requestMismatch)
         }
         switch entry.outcome {
         case .stored(let response):
             return .replay(response)
         case .notReplayable:
-            return .reject(IdempotencyErrors.notReplayable())
+            return .reject(IdempotencyErrors.notReplayable(), .notReplayable)
         case .unknownOutcome:
-            return .reject(IdempotencyErrors.outcomeUnknown())
+            return .reject(IdempotencyErrors.outcomeUnknown(), .outcomeUnknown)
         }
     }
 
@@ -90,11 +91,16 @@ public final class IdempotencyStage: Sendable {
 
     /// The final response was relayed in full. 2xx and 4xx answers are the request's result and
     /// are kept; anything else (3xx, 5xx, and 408/425/429, which say the request was not
-    /// processed) releases the key so a retry executes.
+    /// processed) releases the key so a retry executes. True when kept.
+    @discardableResult
     public func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint,
-                         response: RecordedResponse, now: UInt64) {
-        guard Self.isStored(status: response.status) else { return store.release(reservation) }
+                         response: RecordedResponse, now: UInt64) -> Bool {
+        guard Self.isStored(status: response.status) else {
+            store.release(reservation)
+            return false
+        }
         store.complete(reservation, fingerprint: fingerprint, response: response, now: now)
+        return true
     }
 
     /// The gateway rejected the request itself, the upstream failed before it could have acted

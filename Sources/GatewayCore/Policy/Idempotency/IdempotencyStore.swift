@@ -69,22 +69,36 @@ public final class IdempotencyStore: Sendable {
         }
     }
 
-    /// Bytes charged against `max_memory` and live entries, summed over shards (each read under its lock).
+    /// Bytes charged against `max_memory` and live entries, summed over shards (read without their locks).
     public var usage: (bytes: Int, entries: Int) {
         shards.reduce(into: (0, 0)) { total, box in
-            box.mutex.withLock { total.0 += $0.bytesUsed; total.1 += $0.count }
+            total.0 += box.published.bytes.load(ordering: .relaxed)
+            total.1 += box.published.entries.load(ordering: .relaxed)
         }
     }
 
     /// The journal's counters, with how much of the file is live (latest records of the entries
-    /// held); nil without a journal. For logs and metrics.
+    /// held); nil without a journal. For logs and compaction (it takes the journal's lock).
     public var journalStats: JournalStats? {
         guard let journal else { return nil }
         var stats = journal.stats
-        stats.liveBytes = Int64(JournalFrame.fileHeaderSize) + shards.reduce(into: Int64(0)) { total, box in
-            total += Int64(box.mutex.withLock { $0.journalBytes })
-        }
+        stats.liveBytes = liveJournalBytes
         return stats
+    }
+
+    /// Size, evictions and the journal's counters for the metrics, without taking any lock a
+    /// request takes: each shard and the journal publish theirs in atomics as they change.
+    public var gauges: IdempotencyGauges {
+        let (bytes, entries) = usage
+        var journalStats = journal?.publishedStats
+        journalStats?.liveBytes = liveJournalBytes
+        return IdempotencyGauges(entries: entries, memoryBytes: bytes, memoryLimitBytes: limits.maxMemory,
+                                 evictions: shards.reduce(0) { $0 &+ $1.published.evictions.load(ordering: .relaxed) },
+                                 journal: journalStats)
+    }
+
+    private var liveJournalBytes: Int64 {
+        Int64(JournalFrame.fileHeaderSize) + shards.reduce(into: Int64(0)) { $0 += Int64($1.published.journalBytes.load(ordering: .relaxed)) }
     }
 
     /// Start-up: one journal record, in journal order. The store keeps only each key's latest
@@ -97,14 +111,14 @@ public final class IdempotencyStore: Sendable {
         case .settled(let key, let entry) where entry.deadline > now: restore(key, entry, recordBytes: recordBytes, now: now)
         case .reserved(let key, let deadline) where deadline > now:
             restore(key, SettledEntry(outcome: .unknownOutcome, fingerprint: nil, deadline: deadline), recordBytes: recordBytes, now: now)
-        case .settled(let key, _), .reserved(let key, _), .removed(let key): shard(key.hash).mutex.withLock { $0.discard(key) }
+        case .settled(let key, _), .reserved(let key, _), .removed(let key): shard(key.hash).update { $0.discard(key) }
         }
     }
 
     /// Drops expired entries in every shard (lookups do it only in the shard they touch), so a
     /// quiet store frees their memory and the journal's live size falls.
     public func purgeExpired(now: UInt64) {
-        for box in shards { box.mutex.withLock { $0.purgeExpired(now: now) } }
+        for box in shards { box.update { $0.purgeExpired(now: now) } }
     }
 
     /// A key's settled entry, looked at without reserving it (tests, diagnostics).
@@ -127,7 +141,7 @@ public final class IdempotencyStore: Sendable {
             entry = SettledEntry(outcome: .notReplayable, fingerprint: entry.fingerprint, deadline: entry.deadline)
         }
         var evicted: [IdempotencyCacheKey] = []
-        shard(key.hash).mutex.withLock { $0.insert(key, entry, now: now, recordBytes: recordBytes, evicted: &evicted) }
+        shard(key.hash).update { $0.insert(key, entry, now: now, recordBytes: recordBytes, evicted: &evicted) }
     }
 
     private func fits(_ key: IdempotencyCacheKey, _ response: StoredResponse) -> Bool {
@@ -148,7 +162,7 @@ public final class IdempotencyStore: Sendable {
     /// then syncs as the policy says.
     private func locked<R>(_ hash: Int, _ body: (inout IdempotencyShard, inout [IdempotencyCacheKey]) -> R) -> R {
         var evicted: [IdempotencyCacheKey] = []
-        let result = shard(hash).mutex.withLock { shard in
+        let result = shard(hash).update { shard in
             let result = body(&shard, &evicted)
             if let journal { for key in evicted { journal.write(.removed(key)) } }
             return result
@@ -175,7 +189,30 @@ public final class IdempotencyStore: Sendable {
 /// Mutex is non-copyable, so it cannot be an array element itself.
 private final class ShardBox: Sendable {
     let mutex: Mutex<IdempotencyShard>
+    /// The shard's sizes as of its last change, for readers that must not take its lock.
+    let published = PublishedShard()
+
     init(budget: Int) { mutex = Mutex(IdempotencyShard(budget: budget)) }
+
+    /// A change under the lock, published before the lock is released.
+    func update<R>(_ body: (inout IdempotencyShard) -> R) -> R {
+        mutex.withLock { shard in
+            let result = body(&shard)
+            published.bytes.store(shard.bytesUsed, ordering: .relaxed)
+            published.entries.store(shard.count, ordering: .relaxed)
+            published.journalBytes.store(shard.journalBytes, ordering: .relaxed)
+            published.evictions.store(shard.evictions, ordering: .relaxed)
+            return result
+        }
+    }
+}
+
+/// Written only under the shard's lock, so relaxed stores are enough; read from anywhere.
+private final class PublishedShard: Sendable {
+    let bytes = Atomic<Int>(0)
+    let entries = Atomic<Int>(0)
+    let journalBytes = Atomic<Int>(0)
+    let evictions = Atomic<UInt64>(0)
 }
 
 /// The store's sizes and lifetimes, from the `idempotency` block.

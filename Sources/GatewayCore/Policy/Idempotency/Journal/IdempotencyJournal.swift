@@ -44,8 +44,24 @@ public final class IdempotencyJournal: Sendable {
         var unsynced = false
         var compacting = false
         var lastCompactionFailureMs: UInt64?
-        var stats = JournalStats()
+        var lastError: JournalIOError?
     }
+
+    /// The counters and the file's size, changed under the lock and readable without it (metrics).
+    private final class Counters: Sendable {
+        let fileBytes = Atomic<Int64>(0)
+        let writeErrors = Atomic<Int>(0)
+        let syncErrors = Atomic<Int>(0)
+        let compactions = Atomic<Int>(0)
+        let compactionFailures = Atomic<Int>(0)
+
+        /// Under the journal's lock: one writer at a time.
+        static func increment(_ cell: borrowing Atomic<Int>) {
+            cell.store(cell.load(ordering: .relaxed) + 1, ordering: .relaxed)
+        }
+    }
+
+    private let counters = Counters()
 
     public init(storage: any JournalStorage, policy: JournalSyncPolicy) {
         self.policy = policy
@@ -53,12 +69,22 @@ public final class IdempotencyJournal: Sendable {
         state = Mutex(State())
     }
 
+    /// The counters with the last error (taken under the journal's lock).
     public var stats: JournalStats {
-        state.withLock { state in
-            var stats = state.stats
-            stats.fileBytes = state.end
-            return stats
-        }
+        var stats = publishedStats
+        stats.lastError = state.withLock { $0.lastError }
+        return stats
+    }
+
+    /// The counters and the file's size without the last error, read without the lock.
+    public var publishedStats: JournalStats {
+        var stats = JournalStats()
+        stats.fileBytes = counters.fileBytes.load(ordering: .relaxed)
+        stats.writeErrors = counters.writeErrors.load(ordering: .relaxed)
+        stats.syncErrors = counters.syncErrors.load(ordering: .relaxed)
+        stats.compactions = counters.compactions.load(ordering: .relaxed)
+        stats.compactionFailures = counters.compactionFailures.load(ordering: .relaxed)
+        return stats
     }
 
     /// Appends go to the file from `end`, framed with `marker`.
@@ -67,6 +93,7 @@ public final class IdempotencyJournal: Sendable {
             state.marker = marker
             state.end = end
             state.unsynced = false
+            counters.fileBytes.store(end, ordering: .relaxed)
         }
     }
 
@@ -91,9 +118,10 @@ public final class IdempotencyJournal: Sendable {
                 try storage.write(frame.bytes, at: state.end)
                 state.end += Int64(frame.count)
                 state.unsynced = true
+                counters.fileBytes.store(state.end, ordering: .relaxed)
             } catch {
-                state.stats.writeErrors += 1
-                state.stats.lastError = error
+                Counters.increment(counters.writeErrors)
+                state.lastError = error
             }
         }
     }
@@ -103,7 +131,7 @@ public final class IdempotencyJournal: Sendable {
     func syncIfNeeded() {
         guard policy == .always else { return }
         state.withLock { state in
-            if state.unsynced { Self.sync(&state, storage) }
+            if state.unsynced { sync(&state) }
         }
     }
 
@@ -147,7 +175,8 @@ public final class IdempotencyJournal: Sendable {
             state.end = session.rewrite.end
             state.unsynced = false
             state.compacting = false
-            state.stats.compactions += 1
+            counters.fileBytes.store(state.end, ordering: .relaxed)
+            Counters.increment(counters.compactions)
         }
     }
 
@@ -156,8 +185,8 @@ public final class IdempotencyJournal: Sendable {
         state.withLock { state in
             state.compacting = false
             state.lastCompactionFailureMs = now
-            state.stats.compactionFailures += 1
-            state.stats.lastError = error
+            Counters.increment(counters.compactionFailures)
+            state.lastError = error
         }
     }
 
@@ -166,24 +195,24 @@ public final class IdempotencyJournal: Sendable {
     public func flush() {
         state.withLock { state in
             guard state.unsynced, policy != .never else { return }
-            Self.sync(&state, storage)
+            sync(&state)
         }
     }
 
     /// Syncs what is unsynced even under `fsync never` (the gateway is exiting).
     func syncUnsynced() {
         state.withLock { state in
-            if state.unsynced { Self.sync(&state, storage) }
+            if state.unsynced { sync(&state) }
         }
     }
 
-    private static func sync(_ state: inout State, _ storage: any JournalStorage) {
+    private func sync(_ state: inout State) {
         do throws(JournalIOError) {
             try storage.sync()
             state.unsynced = false
         } catch {
-            state.stats.syncErrors += 1
-            state.stats.lastError = error
+            Counters.increment(counters.syncErrors)
+            state.lastError = error
         }
     }
 }
