@@ -15,7 +15,7 @@ let package = Package(
     targets: [
         // Thin C seam for what Glibc's Swift module does not expose (epoll, eventfd, accept4, signalfd).
         .target(name: "CSystem"),
-        // OpenSSL's libcrypto/libssl from Debian's libssl-dev, found through pkg-config.
+        // OpenSSL's libcrypto (hashes) and libssl (TLS) from Debian's libssl-dev, found through pkg-config.
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",
@@ -24,14 +24,15 @@ let package = Package(
         // Pure policy and protocol logic: no sockets, no threads, no clock of its own.
         .target(name: "GatewayCore", dependencies: ["COpenSSL"], swiftSettings: hotPath),
         // Everything that touches the OS: event loops, sockets, connections, pools.
-        .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem"], swiftSettings: hotPath),
+        .target(name: "GatewayIO", dependencies: ["GatewayCore", "CSystem", "COpenSSL"], swiftSettings: hotPath),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore", "GatewayIO"]),
         .executableTarget(name: "mock-upstream", dependencies: ["GatewayCore"]),
         // Echo micro-measurement, epoll vs io_uring (not part of the product or the tests).
         .executableTarget(name: "io-echo-bench", dependencies: ["GatewayIO", "CSystem"], swiftSettings: hotPath),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO"]),
-        .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayIOTests", dependencies: ["GatewayIO", "COpenSSL"]),
+        // The TLS upstream the tests start is a Python script next to the harness that runs it.
+        .testTarget(name: "GatewayIntegrationTests", dependencies: ["GatewayCore"], exclude: ["Harness/tls_upstream.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

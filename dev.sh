@@ -92,6 +92,8 @@ cmd_deps() {
     pkg_installed libssl-dev || missing+=(libssl-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # The TLS tests make a throwaway CA and certificates, and talk to the gateway, with the openssl command.
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)

@@ -7,7 +7,8 @@ keeps them all open and idle. The proxy's resident memory (summed VmRSS of the g
 read before, with all N idle connections, and SETTLE seconds after they were closed: the last
 one shows whether the memory is given back.
 
-usage: idle_conns.py PORT PATH N SETTLE PID...
+usage: idle_conns.py [--tls] PORT PATH N SETTLE PID...
+  --tls: the connections speak TLS (no verification; the handshake is done before the request)
 prints: RESULT conns=N opened=N failed=N dropped=N before_kib=N with_kib=N after_kib=N
   failed:  connections that could not be opened or got no complete 2xx answer within 5 s
   dropped: connections the proxy had closed by the time memory was read with all of them open
@@ -15,6 +16,7 @@ prints: RESULT conns=N opened=N failed=N dropped=N before_kib=N with_kib=N after
 import resource
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -58,15 +60,22 @@ def read_answer(sock):
     return status
 
 
-def open_idle(port, path, count):
+def open_idle(port, path, count, tls):
     """Opens `count` connections, one request each; returns (open sockets, failures)."""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     socks, failed = [], 0
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(5)
         try:
             s.connect(("127.0.0.1", port))
+            if context:
+                s = context.wrap_socket(s)
             s.sendall(request)
             if not 200 <= read_answer(s) < 300:
                 raise ConnectionError("not a 2xx")
@@ -86,15 +95,19 @@ def count_dropped(socks):
 
 
 def main():
-    port, path, count, settle = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    pids = [int(p) for p in sys.argv[5:]]
+    args = sys.argv[1:]
+    tls = args[:1] == ["--tls"]
+    if tls:
+        args = args[1:]
+    port, path, count, settle = int(args[0]), args[1], int(args[2]), float(args[3])
+    pids = [int(p) for p in args[4:]]
     # Each connection is one fd here; the shell raised the hard limit, use all of it.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     time.sleep(0.5)
     before = rss_kib(pids)
-    socks, failed = open_idle(port, path, count)
+    socks, failed = open_idle(port, path, count, tls)
     time.sleep(1)  # let the proxy finish whatever it does after the last answer
     with_conns = rss_kib(pids)
     dropped = count_dropped(socks)

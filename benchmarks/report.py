@@ -174,7 +174,15 @@ def scenario_label(scenario, conns):
         return f"GET 1 MiB, {conns} conns"
     if scenario == "upload":
         return f"POST 1 MiB, {conns} conns"
+    if scenario == "tls-get":
+        return f"HTTPS GET 38 B, {conns} conns"
+    if scenario == "tls-handshake":
+        return f"HTTPS, a new TLS handshake per request, {conns} conns"
     return scenario
+
+
+def idle_label(scenario):
+    return "idle TLS connections" if scenario == "tls-idle-memory" else "idle connections"
 
 
 def ordered(targets, order):
@@ -278,7 +286,8 @@ def idle_table(idle, rows, order):
     for scenario, targets in idle.items():
         count = next(r["conns"] for r in rows if r.get("kind") == "idle")
         ref = targets.get(REFERENCE, {})
-        out += [f"## Idle keep-alive memory ({int(count):,} connections, one request each, then idle)", "",
+        what = "TLS keep-alive" if scenario == "tls-idle-memory" else "keep-alive"
+        out += [f"## Idle {what} memory ({int(count):,} connections, one request each, then idle)", "",
                 "| target | RSS before MiB | with the idle connections MiB | KiB per idle connection "
                 "| spread | ÷ nginx | RSS after close MiB | after ÷ before | failed or dropped |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -406,7 +415,7 @@ def chart_cells(rows, load, rates, idle, order):
                       [("p99 ms", bars_for(targets, "p99", order)), ("p99.9 ms", bars_for(targets, "p999", order))]))
     for scenario, targets in idle.items():
         count = next(r["conns"] for r in rows if r.get("kind") == "idle")
-        cells.append((f"{int(count):,} idle connections",
+        cells.append((f"{int(count):,} {idle_label(scenario)}",
                       [("KiB per connection", bars_for(targets, "per_conn", order)),
                        ("RSS after close, % of before", bars_for(targets, "after_pct", order))]))
     return cells

@@ -8,7 +8,8 @@
 # usage: benchmarks/run.sh [TARGET...]     TARGET: direct gateway nginx haproxy (default: all)
 # env (defaults in brackets; benchmarks/README.md explains each):
 #   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
-#   SCENARIOS [get post download upload fixed-rate idle-memory]  CONNECTIONS ["64 1000"]
+#   SCENARIOS [get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory]
+#   CONNECTIONS ["64 1000"]  TLS_CONNECTIONS [64]  TLS_SUITE [TLS_AES_128_GCM_SHA256]  TLS_TICKETS [on]
 #   BIG_CONNECTIONS [10]  KEYED [1]  OBSERVE [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
 #   GATEWAY_BASELINE [none]: another gateway binary (an earlier build) measured in the same run
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
@@ -28,8 +29,11 @@ DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-1}"
 WORKERS="${WORKERS:-1}"
 WRK_THREADS="${WRK_THREADS:-1}"
-SCENARIOS="${SCENARIOS:-get post download upload fixed-rate idle-memory}"
+SCENARIOS="${SCENARIOS:-get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory}"
 CONNECTIONS="${CONNECTIONS:-64 1000}"
+TLS_CONNECTIONS="${TLS_CONNECTIONS:-64}"
+TLS_SUITE="${TLS_SUITE:-TLS_AES_128_GCM_SHA256}"
+TLS_TICKETS="${TLS_TICKETS:-on}"
 BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
 KEYED="${KEYED:-1}"
 OBSERVE="${OBSERVE:-1}"
@@ -51,7 +55,8 @@ DIRECT_PORT=19001
 NGINX_PORT=19010
 HAPROXY_PORT=19011
 GATEWAY_FIRST_PORT=19020   # gateway targets take 19020, 19021, ... in target order
-ADMIN_PORT_OFFSET=100      # and the observed ones their admin listener 100 ports above
+ADMIN_PORT_OFFSET=200      # the observed ones their admin listener 200 ports above
+TLS_PORT_OFFSET=100        # a proxy's HTTPS listener: its plain port + 100 (nginx 19110, HAProxy 19111, ...)
 
 BIG_SIZE=1048576
 SMALL_BODY='{"success":true,"data":{"id":"msg_1"}}'
@@ -78,10 +83,11 @@ check_arguments() {
             *) log "unknown target '$t' (want: direct gateway nginx haproxy)"; exit 2 ;; esac
     done
     for s in $SCENARIOS; do
-        case "$s" in get|post|download|upload|fixed-rate|idle-memory) ;;
-            *) log "unknown scenario '$s' (want: get post download upload fixed-rate idle-memory)"; exit 2 ;; esac
+        case "$s" in get|post|download|upload|fixed-rate|idle-memory|tls-get|tls-handshake|tls-idle-memory) ;;
+            *) log "unknown scenario '$s' (want: get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory)"; exit 2 ;; esac
     done
     [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { log "ROUNDS must be a positive whole number"; exit 2; }
+    [[ "$TLS_TICKETS" == on || "$TLS_TICKETS" == off ]] || { log "TLS_TICKETS must be on or off"; exit 2; }
     if ((ROUNDS < 5)); then log "ROUNDS=$ROUNDS: fine for a smoke run, too few for numbers worth quoting"; fi
 }
 
@@ -90,6 +96,9 @@ check_tools() {
     for tool in wrk curl nginx python3; do
         command -v "$tool" >/dev/null 2>&1 || { log "$tool is required (./dev.sh deps installs it)"; exit 1; }
     done
+    if uses_tls && ! command -v openssl >/dev/null 2>&1; then
+        log "openssl is required for the TLS scenarios (./dev.sh deps installs it)"; exit 1
+    fi
     if [[ "$PIN" == 1 ]] && ! command -v taskset >/dev/null 2>&1; then
         log "taskset missing: running unpinned"
         PIN=0
@@ -127,6 +136,21 @@ build_openloop() {
         command -v cc >/dev/null 2>&1 || { log "cc is required for the fixed-rate scenario (./dev.sh deps installs it)"; exit 1; }
         cc -O2 -Wall -o "$OPENLOOP" "$BENCH_DIR/openloop.c"
     fi
+}
+
+# Whether any TLS scenario runs: then every proxy (but `direct`) also gets an HTTPS listener.
+uses_tls() { [[ " $SCENARIOS " == *" tls-"* ]]; }
+
+# One certificate for every proxy (EC P-256, self-signed for 127.0.0.1), made once per run; with
+# TLS 1.3 and TLS_SUITE forced everywhere, every target does the same crypto per handshake.
+make_tls_certificate() {
+    TLS_DIR="$STATE/tls"
+    mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+        -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" 2>/dev/null
+    # HAProxy wants the chain and the key in one file.
+    cat "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$TLS_DIR/combined.pem"
 }
 
 # ---------------------------------------------------------------- processes
@@ -321,6 +345,40 @@ $(nginx_http_common "$p")
 EOF
 }
 
+nginx_proxy_location() {
+    cat <<EOF
+        location /v1/ {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # Stream request bodies as the gateway and HAProxy do, instead of spooling them.
+            proxy_request_buffering off;
+            # Buffer answers in memory only; spooling 1 MiB bodies to disk would measure the
+            # disk, not the proxy.
+            proxy_buffer_size 16k;
+            proxy_buffers 8 64k;
+            proxy_max_temp_file_size 0;
+        }
+EOF
+}
+
+# The HTTPS server of a proxy under test: same location, the run's certificate, TLS 1.3 with
+# TLS_SUITE only, session tickets as TLS_TICKETS says (nginx's defaults otherwise: no session cache).
+nginx_tls_server() { # PORT
+    uses_tls || return 0
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$1 ssl backlog=4096;
+        ssl_certificate $TLS_DIR/cert.pem;
+        ssl_certificate_key $TLS_DIR/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_conf_command Ciphersuites $TLS_SUITE;
+        ssl_session_tickets $TLS_TICKETS;
+$(nginx_proxy_location)
+    }
+EOF
+}
+
 write_nginx_proxy_conf() { # PREFIX
     local p="$1"
     cat >"$p/nginx.conf" <<EOF
@@ -335,21 +393,19 @@ $(nginx_http_common "$p")
     }
     server {
         listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        location /v1/ {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # Stream request bodies as the gateway and HAProxy do, instead of spooling them.
-            proxy_request_buffering off;
-            # Buffer answers in memory only; spooling 1 MiB bodies to disk would measure the
-            # disk, not the proxy.
-            proxy_buffer_size 16k;
-            proxy_buffers 8 64k;
-            proxy_max_temp_file_size 0;
-        }
+$(nginx_proxy_location)
     }
+$(nginx_tls_server $((NGINX_PORT + TLS_PORT_OFFSET)))
 }
 EOF
+}
+
+haproxy_tls_frontend() {
+    uses_tls || return 0
+    local tickets=""
+    if [[ "$TLS_TICKETS" == off ]]; then tickets=" no-tls-tickets"; fi
+    printf 'frontend fe_tls\n    bind 127.0.0.1:%s ssl crt %s alpn http/1.1%s\n    default_backend be\n' \
+        "$((HAPROXY_PORT + TLS_PORT_OFFSET))" "$TLS_DIR/combined.pem" "$tickets"
 }
 
 write_haproxy_conf() { # FILE
@@ -361,6 +417,8 @@ global
     # refuses to start when it cannot raise the limit that far. Idle client connections hold
     # no server side (http-reuse), so the limit we have suffices: warn and run.
     no strict-limits
+    ssl-default-bind-ciphersuites $TLS_SUITE
+    ssl-default-bind-options ssl-min-ver TLSv1.3
 
 defaults
     mode http
@@ -375,24 +433,34 @@ defaults
 frontend fe
     bind 127.0.0.1:$HAPROXY_PORT
     default_backend be
+$(haproxy_tls_frontend)
 
 backend be
     server backend 127.0.0.1:$BACKEND_PORT
 EOF
 }
 
-# write_gateway_conf FILE PORT ENGINE KEYED [OBSERVE]: ENGINE "" writes no io_engine line. The
-# keyed configuration is the realistic one: an API key, a rate limit and concurrency limits far
+# write_gateway_conf FILE PORT ENGINE KEYED [OBSERVE [TLS]]: ENGINE "" writes no io_engine line; TLS 1
+# adds the HTTPS listener at PORT + TLS_PORT_OFFSET. The keyed configuration is the realistic one:
+# an API key, a rate limit and concurrency limits far
 # above what the benchmark reaches (so nothing is refused, but every check runs) and
 # `idempotency optional` on the route. OBSERVE: metrics (an admin listener, so every loop
 # counts) or jsonlog (that, plus the JSON access log to a file next to the config).
 write_gateway_conf() {
-    local file=$1 port=$2 engine=$3 keyed=$4 observe=${5:-}
+    local file=$1 port=$2 engine=$3 keyed=$4 observe=${5:-} tls=${6:-0}
     local log_line="access_log off;"
     [[ "$observe" == jsonlog ]] && log_line="access_log ${file%/*}/access.log format=json;"
     {
         if [[ -n "$engine" ]]; then echo "io_engine $engine;"; fi
         echo "listen 127.0.0.1:$port;"
+        if [[ "$tls" == 1 ]]; then
+            echo "listen 127.0.0.1:$((port + TLS_PORT_OFFSET)) ssl;"
+            echo "ssl_certificate $TLS_DIR/cert.pem;"
+            echo "ssl_certificate_key $TLS_DIR/key.pem;"
+            echo "ssl_protocols TLSv1.3;"
+            echo "ssl_ciphersuites $TLS_SUITE;"
+            echo "ssl_session_tickets $TLS_TICKETS;"
+        fi
         echo "workers $WORKERS;"
         if [[ -n "$observe" ]]; then echo "admin_listen 127.0.0.1:$((port + ADMIN_PORT_OFFSET));"; fi
         echo "$log_line"
@@ -414,13 +482,33 @@ write_gateway_conf() {
 
 # Registry of targets, in report order. T_KIND: direct|gateway|nginx|haproxy.
 TARGETS=()
-declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_OBSERVE T_DEAD T_BIN
+declare -A T_KIND T_PORT T_PID T_ENGINE T_KEYED T_OBSERVE T_DEAD T_BIN T_TLS
 
 add_target() { # NAME KIND PORT [ENGINE KEYED OBSERVE BINARY]
     TARGETS+=("$1")
     T_KIND[$1]=$2; T_PORT[$1]=$3; T_ENGINE[$1]=${4:-}; T_KEYED[$1]=${5:-0}; T_OBSERVE[$1]=${6:-}; T_PID[$1]=""; T_DEAD[$1]=0
     T_BIN[$1]=${7:-$GATEWAY}
+    # An HTTPS listener in this run: every proxy but `direct` and the keyed and observed twins, and
+    # a gateway binary only when it knows TLS (a baseline build may predate it).
+    T_TLS[$1]=0
+    if uses_tls && [[ "$2" != direct && "${T_KEYED[$1]}" == 0 && -z "${T_OBSERVE[$1]}" ]]; then
+        if [[ "$2" != gateway ]] || gateway_knows_tls "${T_BIN[$1]}"; then
+            T_TLS[$1]=1
+        else
+            note "$1: left out of the TLS scenarios, $(basename "${T_BIN[$1]}") does not accept \`listen ... ssl;\`"
+        fi
+    fi
 }
+
+gateway_knows_tls() { # BINARY
+    local conf="$STATE/tls-check.conf"
+    write_gateway_conf "$conf" "$GATEWAY_FIRST_PORT" "" 0 "" 1
+    "$1" --check-config "$conf" >/dev/null 2>&1
+}
+
+serves_tls() { [[ "${T_TLS[$1]}" == 1 ]]; }
+tls_port() { echo $((T_PORT[$1] + TLS_PORT_OFFSET)); }
+is_tls_scenario() { [[ "$1" == tls-* ]]; }
 
 # Which io engines the gateway binary accepts: GATEWAY_ENGINES=auto means "epoll io_uring"
 # when the io_engine directive exists, else the gateway as it is, without the line.
@@ -512,7 +600,7 @@ start_target() {
         # -db: stay in the foreground as one process, so its pid is ours to watch.
         launch "$name" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
     gateway)
-        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}" "${T_OBSERVE[$name]}"
+        write_gateway_conf "$dir/gateway.conf" "${T_PORT[$name]}" "${T_ENGINE[$name]}" "${T_KEYED[$name]}" "${T_OBSERVE[$name]}" "${T_TLS[$name]}"
         launch "$name" "$PROXY_CPU" "${T_BIN[$name]}" --config "$dir/gateway.conf" ;;
     esac
     pid=$LAUNCHED_PID
@@ -525,6 +613,16 @@ start_target() {
         return 1
     fi
     T_PID[$name]=$pid
+    # An HTTPS listener that does not answer leaves the target out of the TLS scenarios only.
+    if serves_tls "$name"; then
+        local code
+        code="$(curl -sk -o /dev/null -m 2 -H "X-API-Key: $API_KEY" -w '%{http_code}' \
+            "https://127.0.0.1:$(tls_port "$name")/v1/sessions/demo" || true)"
+        if [[ "$code" != 200 ]]; then
+            note "$name: left out of the TLS scenarios, its HTTPS listener on 127.0.0.1:$(tls_port "$name") answered '$code', not 200"
+            T_TLS[$name]=0
+        fi
+    fi
     # A keyed target that answered without a key would measure the plain path under a new name.
     if [[ "${T_KEYED[$name]}" == 1 ]]; then
         local code
@@ -587,7 +685,7 @@ load_scenarios() {
     for s in $SCENARIOS; do
         case "$s" in
         get|post) for c in $CONNECTIONS; do echo "$s-$c"; done ;;
-        download|upload) echo "$s" ;;
+        download|upload|tls-get|tls-handshake) echo "$s" ;;
         esac
     done
 }
@@ -596,6 +694,7 @@ load_scenarios() {
 # idle memory would measure the same code as the plain target.
 target_runs() { # NAME SCENARIO
     [[ "${T_DEAD[$1]}" == 0 ]] || return 1
+    if is_tls_scenario "$2"; then serves_tls "$1"; return; fi
     [[ ( "${T_KEYED[$1]}" == 1 || -n "${T_OBSERVE[$1]}" ) && ( "$2" == download || "$2" == upload || "$2" == idle-memory ) ]] && return 1
     [[ "${T_KIND[$1]}" == direct && "$2" == idle-memory ]] && return 1
     return 0
@@ -615,6 +714,9 @@ write_wrk_script() { # SCENARIO FILE
             echo "wrk.headers[\"Content-Type\"] = \"application/json\""
         fi
         echo "wrk.headers[\"X-API-Key\"] = \"$API_KEY\""
+        # Every request on a new connection, each a TLS handshake (resumed from the connection
+        # before when session tickets are on: wrk keeps its session across reconnects).
+        if [[ "$1" == tls-handshake ]]; then echo "wrk.headers[\"Connection\"] = \"close\""; fi
         cat <<'LUA'
 done = function(summary, latency, requests)
     local e = summary.errors
@@ -628,7 +730,7 @@ LUA
 
 scenario_path() {
     case "$1" in
-    get-*) echo /v1/sessions/demo ;;
+    get-*|tls-get|tls-handshake) echo /v1/sessions/demo ;;
     post-*) echo /v1/messages ;;
     download) echo /v1/big ;;
     upload) echo /v1/upload ;;
@@ -639,6 +741,7 @@ scenario_conns() {
     case "$1" in
     get-*|post-*) echo "${1#*-}" ;;
     download|upload) echo "$BIG_CONNECTIONS" ;;
+    tls-get|tls-handshake) echo "$TLS_CONNECTIONS" ;;
     esac
 }
 
@@ -659,6 +762,7 @@ measure_load() { # NAME SCENARIO ROUND
     local name=$1 s=$2 round=$3 port=${T_PORT[$1]} pid=${T_PID[$1]}
     local url conns script out cpu0 cpu1 line
     url="http://127.0.0.1:$port$(scenario_path "$s")"
+    if is_tls_scenario "$s"; then url="https://127.0.0.1:$(tls_port "$name")$(scenario_path "$s")"; fi
     conns="$(scenario_conns "$s")"
     script="$STATE/wrk-$s.lua"
     out="$STATE/out/$s-$name-$round.txt"
@@ -715,21 +819,22 @@ measure_rate() { # NAME RATE ROUND
 
 # Idle memory wants a fresh process: memory pooled by the earlier load scenarios would hide
 # what the connections themselves cost. The target is restarted for every round.
-measure_idle() { # NAME ROUND
-    local name=$1 round=$2 out line pids
+measure_idle() { # NAME ROUND SCENARIO (idle-memory or tls-idle-memory)
+    local name=$1 round=$2 s=$3 out line pids port=${T_PORT[$1]} tls=()
+    if is_tls_scenario "$s"; then port="$(tls_port "$name")"; tls=(--tls); fi
     stop_target "$name"
     start_target "$name" || return 0
     mapfile -t pids < <(echo "${T_PID[$name]}"; descendants "${T_PID[$name]}")
-    out="$STATE/out/idle-memory-$name-$round.txt"
-    run_waited "$out" python3 "$BENCH_DIR/idle_conns.py" "${T_PORT[$name]}" /v1/sessions/demo \
+    out="$STATE/out/$s-$name-$round.txt"
+    run_waited "$out" python3 "$BENCH_DIR/idle_conns.py" "${tls[@]}" "$port" /v1/sessions/demo \
         "$IDLE_CONNECTIONS" "$IDLE_SETTLE" "${pids[@]}" || true
-    check_alive "$name" "idle-memory round $round" || return 0
+    check_alive "$name" "$s round $round" || return 0
     line="$(grep '^RESULT' "$out" || true)"
     if [[ -z "$line" ]]; then
-        note "$name / idle-memory round $round: no result (see benchmarks/results/tmp/out/$(basename "$out"))"
+        note "$name / $s round $round: no result (see benchmarks/results/tmp/out/$(basename "$out"))"
         return 0
     fi
-    record "kind=idle scenario=idle-memory target=$name round=$round ${line#RESULT }"
+    record "kind=idle scenario=$s target=$name round=$round ${line#RESULT }"
     log "  $name: RSS $(field before_kib "$line") → $(field with_kib "$line") → $(field after_kib "$line") KiB, failed $(field failed "$line"), dropped $(field dropped "$line")"
 }
 
@@ -764,12 +869,12 @@ run_fixed_rate() {
     done
 }
 
-run_idle_memory() {
-    local round t
+run_idle_memory() { # SCENARIO
+    local s=$1 round t
     for ((round = 1; round <= ROUNDS; round++)); do
-        log "idle-memory: round $round/$ROUNDS ($IDLE_CONNECTIONS idle keep-alive connections)"
+        log "$s: round $round/$ROUNDS ($IDLE_CONNECTIONS idle keep-alive connections)"
         for t in $(round_order "$round" "${TARGETS[@]}"); do
-            if target_runs "$t" idle-memory; then measure_idle "$t" "$round"; fi
+            if target_runs "$t" "$s"; then measure_idle "$t" "$round" "$s"; fi
         done
     done
 }
@@ -794,6 +899,9 @@ write_meta() {
         echo "versions: gateway $gw_rev; $(first_words nginx -v); $(first_words haproxy -v); $(first_words wrk -v)"
         echo "settings: ROUNDS=$ROUNDS × DURATION=${DURATION}s (warm-up ${WARMUP}s before each), WORKERS=$WORKERS per proxy, wrk -t$WRK_THREADS, big bodies over $BIG_CONNECTIONS connections"
         echo "pinning: $pin"
+        if uses_tls; then
+            echo "tls: TLS 1.3 with $TLS_SUITE only, one EC P-256 certificate, session tickets $TLS_TICKETS (wrk resumes the session of its previous connection when it can)"
+        fi
         echo "targets: ${TARGETS[*]}"
         if ((ROUNDS < 5 || DURATION < 10)); then
             echo "warning: smoke run (ROUNDS=$ROUNDS, DURATION=${DURATION}s): it shows the format, not numbers to quote"
@@ -818,6 +926,12 @@ main() {
     mapfile -t gateway_ports < <(seq "$GATEWAY_FIRST_PORT" $((GATEWAY_FIRST_PORT + 7)); \
         seq $((GATEWAY_FIRST_PORT + ADMIN_PORT_OFFSET)) $((GATEWAY_FIRST_PORT + ADMIN_PORT_OFFSET + 7)))
     check_ports_free "$BACKEND_PORT" "$DIRECT_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "${gateway_ports[@]}"
+    if uses_tls; then
+        local tls_ports=() port
+        for port in "$NGINX_PORT" "$HAPROXY_PORT" "${gateway_ports[@]}"; do tls_ports+=($((port + TLS_PORT_OFFSET))); done
+        check_ports_free "${tls_ports[@]}"
+        make_tls_certificate
+    fi
     raise_fd_limit
     rm -rf "$STATE"/out/* "$STATE"/*.log
     ROUNDS_FILE="$STATE/rounds.txt"
@@ -846,7 +960,8 @@ main() {
 
     run_load_scenarios
     if has_scenario fixed-rate; then run_fixed_rate; fi
-    if has_scenario idle-memory; then run_idle_memory; fi
+    if has_scenario idle-memory; then run_idle_memory idle-memory; fi
+    if has_scenario tls-idle-memory; then run_idle_memory tls-idle-memory; fi
     for t in "${TARGETS[@]}"; do stop_target "$t"; done
 
     local note_file="$STATE/notes.txt"

@@ -13,6 +13,12 @@ protocol EventHandler: AnyObject {
     var timer: TimerLink { get set }
 }
 
+/// Work that could not run in this loop iteration and must run in the next one, because no
+/// new event will ask for it (edge-triggered epoll already reported its socket).
+protocol DeferredStep: AnyObject {
+    func runDeferred()
+}
+
 /// One epoll instance driven by one thread. Descriptors are registered edge-triggered for
 /// reading and writing once, so steady-state traffic costs no epoll_ctl calls at all.
 /// Deadlines are kept on the handlers and indexed by a timing wheel.
@@ -34,6 +40,15 @@ final class EventLoop {
     let bufferSize: Int
     /// Client connections open on this loop.
     var openConnections = 0
+    /// Where TLS sessions coalesce small queued segments into one record; used within one flush call.
+    let tlsScratch = ByteBuffer(capacity: TLSSession.recordSize)
+    /// TLS handshake steps this iteration may still take. A step costs up to a millisecond or so
+    /// of crypto (a signature with an RSA-2048 key); past the budget, handshakes wait for the next
+    /// iteration, so a flood of new connections delays established ones by a bounded amount.
+    private var handshakeBudget = EventLoop.handshakesPerIteration
+    static let handshakesPerIteration = 16
+    private var deferred: [DeferredStep] = []
+    private var deferredRunning: [DeferredStep] = []
 
     /// Fails when the process is out of descriptors (many `workers` under a low limit).
     init(bufferSize: Int) throws(SystemError) {
@@ -98,11 +113,30 @@ final class EventLoop {
         if freeBuffers.count < 1024 { freeBuffers.append(buffer) }
     }
 
+    /// Whether a TLS handshake step may run now; false once this iteration's budget is spent.
+    func takeHandshakeTurn() -> Bool {
+        guard handshakeBudget > 0 else { return false }
+        handshakeBudget -= 1
+        return true
+    }
+
+    /// Runs `step` at the start of the next iteration, which then does not sleep in epoll.
+    func deferToNextIteration(_ step: DeferredStep) {
+        deferred.append(step)
+    }
+
     func run() -> Never {
         while true {
-            let n = csys_epoll_wait(epfd, events, capacity, timers.timeout(now: now))
+            let n = csys_epoll_wait(epfd, events, capacity, deferred.isEmpty ? timers.timeout(now: now) : 0)
             clock.micros = Clock.monotonicMicros()
             now = clock.micros / 1000
+            handshakeBudget = Self.handshakesPerIteration
+            // Oldest first: what waited since the last iteration runs before new arrivals.
+            if !deferred.isEmpty {
+                swap(&deferred, &deferredRunning)
+                for step in deferredRunning { step.runDeferred() }
+                deferredRunning.removeAll(keepingCapacity: true)
+            }
             if n > 0 {
                 for i in 0..<Int(n) {
                     let token = csys_epoll_event_data(events, Int32(i))

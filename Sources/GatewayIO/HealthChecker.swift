@@ -7,12 +7,17 @@ import Glibc
 /// loop's timing wheel like any connection (the deadline is the next check while idle, the
 /// check's timeout while one runs), so it never blocks the loop, and it never borrows a pooled
 /// request connection. The verdict goes to the server's shared `ServerHealth`, which every
-/// loop's balancer reads.
+/// loop's balancer reads. A TLS server is checked over TLS, verified as requests are: a server
+/// whose certificate would fail requests fails its checks too.
 final class HealthChecker: EventHandler {
     private let loop: EventLoop
     private let health: ServerHealth
     private let address: SocketAddress
     private let config: HealthCheckConfig
+    private let tls: UpstreamPool.TLSTarget?
+    /// The check's TLS session (TLS servers), and whether its handshake is still under way.
+    private var session: TLSSession?
+    private var handshaking = false
     private var tally: HealthCheckTally
     /// The check under way, with its socket; nil between checks.
     private var probe: HealthProbe?
@@ -23,11 +28,12 @@ final class HealthChecker: EventHandler {
     var deadline: UInt64 = 0
     var timer = TimerLink()
 
-    init(loop: EventLoop, health: ServerHealth, address: SocketAddress, config: HealthCheckConfig) {
+    init(loop: EventLoop, health: ServerHealth, address: SocketAddress, config: HealthCheckConfig, tls: UpstreamPool.TLSTarget?) {
         self.loop = loop
         self.health = health
         self.address = address
         self.config = config
+        self.tls = tls
         tally = HealthCheckTally(fails: config.fails, passes: config.passes, isDown: health.isFailingChecks)
         // The first check goes out as soon as the loop runs.
         setDeadline(loop.now)
@@ -43,7 +49,8 @@ final class HealthChecker: EventHandler {
             for server in pool.balancer.servers {
                 defer { ordinal += 1 }
                 guard ordinal % loops == share else { continue }
-                checkers.append(HealthChecker(loop: loop, health: server.health, address: pool.addresses[server.index], config: config))
+                checkers.append(HealthChecker(loop: loop, health: server.health, address: pool.addresses[server.index], config: config,
+                                              tls: pool.tls[server.index]))
             }
         }
         return checkers
@@ -77,8 +84,9 @@ final class HealthChecker: EventHandler {
             let error = csys_socket_error(fd)
             if error != 0 { return finish(.failed("connect: \(String(cString: strerror(error)))")) }
             connecting = false
-            step = probe!.connected()
+            return connected()
         }
+        if handshaking { return stepHandshake() }
         advance()
     }
 
@@ -95,10 +103,35 @@ final class HealthChecker: EventHandler {
             loop.register(fd, self)
             setDeadline(startedAt + UInt64(config.timeoutMs))
             connecting = !done
-            if done {
-                step = probe!.connected()
-                advance()
+            if done { connected() }
+        }
+    }
+
+    /// The socket is connected: a TLS server's handshake comes first.
+    private func connected() {
+        if let tls {
+            guard let made = tls.context.session(fd: fd, host: tls.host, scratch: loop.tlsScratch) else {
+                return finish(.failed("cannot make a TLS session"))
             }
+            session = made
+            handshaking = true
+            return stepHandshake()
+        }
+        step = probe!.connected()
+        advance()
+    }
+
+    private func stepHandshake() {
+        guard let session else { return }
+        switch session.handshake() {
+        case .done:
+            handshaking = false
+            step = probe!.connected()
+            advance()
+        case .wantRead, .wantWrite:
+            return
+        case .failed(let reason):
+            finish(.failed("TLS handshake: \(reason)"))
         }
     }
 
@@ -107,6 +140,15 @@ final class HealthChecker: EventHandler {
         while let current = probe {
             switch step {
             case .send:
+                if let session {
+                    switch current.unsent.withUnsafeBytes({ session.send($0) }) {
+                    case .bytes(let n): step = probe!.didSend(n)
+                    case .wouldBlock: return
+                    case .closed: return finish(.failed("send: the server closed the connection"))
+                    case .failed(let reason): return finish(.failed("send: \(reason)"))
+                    }
+                    continue
+                }
                 let n = current.unsent.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if n < 0 {
                     if wouldBlock() { return }
@@ -115,6 +157,13 @@ final class HealthChecker: EventHandler {
                 step = probe!.didSend(n)
             case .receive:
                 let decided: HealthProbe.Step? = withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { buffer in
+                    if let session {
+                        switch session.receive(into: buffer) {
+                        case .bytes(let n): return probe!.received(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+                        case .wouldBlock: return nil
+                        case .closed, .failed: return current.peerClosed()
+                        }
+                    }
                     let n = Glibc.recv(fd, buffer.baseAddress, buffer.count, 0)
                     if n > 0 { return probe!.received(UnsafeRawBufferPointer(rebasing: buffer[..<n])) }
                     if n == 0 || !wouldBlock() { return current.peerClosed() }
@@ -131,6 +180,8 @@ final class HealthChecker: EventHandler {
     /// The check is decided: close its socket, count the result, and, when the server changes
     /// state, tell every loop through its shared health.
     private func finish(_ outcome: HealthProbe.Outcome) {
+        session = nil
+        handshaking = false
         if fd >= 0 {
             loop.close(fd)
             fd = -1

@@ -10,15 +10,18 @@ final class Listener: EventHandler {
     /// What the socket is bound to: a reload keeps the listeners of addresses it still has.
     let address: SocketAddress
     let worker: WorkerContext
+    /// `listen ... ssl`: connections start with a TLS handshake (a reload may change it).
+    var ssl: Bool
     var deadline: UInt64 = 0
     var timer = TimerLink()
     private var pausedForDescriptors = false
     private var warnedAboutDescriptors = false
 
-    init(fd: Int32, address: SocketAddress, worker: WorkerContext) {
+    init(fd: Int32, address: SocketAddress, worker: WorkerContext, ssl: Bool) {
         self.fd = fd
         self.address = address
         self.worker = worker
+        self.ssl = ssl
         worker.loop.register(fd, self, events: CSYS_EPOLLIN | CSYS_EPOLLET)
     }
 
@@ -47,7 +50,8 @@ final class Listener: EventHandler {
             let client = csys_accept(fd, &storage, &length)
             if client >= 0 {
                 _ = csys_set_int_option(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-                _ = ClientConnection(fd: client, worker: worker, peer: SocketAddress(storage: storage, length: length))
+                ClientConnection(fd: client, worker: worker, peer: SocketAddress(storage: storage, length: length),
+                                 tls: ssl ? worker.serverTLS : nil)
                 continue
             }
             let error = csys_errno()

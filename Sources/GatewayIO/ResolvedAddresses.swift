@@ -6,6 +6,8 @@ import GatewayCore
 public struct ResolvedAddresses: Sendable {
     public struct Listen: Sendable {
         public let address: SocketAddress
+        /// `listen ... ssl`.
+        public let ssl: Bool
         let location: SourceLocation
     }
 
@@ -27,7 +29,7 @@ public struct ResolvedAddresses: Sendable {
         for entry in config.listen {
             for address in try addresses(entry.host, entry.port, "listen", at: entry.location) {
                 try checkOverlap(address, text: text(entry.host, entry.port), at: entry.location, with: listen)
-                listen.append(Listen(address: address, location: entry.location))
+                listen.append(Listen(address: address, ssl: entry.ssl, location: entry.location))
             }
         }
         var servers: [String: [Server]] = [:]

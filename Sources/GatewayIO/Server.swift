@@ -11,17 +11,19 @@ public enum Server {
 
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
-    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses) throws(SystemError) -> Never {
+    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses,
+                           tls: TLSContexts) throws(SystemError) -> Never {
         // Set up in a function of its own: what it holds is let go when it returns, so after a
         // reload nothing keeps the first configuration and its pipeline alive.
-        let first = try start(config: config, addresses: addresses)
+        let first = try start(config: config, addresses: addresses, tls: tls)
         _ = consume config
         _ = consume addresses
         first.loop.run()
     }
 
     /// Starts every worker but the first (on the main thread), which is returned ready to run.
-    private static func start(config: GatewayConfig, addresses: ResolvedAddresses) throws(SystemError) -> WorkerContext {
+    private static func start(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts) throws(SystemError)
+        -> WorkerContext {
         csys_ignore_sigpipe()
         // Before any thread exists, so that every thread blocks them and only the first loop reads them.
         let hangup = SignalWatch.block(SIGHUP, name: "SIGHUP")
@@ -42,9 +44,9 @@ public enum Server {
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
         for (index, mailbox) in mailboxes.enumerated() {
-            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, pipeline: pipeline, health: health,
-                                                      index: index, loops: workers, observers: observers, mailbox: mailbox,
-                                                      shutdown: shutdown)))
+            contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline,
+                                                      health: health, index: index, loops: workers, observers: observers,
+                                                      mailbox: mailbox, shutdown: shutdown)))
         }
         try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
@@ -52,16 +54,16 @@ public enum Server {
                                            idempotency: idempotency, workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
         let reloader = Reloader(running, mailboxes: mailboxes, observers: observers)
         if let idempotency { try JournalFlusher.start(idempotency) }
-        let listenAddresses = addresses.listen.map(\.address)
+        let listen = addresses.listen
         for index in 1..<workers {
             let (context, fds) = (contexts[index], listenersPerWorker[index])
             try Thread.start {
-                prepare(context.worker, addresses: listenAddresses, fds: fds)
+                prepare(context.worker, listen: listen, fds: fds)
                 context.worker.loop.run()
             }
         }
         let first = contexts[0].worker
-        prepare(first, addresses: listenAddresses, fds: listenersPerWorker[0])
+        prepare(first, listen: listen, fds: listenersPerWorker[0])
         // The first worker also reads the signals.
         let drainTimer = DrainTimer(loop: first.loop, shutdown: shutdown)
         if let hangup { _ = SignalWatch(fd: hangup, loop: first.loop) { reloader.request() } }
@@ -74,7 +76,7 @@ public enum Server {
         // Last, so that a pid file is only ever left by a gateway that started.
         if let path = config.pidFile { try PidFile.write(path) }
         observers.status.markListening()
-        var listenText = addresses.listen.map(\.address.description).joined(separator: ", ")
+        var listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s)")
         return first
@@ -86,9 +88,11 @@ public enum Server {
         init(_ worker: WorkerContext) { self.worker = worker }
     }
 
-    /// Registers the worker's listeners (`fds`: its socket for each of `addresses`), mailbox and trimmer.
-    private static func prepare(_ worker: WorkerContext, addresses: [SocketAddress], fds: [Int32]) {
-        for (address, fd) in zip(addresses, fds) { worker.listeners.append(Listener(fd: fd, address: address, worker: worker)) }
+    /// Registers the worker's listeners (`listen`: the address and `ssl` of each of `fds`), mailbox and trimmer.
+    private static func prepare(_ worker: WorkerContext, listen: [ResolvedAddresses.Listen], fds: [Int32]) {
+        for (entry, fd) in zip(listen, fds) {
+            worker.listeners.append(Listener(fd: fd, address: entry.address, worker: worker, ssl: entry.ssl))
+        }
         _ = MailboxReader(worker.mailbox, worker: worker)
         _ = MemoryTrimmer(worker: worker)
     }

@@ -6,34 +6,39 @@ import Glibc
 protocol UpstreamDelegate: AnyObject {
     func upstreamConnected(_ upstream: UpstreamConnection)
     func upstreamConnectFailed(_ upstream: UpstreamConnection, code: Int32)
+    func upstreamHandshakeFailed(_ upstream: UpstreamConnection, reason: String)
     func upstreamReady(_ upstream: UpstreamConnection, readable: Bool, writable: Bool, hangup: Bool)
     func upstreamTimerFired(_ upstream: UpstreamConnection)
 }
 
-/// A socket to one upstream server: connecting, lent to one exchange, or idle in its pool. What
-/// the exchange sees of it is its `link` (buffers and readiness).
+/// A socket to one upstream server: connecting (then, for a TLS server, handshaking), lent to one
+/// exchange, or idle in its pool. What the exchange sees of it is its `link` (buffers and
+/// readiness); the connect timeout covers the TLS handshake too, as in nginx.
 final class UpstreamConnection: EventHandler {
-    enum State { case connecting, active, idle, closed }
+    enum State { case connecting, handshaking, active, idle, closed }
 
     let fd: Int32
     let loop: EventLoop
     /// Changes when a reload hands the idle connection to the new configuration's pool.
     private(set) var pool: UpstreamPool
     let link: UpstreamLink
-    private let transport: PlainTransport
+    private let transport: Transport
     private(set) var state: State
     weak var delegate: UpstreamDelegate?
     var deadline: UInt64 = 0
     var timer = TimerLink()
 
-    init(fd: Int32, loop: EventLoop, pool: UpstreamPool, link: UpstreamLink, connected: Bool) {
+    /// `tls`: the session for a TLS server; its handshake starts once the socket is connected
+    /// (registering reports a connected socket writable at once).
+    init(fd: Int32, loop: EventLoop, pool: UpstreamPool, link: UpstreamLink, connected: Bool, tls: TLSSession?) {
         self.fd = fd
         self.loop = loop
         self.pool = pool
         self.link = link
-        transport = PlainTransport(fd: fd)
-        state = connected ? .active : .connecting
-        link.writable = connected
+        transport = tls.map { .tls($0) } ?? .plain(PlainTransport(fd: fd))
+        let ready = connected && tls == nil
+        state = ready ? .active : .connecting
+        link.writable = ready
         loop.register(fd, self)
     }
 
@@ -52,13 +57,20 @@ final class UpstreamConnection: EventHandler {
                 delegate?.upstreamConnectFailed(self, code: error)
                 return
             }
+            if case .tls = transport {
+                state = .handshaking
+                stepHandshake()
+                return
+            }
             state = .active
             link.writable = true
             delegate?.upstreamConnected(self)
+        case .handshaking:
+            stepHandshake()
         case .active:
             let hangup = flags & (CSYS_EPOLLRDHUP | CSYS_EPOLLHUP | CSYS_EPOLLERR) != 0
-            let readable = hangup || flags & CSYS_EPOLLIN != 0
-            let writable = flags & CSYS_EPOLLOUT != 0 && !link.writable
+            let (readable, writable) = transport.readiness(readable: hangup || flags & CSYS_EPOLLIN != 0,
+                                                           writable: flags & CSYS_EPOLLOUT != 0 && !link.writable)
             if readable || writable { delegate?.upstreamReady(self, readable: readable, writable: writable, hangup: hangup) }
         case .idle:
             // An idle pooled connection has nothing to say: any event means the server closed it.
@@ -71,9 +83,24 @@ final class UpstreamConnection: EventHandler {
         }
     }
 
+    /// One non-blocking handshake step; the next readiness event takes the next one.
+    private func stepHandshake() {
+        guard case .tls(let session) = transport else { return }
+        switch session.handshake() {
+        case .done:
+            state = .active
+            link.writable = true
+            delegate?.upstreamConnected(self)
+        case .wantRead, .wantWrite:
+            return
+        case .failed(let reason):
+            delegate?.upstreamHandshakeFailed(self, reason: reason)
+        }
+    }
+
     func deadlineExpired() {
         switch state {
-        case .connecting, .active: delegate?.upstreamTimerFired(self)
+        case .connecting, .handshaking, .active: delegate?.upstreamTimerFired(self)
         case .idle:
             pool.forgetIdle(self)
             close()
@@ -99,6 +126,8 @@ final class UpstreamConnection: EventHandler {
     func release() {
         delegate = nil
         returnIdleBuffer()
+        // Decrypted bytes still inside OpenSSL would be a stray answer to the next request.
+        if case .tls(let session) = transport, session.hasPendingBytes { return close() }
         guard state == .active, link.input == nil, pool.keepIdle(self) else {
             close()
             return
@@ -117,15 +146,21 @@ final class UpstreamConnection: EventHandler {
             loop.returnBuffer(buffer)
             link.input = nil
         }
+        transport.close()
         loop.close(fd)
     }
 
     func read() -> ReadResult {
         if link.input == nil { link.input = loop.takeBuffer() }
-        return transport.read(into: link.input!)
+        let result = transport.read(into: link.input!)
+        if case .tls(let session) = transport, let failure = session.failure { link.failure = failure }
+        return result
     }
 
     func flush() -> FlushResult { transport.flush(link.output) }
+
+    /// The server's TLS close (or a failure) was read with the data: no further event will say so.
+    var peerClosed: Bool { transport.peerClosed }
 
     private func returnIdleBuffer() {
         if let buffer = link.input, buffer.readableCount == 0 {

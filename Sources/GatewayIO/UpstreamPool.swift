@@ -6,6 +6,9 @@ final class UpstreamPool {
     let group: Int
     let balancer: UpstreamBalancer
     let addresses: [SocketAddress]
+    /// For each server spoken to over TLS: the block's TLS context and the host its certificate
+    /// must name (SNI); nil for plain servers.
+    let tls: [TLSTarget?]
     private var idle: [[UpstreamConnection]]
     /// A reload replaced this pool: connections still lent out when it happened come back here
     /// and go on to the same server in the `successor` pool (`servers[index]`), or close if
@@ -15,12 +18,21 @@ final class UpstreamPool {
     /// The loop's metric block, told each server's idle count as it changes.
     private let metrics: LoopMetrics?
 
+    struct TLSTarget {
+        let context: TLSClientContext
+        let host: String
+    }
+
     /// `addresses` by server index, as the balancer's members were made.
-    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?) {
+    init(group: Int, balancer: UpstreamBalancer, addresses: [SocketAddress], metrics: LoopMetrics?, tls context: TLSClientContext?) {
         self.group = group
         self.balancer = balancer
         self.addresses = addresses
         self.metrics = metrics
+        tls = balancer.servers.map { server in
+            guard server.config.tls, let context else { return nil }
+            return TLSTarget(context: context, host: server.config.host)
+        }
         idle = Array(repeating: [], count: balancer.servers.count)
     }
 
@@ -66,10 +78,18 @@ final class UpstreamPool {
     }
 
     /// A reload replaced this pool by `newer`, the pool of the same upstream name (nil: the
-    /// group is gone). Idle connections to servers still configured move over, the others close.
+    /// group is gone). Idle plain connections to servers still configured move over; the others
+    /// close, TLS ones too, as they were set up under the old certificates and settings.
     func handOver(to newer: UpstreamPool?) {
         replaced = true
-        successor = newer.map { newer in (newer, addresses.map { newer.addresses.firstIndex(of: $0) }) }
+        successor = newer.map { newer in
+            (newer, addresses.indices.map { server in
+                guard tls[server] == nil, let moved = newer.addresses.firstIndex(of: addresses[server]), newer.tls[moved] == nil else {
+                    return nil
+                }
+                return moved
+            })
+        }
         let connections = idle.joined()
         idle = Array(repeating: [], count: idle.count)
         for server in idle.indices { published(server) }

@@ -2,14 +2,17 @@ import GatewayCore
 
 /// Everything the connections of one event loop share: the loop, the exchange environment (filter
 /// chain, limits, balancers, ids, metric block, access log buffer, and through it the upstream
-/// pools) and the listeners. Never touched by another thread: other threads reach it through its
-/// mailbox.
+/// pools), the listeners and the TLS context they hand new connections. Never touched by another
+/// thread: other threads reach it through its mailbox.
 final class WorkerContext {
     let loop: EventLoop
     /// The loop's newest configuration: new connections start on it, and connections move to it
     /// between requests (exchanges in flight finish on the environment they started with).
     private(set) var environment: ExchangeEnvironment
     private(set) var config: GatewayConfig
+    /// What `ssl` listeners hand new connections; a reload replaces it for new connections only:
+    /// each open one holds the context it started with.
+    private(set) var serverTLS: TLSServerContext?
     var listeners: [Listener] = []
     let mailbox: LoopMailbox
     let shutdown: Shutdown
@@ -27,8 +30,9 @@ final class WorkerContext {
         return max(64 * 1024, largestHead + 1024)
     }
 
-    init(config: GatewayConfig, addresses: ResolvedAddresses, pipeline: RequestPipeline, health: UpstreamHealthTable,
-         index: Int, loops: Int, observers: Observers, mailbox: LoopMailbox, shutdown: Shutdown) throws(SystemError) {
+    init(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts, pipeline: RequestPipeline,
+         health: UpstreamHealthTable, index: Int, loops: Int, observers: Observers, mailbox: LoopMailbox,
+         shutdown: Shutdown) throws(SystemError) {
         let loop = try EventLoop(bufferSize: Self.bufferSize(for: config))
         self.loop = loop
         self.config = config
@@ -37,15 +41,17 @@ final class WorkerContext {
         self.observers = observers
         self.mailbox = mailbox
         self.shutdown = shutdown
-        environment = Self.environment(config, addresses, pipeline, health, loop: loop, observers: observers, share: index, of: loops)
+        serverTLS = tls.server
+        environment = Self.environment(config, addresses, tls, pipeline, health, loop: loop, observers: observers,
+                                       share: index, of: loops)
     }
 
     /// `config` as this loop runs it: balancers over the process's shared health objects (in the
-    /// pipeline's group order), pools, a metric block and access log buffer labelled for it, and
-    /// the active checks of the servers dealt to this loop.
-    private static func environment(_ config: GatewayConfig, _ addresses: ResolvedAddresses, _ pipeline: RequestPipeline,
-                                    _ health: UpstreamHealthTable, loop: EventLoop, observers: Observers,
-                                    share: Int, of loops: Int) -> ExchangeEnvironment {
+    /// pipeline's group order), pools (with their TLS contexts), a metric block and access log
+    /// buffer labelled for it, and the active checks of the servers dealt to this loop.
+    private static func environment(_ config: GatewayConfig, _ addresses: ResolvedAddresses, _ tls: TLSContexts,
+                                    _ pipeline: RequestPipeline, _ health: UpstreamHealthTable, loop: EventLoop,
+                                    observers: Observers, share: Int, of loops: Int) -> ExchangeEnvironment {
         let balancers = health.groups.map { UpstreamBalancer(health: $0) }
         let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
         let metrics = observers.registry?.makeLoopMetrics(layout)
@@ -54,7 +60,7 @@ final class WorkerContext {
         }
         let pools = balancers.enumerated().map { group, balancer in
             UpstreamPool(group: group, balancer: balancer, addresses: addresses.servers[balancer.config.name, default: []].map(\.address),
-                         metrics: metrics)
+                         metrics: metrics, tls: tls.upstreams[balancer.config.name])
         }
         let generation = LoopGeneration(pools: pools, metrics: metrics, registry: observers.registry, accessLog: accessLog,
                                         healthCheckers: HealthChecker.start(for: pools, on: loop, share: share, of: loops))
@@ -77,12 +83,14 @@ final class WorkerContext {
 
     /// Switches to a new configuration between events: new connections and new requests use it.
     func apply(_ reload: LoopReload) {
-        let newer = Self.environment(reload.config, reload.addresses, reload.pipeline, reload.health, loop: loop,
+        let newer = Self.environment(reload.config, reload.addresses, reload.tls, reload.pipeline, reload.health, loop: loop,
                                      observers: observers, share: index, of: loops)
         Self.generation(of: environment).handOver(to: Self.generation(of: newer))
         environment.supersede(by: newer)
         environment = newer
         config = reload.config
+        // New certificates and TLS settings: for connections accepted from now on.
+        serverTLS = reload.tls.server
         for address in reload.closed {
             listeners.removeAll { listener in
                 guard listener.address == address else { return false }
@@ -90,10 +98,18 @@ final class WorkerContext {
                 return true
             }
         }
-        // TLS: listeners kept across the reload take the new configuration's certificates here.
+        // A listener that stays may have gained or lost `ssl`: the same socket, new connections change.
+        for listener in listeners {
+            if let entry = reload.addresses.listen.first(where: { $0.address == listener.address }) { listener.ssl = entry.ssl }
+        }
         for (address, fd) in reload.opened {
             // A reload that was under way when the drain began must not start accepting again.
-            if draining { loop.close(fd) } else { listeners.append(Listener(fd: fd, address: address, worker: self)) }
+            if draining {
+                loop.close(fd)
+                continue
+            }
+            let ssl = reload.addresses.listen.first { $0.address == address }?.ssl ?? false
+            listeners.append(Listener(fd: fd, address: address, worker: self, ssl: ssl))
         }
         // Idle connections let go of the old configuration now, not at their next request.
         for connection in loop.handlers(of: ClientConnection.self) { connection.adoptNewestEnvironment() }

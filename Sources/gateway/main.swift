@@ -43,14 +43,16 @@ guard reloading || arguments.count == 2 && (arguments[0] == "--config" || argume
     fail("expected --config FILE, --check-config FILE or --reload --config FILE\n\(usage)", status: 2)
 }
 
-/// FILE read, validated and its names resolved (a server that does not resolve is a config
-/// error, for --check-config too); any error ends the process.
-func load(_ path: String) -> (GatewayConfig, ResolvedAddresses) {
+/// FILE read, validated, its names resolved (a server that does not resolve is a config error,
+/// for --check-config too) and its certificates, keys and CA files loaded (with OpenSSL's
+/// reasons); any error ends the process.
+func load(_ path: String) -> (GatewayConfig, ResolvedAddresses, TLSContexts) {
     do {
         let config = try GatewayConfig.load(path: path)
         let addresses = try ResolvedAddresses.resolve(config)
+        let tls = try TLSContexts.load(config)
         for warning in config.access.warnings { printError("warning: \(warning)") }
-        return (config, addresses)
+        return (config, addresses, tls)
     } catch {
         fail("\(error)")
     }
@@ -59,9 +61,9 @@ func load(_ path: String) -> (GatewayConfig, ResolvedAddresses) {
 /// Runs the gateway. The configuration is handed over, not kept here: once a reload replaces it,
 /// nothing holds the first one (with a million keys, a hundred megabytes).
 func serve(_ path: String) -> Never {
-    let (config, addresses) = load(path)
+    let (config, addresses, tls) = load(path)
     do {
-        try Server.run(config: consume config, addresses: consume addresses)
+        try Server.run(config: consume config, addresses: consume addresses, tls: tls)
     } catch {
         fail("cannot start: \(error)")
     }

@@ -203,7 +203,7 @@ final class ConfigBuilderTests: XCTestCase {
             ("workers 1 2;", "3:11", ["'workers': too many arguments"]),
             ("workers 4\naccess_log on;", "4:1", ["too many arguments", "missing ';' at the end of line 3?"]),
             ("errors x { }", "3:8", ["'errors': too many arguments", "errors { ... }"]),
-            ("listen 80 { }", "3:1", ["'listen' does not take a block", "listen [HOST:]PORT;"]),
+            ("listen 80 { }", "3:1", ["'listen' does not take a block", "listen [HOST:]PORT [ssl];"]),
             ("upstream v;", "3:1", ["'upstream' needs a block", "upstream NAME { ... }"]),
             ("errors { map A b; }", "3:10", ["'map': too few arguments", "map UPSTREAM_CODE CODE STATUS;"]),
             ("route /b { methods GET; }", "3:1", ["'route /b' has no upstream", "upstream NAME;"]),

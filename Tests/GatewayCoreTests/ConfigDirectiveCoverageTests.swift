@@ -65,6 +65,16 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .shutdownTimeout: ("shutdown_timeout 7s;", { $0.shutdownTimeoutMs == 7000 })
             case .pid: ("pid run/gateway.pid;", { $0.pidFile == self.directory + "/run/gateway.pid" })
             case .adminListen: ("admin_listen 127.0.0.1:9901;", { $0.adminListen?.port == 9901 })
+            case .sslCertificate, .sslCertificateKey:
+                ("ssl_certificate c.pem; ssl_certificate_key k.pem;", {
+                    $0.tls.certificates == [ServerTLSConfig.Certificate(chain: ConfigFile(path: self.directory + "/c.pem"),
+                                                                        key: ConfigFile(path: self.directory + "/k.pem"))]
+                })
+            case .sslProtocols: ("ssl_protocols TLSv1.3;", { $0.tls.minVersion == .tls13 && $0.tls.maxVersion == .tls13 })
+            case .sslCiphers: ("ssl_ciphers ECDHE+AESGCM;", { $0.tls.ciphers == "ECDHE+AESGCM" })
+            case .sslCiphersuites: ("ssl_ciphersuites TLS_AES_128_GCM_SHA256;", { $0.tls.ciphersuites == "TLS_AES_128_GCM_SHA256" })
+            case .sslSessionTickets: ("ssl_session_tickets off;", { !$0.tls.sessionTickets })
+            case .sslHandshakeTimeout: ("ssl_handshake_timeout 7s;", { $0.tls.handshakeTimeoutMs == 7000 })
             }
             check(name.rawValue, probe)
         }
@@ -80,6 +90,13 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .keepaliveTimeout: ("keepalive_timeout 7s;", { $0.keepaliveTimeoutMs == 7000 })
             case .maxResponseHeader: ("max_response_header 7k;", { $0.maxResponseHeaderSize == 7 << 10 })
             case .healthCheck: ("health_check interval=7s;", { $0.healthCheck?.intervalMs == 7000 })
+            case .tls: ("tls on;", { $0.servers.allSatisfy(\.tls) })
+            case .tlsTrustedCertificate: ("tls on; tls_trusted_certificate /ca.pem;", { $0.tls.trustedCertificate?.path == "/ca.pem" })
+            case .tlsServerName: ("tls on; tls_server_name api.example.com;", { $0.tls.serverName == "api.example.com" })
+            case .tlsCertificate, .tlsCertificateKey:
+                ("tls on; tls_certificate /c.pem; tls_certificate_key /k.pem;", {
+                    $0.tls.certificate?.path == "/c.pem" && $0.tls.certificateKey?.path == "/k.pem"
+                })
             }
             let server = name == .server ? "" : "server 127.0.0.1:1; "
             check(name.rawValue, ("upstream v { \(server)\(text) }", { $0.upstreams["v"].map(holds) ?? false }))

@@ -36,7 +36,12 @@ final class MetricsTests: XCTestCase {
         }
         for _ in 0..<2 { statuses.append(try c.exchange(get("/v1/sessions/a", headers: Self.auth)).status) }
         XCTAssertEqual(statuses, [200, 200, 200, 401, 404, 201, 201, 200, 429])
-        let after = try Scrape.take(adminPort: adminPort)
+        // An exchange is counted once its last bytes are written, which the client may see first.
+        var after = try Scrape.take(adminPort: adminPort)
+        _ = try eventually(timeout: 3) {
+            after = try Scrape.take(adminPort: adminPort)
+            return after["gateway_exchanges_in_flight"] == 0
+        }
 
         func moved(_ series: String) -> Double { (after[series] ?? 0) - (before[series] ?? 0) }
         XCTAssertEqual(moved("gateway_requests_total{method=\"GET\",route=\"/v1/\",status_class=\"2xx\"}"), 4)
@@ -98,7 +103,12 @@ final class ReadinessTests: XCTestCase {
         let readyz = try RawClient(port: adminPort).exchange(get("/readyz"))
         XCTAssertEqual(readyz.status, 503)
         XCTAssertEqual(readyz.json["problems"] as? [String], ["upstream messaging has no healthy server"])
-        let scrape = try Scrape.take(adminPort: adminPort)
+        // Counted as the exchange ends, which the client may see before the gateway has.
+        var scrape = try Scrape.take(adminPort: adminPort)
+        _ = try eventually(timeout: 3) {
+            scrape = try Scrape.take(adminPort: adminPort)
+            return scrape["gateway_errors_total{code=\"service_unavailable\"}"] == 1
+        }
         for port in [dead1, dead2] {
             XCTAssertEqual(scrape["gateway_upstream_server_up{server=\"127.0.0.1:\(port)\",upstream=\"messaging\"}"], 0)
             XCTAssertEqual(scrape["gateway_upstream_server_ejections_total{server=\"127.0.0.1:\(port)\",upstream=\"messaging\"}"], 1)

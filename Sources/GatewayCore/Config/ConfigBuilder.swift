@@ -9,6 +9,9 @@ struct ConfigBuilder {
     private var routeTargets: [ConfigArgument] = []
     private var upstreamLocations: [String: SourceLocation] = [:]
     private var routeLocations: [String: SourceLocation] = [:]
+    /// `ssl_certificate` and `ssl_certificate_key` in file order, paired once all are read.
+    var certificateChains: [ConfigFile] = []
+    var certificateKeys: [ConfigFile] = []
 
     static func build(_ directives: [ConfigDirective], file: String, baseDirectory: String) throws(ConfigError) -> GatewayConfig {
         var builder = ConfigBuilder(config: GatewayConfig(sourceFile: file, listen: [], upstreams: [:], routes: []),
@@ -70,6 +73,13 @@ struct ConfigBuilder {
                 let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
                 config.pidFile = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
             case .adminListen: config.adminListen = try ObservabilityConfigBuilder.adminListen(d)
+            case .sslCertificate: certificateChains.append(file(d))
+            case .sslCertificateKey: certificateKeys.append(file(d))
+            case .sslProtocols: try tlsProtocols(d)
+            case .sslCiphers: (config.tls.ciphers, config.tls.ciphersLocation) = try cipherList(d)
+            case .sslCiphersuites: (config.tls.ciphersuites, config.tls.ciphersuitesLocation) = try cipherList(d)
+            case .sslSessionTickets: config.tls.sessionTickets = try Value.keyword(d, [("on", true), ("off", false)])
+            case .sslHandshakeTimeout: config.tls.handshakeTimeoutMs = try Value.duration(d, in: 1...Value.day)
             }
         }
     }
@@ -84,7 +94,10 @@ struct ConfigBuilder {
         guard let (host, port) = ConfigValues.hostPort(arg.text, allowBarePort: true) else {
             throw Value.error(arg, d, "HOST:PORT, [IPV6]:PORT or a bare PORT (1...65535)")
         }
-        return ListenAddress(host: host, port: port, location: arg.location)
+        if d.arguments.count == 2, d.arguments[1].text != "ssl" {
+            throw Value.error(d.arguments[1], d, "'ssl' (a TLS listener) or nothing after the address")
+        }
+        return ListenAddress(host: host, port: port, ssl: d.arguments.count == 2, location: arg.location)
     }
 
     private mutating func upstream(_ d: ConfigDirective) throws(ConfigError) {
@@ -94,7 +107,9 @@ struct ConfigBuilder {
         }
         upstreamLocations[name] = d.location
         var upstream = UpstreamConfig(name: name)
-        for (name, c) in try DirectiveRule.check(d.block ?? [], as: UpstreamDirective.self) {
+        var tlsOn = false
+        let children = try DirectiveRule.check(d.block ?? [], as: UpstreamDirective.self)
+        for (name, c) in children {
             switch name {
             case .server: upstream.servers.append(try server(c))
             case .connectTimeout: upstream.connectTimeoutMs = try Value.duration(c, in: 1...Value.day)
@@ -103,11 +118,18 @@ struct ConfigBuilder {
             case .keepaliveTimeout: upstream.keepaliveTimeoutMs = try Value.duration(c, in: 1...Value.day)
             case .maxResponseHeader: upstream.maxResponseHeaderSize = Int(try Value.size(c, in: (1 << 10)...(1 << 20)))
             case .healthCheck: upstream.healthCheck = try HealthCheckConfigBuilder.directive(c)
+            case .tls: tlsOn = try Value.keyword(c, [("on", true), ("off", false)])
+            case .tlsTrustedCertificate: upstream.tls.trustedCertificate = file(c)
+            case .tlsServerName: upstream.tls.serverName = try serverName(c)
+            case .tlsCertificate: upstream.tls.certificate = file(c)
+            case .tlsCertificateKey: upstream.tls.certificateKey = file(c)
             }
         }
         guard !upstream.servers.isEmpty else {
             throw ConfigError(d.location, "'upstream \(name)' has no servers; expected at least one 'server HOST:PORT;'")
         }
+        if tlsOn { for i in upstream.servers.indices { upstream.servers[i].tls = true } }
+        try checkUpstreamTLS(upstream, children.map(\.1))
         config.upstreams[name] = upstream
     }
 
@@ -117,8 +139,18 @@ struct ConfigBuilder {
             throw Value.error(address, d, "HOST:PORT or [IPV6]:PORT")
         }
         var server = UpstreamServer(host: host, port: port, location: address.location)
-        let expected = "weight=N, max_fails=N or fail_timeout=DURATION"
-        for (name, value) in try ConfigOptions.read(d.arguments.dropFirst(), of: d, as: ServerOption.self, expected: expected) {
+        let expected = "weight=N, max_fails=N, fail_timeout=DURATION or tls"
+        var options = d.arguments.dropFirst()
+        // `tls` is a flag, the one option written without a value.
+        if let index = options.firstIndex(where: { $0.text == "tls" }) {
+            if let again = options[(index + 1)...].first(where: { $0.text == "tls" }) {
+                throw ConfigError(again.location, "'server': duplicate option 'tls'")
+            }
+            server.tls = true
+            options.remove(at: index)
+        }
+        if let valued = options.first(where: { $0.text.hasPrefix("tls=") }) { throw Value.error(valued, d, "'tls' alone, without a value") }
+        for (name, value) in try ConfigOptions.read(options, of: d, as: ServerOption.self, expected: expected) {
             switch name {
             case .weight: server.weight = Int(try Value.integer(value, "server weight=", in: 1...1000))
             case .maxFails: server.maxFails = Int(try Value.integer(value, "server max_fails=", in: 0...1000))
@@ -215,7 +247,7 @@ struct ConfigBuilder {
     }
 
     /// Checks that need the whole file: references between blocks and limits that depend on each other.
-    private func validate(file: String) throws(ConfigError) {
+    private mutating func validate(file: String) throws(ConfigError) {
         guard !config.listen.isEmpty else {
             throw ConfigError(
                 SourceLocation(file: file, line: 1, column: 1),
@@ -231,6 +263,10 @@ struct ConfigBuilder {
             throw ConfigError(target.location, message)
         }
         try ObservabilityConfigBuilder.checkAdminListen(config)
+        try pairCertificates()
+        if let tlsListen = config.listen.first(where: \.ssl), config.tls.certificates.isEmpty {
+            throw ConfigError(tlsListen.location, "'listen ... ssl' needs a certificate; expected 'ssl_certificate FILE;' and 'ssl_certificate_key FILE;' at top level")
+        }
         if config.client.maxRequestLine > config.client.maxHeaderSize, let at = locations["max_request_line"] ?? locations["max_header_size"] {
             throw ConfigError(
                 at,

@@ -9,13 +9,16 @@ enum TopDirective: String, DirectiveName {
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
     case authRealm = "auth_realm", adminListen = "admin_listen"
     case shutdownTimeout = "shutdown_timeout", pid
+    case sslCertificate = "ssl_certificate", sslCertificateKey = "ssl_certificate_key", sslProtocols = "ssl_protocols"
+    case sslCiphers = "ssl_ciphers", sslCiphersuites = "ssl_ciphersuites", sslSessionTickets = "ssl_session_tickets"
+    case sslHandshakeTimeout = "ssl_handshake_timeout"
 
     static let context = ConfigContext.top
 
     var shape: DirectiveShape {
         switch self {
         case .include: DirectiveShape("include PATH;")
-        case .listen: DirectiveShape("listen [HOST:]PORT;", repeatable: true)
+        case .listen: DirectiveShape("listen [HOST:]PORT [ssl];", arguments: 1...2, repeatable: true)
         case .workers: DirectiveShape("workers auto|N;")
         case .clientHeaderTimeout, .clientBodyTimeout, .keepaliveTimeout, .sendTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepaliveRequests, .maxHeaders, .globalConcurrency: DirectiveShape("\(rawValue) N;")
@@ -33,6 +36,13 @@ enum TopDirective: String, DirectiveName {
         case .shutdownTimeout: DirectiveShape("shutdown_timeout DURATION;")
         case .pid: DirectiveShape("pid off|PATH;")
         case .adminListen: DirectiveShape("admin_listen HOST:PORT;")
+        case .sslCertificate: DirectiveShape("ssl_certificate FILE;", repeatable: true)
+        case .sslCertificateKey: DirectiveShape("ssl_certificate_key FILE;", repeatable: true)
+        case .sslProtocols: DirectiveShape("ssl_protocols TLSv1.2|TLSv1.3...;", arguments: 1...2)
+        case .sslCiphers: DirectiveShape("ssl_ciphers CIPHERS;")
+        case .sslCiphersuites: DirectiveShape("ssl_ciphersuites SUITES;")
+        case .sslSessionTickets: DirectiveShape("ssl_session_tickets on|off;")
+        case .sslHandshakeTimeout: DirectiveShape("ssl_handshake_timeout DURATION;")
         }
     }
 }
@@ -40,24 +50,29 @@ enum TopDirective: String, DirectiveName {
 enum UpstreamDirective: String, DirectiveName {
     case server, connectTimeout = "connect_timeout", responseTimeout = "response_timeout", keepalive
     case keepaliveTimeout = "keepalive_timeout", maxResponseHeader = "max_response_header", healthCheck = "health_check"
+    case tls, tlsTrustedCertificate = "tls_trusted_certificate", tlsServerName = "tls_server_name"
+    case tlsCertificate = "tls_certificate", tlsCertificateKey = "tls_certificate_key"
 
     static let context = ConfigContext.upstream
 
     var shape: DirectiveShape {
         switch self {
         case .server:
-            DirectiveShape("server HOST:PORT [weight=N] [max_fails=N] [fail_timeout=DURATION];", arguments: 1...4, repeatable: true)
+            DirectiveShape("server HOST:PORT [weight=N] [max_fails=N] [fail_timeout=DURATION] [tls];", arguments: 1...5, repeatable: true)
         case .connectTimeout, .responseTimeout, .keepaliveTimeout: DirectiveShape("\(rawValue) DURATION;")
         case .keepalive: DirectiveShape("keepalive N;")
         case .maxResponseHeader: DirectiveShape("max_response_header SIZE;")
         case .healthCheck:
             DirectiveShape("health_check [path=PATH] [interval=DURATION] [timeout=DURATION] [fails=N] [passes=N] [status=N-N];",
                            arguments: 0...6)
+        case .tls: DirectiveShape("tls on|off;")
+        case .tlsTrustedCertificate, .tlsCertificate, .tlsCertificateKey: DirectiveShape("\(rawValue) FILE;")
+        case .tlsServerName: DirectiveShape("tls_server_name NAME;")
         }
     }
 }
 
-/// The options of `server HOST:PORT option=value...`.
+/// The `name=value` options of `server HOST:PORT option=value... [tls]` (`tls` is a flag, read apart).
 enum ServerOption: String, CaseIterable {
     case weight, maxFails = "max_fails", failTimeout = "fail_timeout"
 }

@@ -3,16 +3,19 @@
 public struct ListenAddress: Sendable, Equatable {
     public var host: String
     public var port: UInt16
+    /// `listen ADDR ssl;`: clients speak TLS here (the top-level `ssl_*` directives).
+    public var ssl: Bool
     /// Where the address is written, for errors found when it is resolved or bound.
     public var location: SourceLocation
 
-    public init(host: String, port: UInt16, location: SourceLocation = .none) {
+    public init(host: String, port: UInt16, ssl: Bool = false, location: SourceLocation = .none) {
         self.host = host
         self.port = port
+        self.ssl = ssl
         self.location = location
     }
 
-    public static func == (a: ListenAddress, b: ListenAddress) -> Bool { a.host == b.host && a.port == b.port }
+    public static func == (a: ListenAddress, b: ListenAddress) -> Bool { a.host == b.host && a.port == b.port && a.ssl == b.ssl }
 }
 
 /// One backend of an upstream group, with its load-balancing and passive health-check knobs.
@@ -24,21 +27,25 @@ public struct UpstreamServer: Sendable, Equatable {
     public var weight: Int
     public var maxFails: Int
     public var failTimeoutMs: Int64
+    /// Spoken to over TLS (`server ... tls;`, or `tls on;` in its block), as its `UpstreamConfig.tls` says.
+    public var tls: Bool
     /// Where the address is written, for errors found when it is resolved.
     public var location: SourceLocation
 
     public init(host: String, port: UInt16, weight: Int = 1, maxFails: Int = 1, failTimeoutMs: Int64 = 10_000,
-                location: SourceLocation = .none) {
+                tls: Bool = false, location: SourceLocation = .none) {
         self.host = host
         self.port = port
         self.weight = weight
         self.maxFails = maxFails
         self.failTimeoutMs = failTimeoutMs
+        self.tls = tls
         self.location = location
     }
 
     public static func == (a: UpstreamServer, b: UpstreamServer) -> Bool {
         a.host == b.host && a.port == b.port && a.weight == b.weight && a.maxFails == b.maxFails && a.failTimeoutMs == b.failTimeoutMs
+            && a.tls == b.tls
     }
 }
 
@@ -55,6 +62,8 @@ public struct UpstreamConfig: Sendable {
     public var maxResponseHeaderSize: Int
     /// Active checks (`health_check`); nil: off, only passive health applies.
     public var healthCheck: HealthCheckConfig?
+    /// How servers marked `tls` are spoken to.
+    public var tls = UpstreamTLSConfig()
 
     public init(
         name: String, servers: [UpstreamServer] = [], connectTimeoutMs: Int64 = 2_000, responseTimeoutMs: Int64 = 30_000,
@@ -193,6 +202,8 @@ public struct GatewayConfig: Sendable {
     public var shutdownTimeoutMs: Int64 = 30_000
     /// Where the process id is written for `gateway --reload`; nil: nowhere (`pid off;`).
     public var pidFile: String?
+    /// What `listen ... ssl` listeners present; unused without one.
+    public var tls = ServerTLSConfig()
 
     public init(
         sourceFile: String, listen: [ListenAddress], workers: Int? = nil, client: ClientLimits = ClientLimits(),

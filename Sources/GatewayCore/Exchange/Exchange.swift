@@ -16,6 +16,8 @@ struct Exchange {
     /// The server of the current attempt.
     var server: UpstreamBalancer.Server?
     var attempts = 0
+    /// Why the last TLS handshake with a server failed, for the 502 when no server is left.
+    var handshakeFailure: String?
     var startedAt: UInt64 = 0
     var lastBodyProgress: UInt64 = 0
     /// The moment the response timeout counts from while the whole request is with the upstream.

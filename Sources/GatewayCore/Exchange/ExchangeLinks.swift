@@ -36,6 +36,9 @@ public final class UpstreamLink {
     public var reused = false
     /// When the socket last took request bytes: the send timeout counts from here.
     public var lastWriteProgress: UInt64 = 0
+    /// Why the connection broke below HTTP (a TLS alert from the server, such as a refused
+    /// client certificate), set by the I/O: a 502 for it carries this in its details.
+    public var failure: String?
 
     public init(group: Int, server: UpstreamBalancer.Server) {
         self.group = group

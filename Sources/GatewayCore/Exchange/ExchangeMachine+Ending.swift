@@ -175,11 +175,13 @@ extension ExchangeMachine {
             connectNext()
             return
         }
-        environment.log(.warn, "upstream \(environment.balancers[exchange.group].config.name): \(reason), request \(context.requestIDText)")
+        let below = link.failure.map { " (\($0))" } ?? ""
+        environment.log(.warn, "upstream \(environment.balancers[exchange.group].config.name): \(reason)\(below), request \(context.requestIDText)")
         if responseStarted {
-            abort("upstream \(reason) after the response started")
+            abort("upstream \(reason)\(below) after the response started")
         } else {
             failExchange(GatewayError(.badGateway, "The upstream closed the connection without a complete response",
+                                      details: link.failure.map { [("reason", .string($0))] } ?? [],
                                       retryAfterSeconds: environment.retryAfterDefault))
         }
     }

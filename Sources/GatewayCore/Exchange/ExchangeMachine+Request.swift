@@ -203,6 +203,11 @@ extension ExchangeMachine {
         let balancer = environment.balancers[exchange.group]
         guard let server = balancer.pick(now: now, excluding: exchange.triedServers) else {
             let name = balancer.config.name
+            if let reason = exchange.handshakeFailure {
+                failExchange(GatewayError(.badGateway, "The TLS handshake with upstream \(name) failed",
+                                          details: [("reason", .string(reason))], retryAfterSeconds: environment.retryAfterDefault))
+                return
+            }
             let why = balancer.config.healthCheck == nil ? "all are ejected after failures"
                 : "all are failing their health checks or ejected after failures"
             let message = exchange.attempts > 0

@@ -284,6 +284,34 @@ public struct ExchangeMachine {
         connectNext()
     }
 
+    /// The TLS handshake with the server of this attempt failed (its certificate did not verify,
+    /// it does not speak TLS, it refused our client certificate). Like a refused connect the next
+    /// server is tried; when none is left the answer is a 502 whose details carry `reason`.
+    public mutating func upstreamHandshakeFailed(reason: String) {
+        guard case .connecting = state, let server = exchange.server else { return }
+        let name = environment.balancers[exchange.group].config.name
+        environment.log(.warn, "upstream \(name) server \(server.label): TLS handshake failed: \(reason)")
+        serverFailed(server)
+        exchange.handshakeFailure = reason
+        if upstream != nil { retireUpstream(reusable: false) }
+        connectNext()
+    }
+
+    /// The client's transport is ready for requests (its TLS handshake is done): the header
+    /// timeout of a connection that has sent nothing yet counts from now, not from accept.
+    public mutating func transportReady() {
+        if case .idle(_, true) = state { state = .idle(since: now, fresh: true) }
+    }
+
+    /// Answers `error` on a connection before any request was read (plain HTTP on a TLS port),
+    /// then closes it.
+    public mutating func refuseConnection(_ error: GatewayError) {
+        guard case .idle = state else { return }
+        // No byte went through the machine, so it holds no per-request state yet.
+        acquireSlot()
+        refuseUnparsed(error)
+    }
+
     /// A stage that suspended admission has its answer.
     public mutating func admissionResumed(_ verdict: StageVerdict) {
         guard state == .awaitingAdmission else { return }
@@ -347,7 +375,7 @@ public struct ExchangeMachine {
                 }
                 return .wait
             }
-            if !client.output.isEmpty && client.writable { return .flushClient }
+            if !client.output.isEmpty && client.writable && !bodyBytesToQueue { return .flushClient }
             let step: Step
             switch state {
             case .idle, .readingHead:
@@ -384,6 +412,14 @@ public struct ExchangeMachine {
                 return .wait
             }
         }
+    }
+
+    /// A streamed response has body bytes read and not yet queued: queue them behind the head
+    /// first, so head and body leave in one write (one TLS record) rather than two. Streaming
+    /// flushes by itself once it runs out of bytes or the queue is crowded.
+    private var bodyBytesToQueue: Bool {
+        guard case .forwarding(_, .streaming) = state, !client.output.isCrowded else { return false }
+        return (upstream?.input?.readableCount ?? 0) > 0
     }
 
     /// An upstream connection this exchange is done with, for the I/O to pool or close.

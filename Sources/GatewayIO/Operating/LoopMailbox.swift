@@ -21,6 +21,8 @@ struct LoopReload: Sendable {
     let pipeline: RequestPipeline
     /// The servers' shared health: the running configuration's objects for servers that stay.
     let health: UpstreamHealthTable
+    /// Certificates and TLS settings, loaded with the configuration: for new connections.
+    let tls: TLSContexts
     /// This loop's sockets for the addresses the new configuration adds, already listening.
     let opened: [(address: SocketAddress, fd: Int32)]
     /// Addresses the new configuration no longer listens on.

@@ -78,7 +78,7 @@ struct RunningConfiguration: Sendable {
     mutating func reload(mailboxes: [LoopMailbox], observers: Observers) {
         let path = config.sourceFile
         do throws(ReloadError) {
-            var (next, addresses) = try load(path)
+            var (next, addresses, tls) = try load(path)
             let added = addresses.listen.filter { new in !self.addresses.listen.contains { $0.address == new.address } }
             let removed = self.addresses.listen.map(\.address).filter { old in !addresses.listen.contains { $0.address == old } }
             // Bound here, off the loops, so an address that cannot be taken fails the reload before anything changed.
@@ -88,7 +88,6 @@ struct RunningConfiguration: Sendable {
             } catch {
                 throw ReloadError("\(error)")
             }
-            // TLS: certificates are loaded and checked here, with the rest of the configuration.
             let pipeline = RequestPipeline(config: next, idempotency: idempotency, replacing: self.pipeline)
             // The same keys with their state owners: the configuration kept shares the pipeline's
             // copy rather than holding a second one (32 MB of entries for a million keys).
@@ -97,7 +96,7 @@ struct RunningConfiguration: Sendable {
             let health = addresses.upstreamHealth(next, order: pipeline.upstreamNames, previous: self.health)
             for (index, mailbox) in mailboxes.enumerated() {
                 let sockets = zip(added, opened[index]).map { (address: $0.address, fd: $1) }
-                mailbox.post(.reload(LoopReload(config: next, addresses: addresses, pipeline: pipeline, health: health,
+                mailbox.post(.reload(LoopReload(config: next, addresses: addresses, pipeline: pipeline, health: health, tls: tls,
                                                 opened: sockets, closed: removed)))
             }
             observers.healthChanged(health)
@@ -119,13 +118,16 @@ struct RunningConfiguration: Sendable {
         }
     }
 
-    /// Reads, validates and resolves the file, and checks it against what a running process can change.
-    private func load(_ path: String) throws(ReloadError) -> (GatewayConfig, ResolvedAddresses) {
+    /// Reads, validates and resolves the file, loads its certificates and keys, and checks it
+    /// against what a running process can change.
+    private func load(_ path: String) throws(ReloadError) -> (GatewayConfig, ResolvedAddresses, TLSContexts) {
         let next: GatewayConfig
         let addresses: ResolvedAddresses
+        let tls: TLSContexts
         do {
             next = try GatewayConfig.load(path: path)
             addresses = try ResolvedAddresses.resolve(next)
+            tls = try TLSContexts.load(next)
         } catch {
             throw ReloadError("\(error)")
         }
@@ -135,7 +137,7 @@ struct RunningConfiguration: Sendable {
             throw ReloadError("max_header_size and max_response_header need \(needed)-byte buffers; this process runs with "
                               + "\(bufferSize)-byte buffers: restart to apply them")
         }
-        return (next, addresses)
+        return (next, addresses, tls)
     }
 
     private func warnAboutRestartOnlyChanges(_ next: GatewayConfig) {

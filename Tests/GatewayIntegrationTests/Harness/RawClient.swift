@@ -64,6 +64,11 @@ final class RawClient {
         }
     }
 
+    /// Sends FIN: the peer reads EOF after what was sent.
+    func shutdownWrite() throws {
+        if shutdown(fd, Int32(SHUT_WR)) != 0 { throw HarnessError("shutdown failed: errno \(errno)") }
+    }
+
     /// Reads more bytes; false on EOF or timeout.
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
