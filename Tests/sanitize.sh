@@ -37,6 +37,8 @@ race:17IdempotencyJournal
 race:14JournalStorage
 race:11JournalFile
 race:9MockStats
+race:11LoopMailbox
+race:8Reloader
 SUPP
 
 declare -A RESULT REPORTS TESTS
@@ -63,8 +65,9 @@ for san in $SANITIZERS; do
     start=$(date +%s)
     # halt_on_error=0 for TSan: keep running and report every race; ASan stops the process at the first error
     # (the test then fails too). Leak checking is off: the gateway is stopped with SIGTERM, which skips it.
+    # atexit_sleep_ms=0: TSan otherwise waits a second in every exit, and a drained gateway exits by itself.
     GATEWAY_BUILD_DIR="$PWD/$scratch/debug" \
-    TSAN_OPTIONS="log_path=$reports/report halt_on_error=0 second_deadlock_stack=1 suppressions=$SUPPRESSIONS" \
+    TSAN_OPTIONS="log_path=$reports/report halt_on_error=0 second_deadlock_stack=1 atexit_sleep_ms=0 suppressions=$SUPPRESSIONS" \
     ASAN_OPTIONS="log_path=$reports/report detect_leaks=0 abort_on_error=0" \
         swift test --skip-build --filter "$FILTER" >"$OUT/test-$short.log" 2>&1
     rc=$?

@@ -46,6 +46,8 @@ final class ClientConnection: EventHandler {
         } else {
             transport = .plain(PlainTransport(fd: fd))
         }
+        // Accepted by the last accept of a drain: at most the request already sent is answered.
+        if worker.draining { machine.beginDraining() }
         // Registering edge-triggered reports the socket writable at once: that first event drives
         // the machine (which arms the header timer from accept) or starts the handshake.
         worker.loop.register(fd, self)
@@ -80,6 +82,20 @@ final class ClientConnection: EventHandler {
         drive()
     }
 
+    // MARK: Reload and drain
+
+    /// At a reload: an idle connection moves to the new configuration now.
+    func adoptNewestEnvironment() {
+        machine.adoptNewestEnvironment()
+    }
+
+    /// A connection still in its TLS handshake starts its machine (draining) once the handshake is done.
+    func drain() {
+        machine.now = loop.now
+        machine.beginDraining()
+        if handshaking == nil { drive() }
+    }
+
     // MARK: Performing the machine's actions
 
     func drive() {
@@ -103,7 +119,8 @@ final class ClientConnection: EventHandler {
                 guard let upstream else { return }
                 machine.upstreamFlushed(upstream.flush())
             case .connect(let group, let server, let verify):
-                connect(pool: worker.pools[group], server: server, verifyIdle: verify)
+                // The pools of the configuration the exchange runs on, which after a reload may not be the loop's newest.
+                connect(pool: WorkerContext.generation(of: machine.environment).pools[group], server: server, verifyIdle: verify)
             case .releaseUpstream(let link):
                 retire(link)?.release()
             case .closeUpstream(let link):
@@ -191,6 +208,7 @@ final class ClientConnection: EventHandler {
         }
         transport.close()
         loop.close(fd)
+        worker.clientClosed()
     }
 }
 

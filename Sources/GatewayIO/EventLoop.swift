@@ -91,6 +91,12 @@ final class EventLoop {
         return handlers[fd]
     }
 
+    /// Every registered handler of one kind (the client connections at a reload or a drain): a
+    /// scan of the descriptor table, for rare events only.
+    func handlers<T>(of type: T.Type) -> [T] {
+        handlers.compactMap { $0 as? T }
+    }
+
     /// Call after changing a handler's deadline.
     func deadlineChanged(_ handler: EventHandler) {
         timers.schedule(handler)

@@ -34,7 +34,7 @@ final class HealthChecker: EventHandler {
         self.address = address
         self.config = config
         self.tls = tls
-        tally = HealthCheckTally(fails: config.fails, passes: config.passes)
+        tally = HealthCheckTally(fails: config.fails, passes: config.passes, isDown: health.isFailingChecks)
         // The first check goes out as soon as the loop runs.
         setDeadline(loop.now)
     }
@@ -54,6 +54,17 @@ final class HealthChecker: EventHandler {
             }
         }
         return checkers
+    }
+
+    /// A reload replaced the configuration whose checks these were: the check under way is
+    /// dropped and no other starts (the new configuration's checker takes over).
+    func stop() {
+        if fd >= 0 {
+            loop.close(fd)
+            fd = -1
+        }
+        probe = nil
+        setDeadline(0)
     }
 
     // MARK: Events

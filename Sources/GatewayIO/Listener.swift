@@ -7,16 +7,19 @@ import Glibc
 /// instead of spinning on a listener that is always readable.
 final class Listener: EventHandler {
     let fd: Int32
+    /// What the socket is bound to: a reload keeps the listeners of addresses it still has.
+    let address: SocketAddress
     let worker: WorkerContext
-    /// `listen ... ssl`: connections start with a TLS handshake.
-    let ssl: Bool
+    /// `listen ... ssl`: connections start with a TLS handshake (a reload may change it).
+    var ssl: Bool
     var deadline: UInt64 = 0
     var timer = TimerLink()
     private var pausedForDescriptors = false
     private var warnedAboutDescriptors = false
 
-    init(fd: Int32, worker: WorkerContext, ssl: Bool) {
+    init(fd: Int32, address: SocketAddress, worker: WorkerContext, ssl: Bool) {
         self.fd = fd
+        self.address = address
         self.worker = worker
         self.ssl = ssl
         worker.loop.register(fd, self, events: CSYS_EPOLLIN | CSYS_EPOLLET)
@@ -29,6 +32,15 @@ final class Listener: EventHandler {
     func deadlineExpired() {
         pausedForDescriptors = false
         acceptAll()
+    }
+
+    /// Stops listening (a reload that drops the address, or a drain). Connections the kernel has
+    /// already completed are accepted first: closing the socket would reset them.
+    func close() {
+        acceptAll()
+        deadline = 0
+        worker.loop.deadlineChanged(self)
+        worker.loop.close(fd)
     }
 
     private func acceptAll() {

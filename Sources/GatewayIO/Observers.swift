@@ -1,6 +1,7 @@
 import CSystem
 import GatewayCore
 import Glibc
+import Synchronization
 
 /// What watches the gateway: its status (listening, configuration generation, reloads, draining),
 /// the metric registry the loops count into (only with an admin listener: nothing else reads it),
@@ -17,6 +18,8 @@ final class Observers: Sendable {
     let accessLogFormat: AccessLogConfig.Format
     private let adminSocket: Int32
     private let reopenSignal: Int32
+    /// Set once the admin listener runs; a reload hands it its upstream groups.
+    private let endpoints = Mutex<AdminEndpoints?>(nil)
 
     /// On the main thread before any other starts (SIGUSR1 is blocked for every thread and read
     /// from a signalfd); binds the admin address and opens the access log, so either failing
@@ -50,6 +53,12 @@ final class Observers: Sendable {
             let endpoints = AdminEndpoints(registry: registry, status: status, health: health,
                                            idempotency: idempotency, accessLog: accessLog?.stats, vocabulary: vocabulary)
             try AdminServer(fd: adminSocket, endpoints: endpoints).start()
+            self.endpoints.withLock { $0 = endpoints }
         }
+    }
+
+    /// A reload's health table: what `/metrics` and `/readyz` report from now on.
+    func healthChanged(_ health: UpstreamHealthTable) {
+        endpoints.withLock { $0 }?.replaceHealth(health)
     }
 }

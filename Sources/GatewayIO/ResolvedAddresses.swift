@@ -58,10 +58,12 @@ public struct ResolvedAddresses: Sendable {
 
     /// The process's shared health objects, one per resolved server, groups in `order` (the
     /// pipeline's group order, by which routes, balancers and pools index them).
-    public func upstreamHealth(_ config: GatewayConfig, order: [String]) -> UpstreamHealthTable {
+    /// At a reload, `previous` is the running table: servers that stay keep their health.
+    public func upstreamHealth(_ config: GatewayConfig, order: [String], previous: UpstreamHealthTable? = nil) -> UpstreamHealthTable {
         UpstreamHealthTable(groups: order.map { name in
             UpstreamHealth(config: config.upstreams[name] ?? UpstreamConfig(name: name),
-                           members: (servers[name] ?? []).map { ($0.config, $0.address.description) })
+                           members: (servers[name] ?? []).map { ($0.config, $0.address.description) },
+                           previous: previous?.groups.first { $0.config.name == name })
         })
     }
 

@@ -11,9 +11,25 @@ public enum Server {
 
     /// Binds every listener first (so an address that is taken or bad fails before anything else,
     /// the idempotency journal included, is touched), then runs the loops; never returns.
-    public static func run(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts) throws(SystemError) -> Never {
+    public static func run(config: consuming GatewayConfig, addresses: consuming ResolvedAddresses,
+                           tls: TLSContexts) throws(SystemError) -> Never {
+        // Set up in a function of its own: what it holds is let go when it returns, so after a
+        // reload nothing keeps the first configuration and its pipeline alive.
+        let first = try start(config: config, addresses: addresses, tls: tls)
+        _ = consume config
+        _ = consume addresses
+        first.loop.run()
+    }
+
+    /// Starts every worker but the first (on the main thread), which is returned ready to run.
+    private static func start(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts) throws(SystemError)
+        -> WorkerContext {
         csys_ignore_sigpipe()
-        let hangup = HangupSignal.block()
+        // Before any thread exists, so that every thread blocks them and only the first loop reads them.
+        let hangup = SignalWatch.block(SIGHUP, name: "SIGHUP")
+        let stops = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].compactMap { signal, name in
+            SignalWatch.block(signal, name: name).map { (fd: $0, name: name) }
+        }
         _ = csys_raise_nofile_limit()
         let workers = workerCount(config.workers)
         let (engine, engineLine) = try Poller.choose(config.ioEngine).get()
@@ -22,25 +38,49 @@ public enum Server {
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
         let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
+        var mailboxes: [LoopMailbox] = []
+        for _ in 0..<workers { mailboxes.append(try LoopMailbox()) }
+        let shutdown = Shutdown(mailboxes: mailboxes, status: observers.status, idempotency: idempotency,
+                                accessLog: observers.accessLog, pidFile: config.pidFile)
         // Every loop is made here, so running out of descriptors is an error before anything is served.
         var contexts: [Handoff] = []
-        for index in 0..<workers {
+        for (index, mailbox) in mailboxes.enumerated() {
             contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline,
-                                                      health: health, index: index, loops: workers, observers: observers, engine: engine)))
+                                                      health: health, index: index, loops: workers, observers: observers,
+                                                      mailbox: mailbox, shutdown: shutdown, engine: engine)))
         }
         try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
+        let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, health: health,
+                                           idempotency: idempotency, workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
+        let reloader = Reloader(running, mailboxes: mailboxes, observers: observers)
+        if let idempotency { try JournalFlusher.start(idempotency) }
+        let listen = addresses.listen
+        for index in 1..<workers {
+            let (context, fds) = (contexts[index], listenersPerWorker[index])
+            try Thread.start {
+                prepare(context.worker, listen: listen, fds: fds)
+                context.worker.loop.run()
+            }
+        }
+        let first = contexts[0].worker
+        prepare(first, listen: listen, fds: listenersPerWorker[0])
+        // The first worker also reads the signals.
+        let drainTimer = DrainTimer(loop: first.loop, shutdown: shutdown)
+        if let hangup { _ = SignalWatch(fd: hangup, loop: first.loop) { reloader.request() } }
+        for stop in stops {
+            _ = SignalWatch(fd: stop.fd, loop: first.loop) {
+                shutdown.signalled(stop.name, timeoutMs: first.config.shutdownTimeoutMs)
+                drainTimer.start(first.config.shutdownTimeoutMs)
+            }
+        }
+        // Last, so that a pid file is only ever left by a gateway that started.
+        if let path = config.pidFile { try PidFile.write(path) }
         observers.status.markListening()
         var listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         if let admin = addresses.admin { listenText += " (admin \(admin))" }
         Log.info("gateway listening on \(listenText) with \(workers) worker(s); \(engineLine)")
-        if let idempotency { try JournalFlusher.start(idempotency) }
-        let ssl = addresses.listen.map(\.ssl)
-        for index in 1..<workers {
-            let (context, fds) = (contexts[index], listenersPerWorker[index])
-            try Thread.start { runWorker(context.worker, listeners: fds, ssl: ssl) }
-        }
-        runWorker(contexts[0].worker, listeners: listenersPerWorker[0], ssl: ssl, hangup: hangup)
+        return first
     }
 
     /// A worker's context on its way to its own thread, which is the only one to touch it afterwards.
@@ -49,13 +89,13 @@ public enum Server {
         init(_ worker: WorkerContext) { self.worker = worker }
     }
 
-    /// The first worker (on the main thread) also hears SIGHUP.
-    /// `ssl` says, by position, which of `listeners` are TLS listeners.
-    private static func runWorker(_ worker: WorkerContext, listeners: [Int32], ssl: [Bool], hangup: Int32 = -1) -> Never {
-        for (fd, ssl) in zip(listeners, ssl) { _ = Listener(fd: fd, worker: worker, ssl: ssl) }
+    /// Registers the worker's listeners (`listen`: the address and `ssl` of each of `fds`), mailbox and trimmer.
+    private static func prepare(_ worker: WorkerContext, listen: [ResolvedAddresses.Listen], fds: [Int32]) {
+        for (entry, fd) in zip(listen, fds) {
+            worker.listeners.append(Listener(fd: fd, address: entry.address, worker: worker, ssl: entry.ssl))
+        }
+        _ = MailboxReader(worker.mailbox, worker: worker)
         _ = MemoryTrimmer(worker: worker)
-        _ = HangupSignal(fd: hangup, loop: worker.loop)
-        worker.loop.run()
     }
 
     /// Restores the idempotency journal (reporting what was skipped) before any request is served.

@@ -19,7 +19,8 @@ final class UpstreamConnection: EventHandler {
 
     let fd: Int32
     let loop: EventLoop
-    let pool: UpstreamPool
+    /// Changes when a reload hands the idle connection to the new configuration's pool.
+    private(set) var pool: UpstreamPool
     let link: UpstreamLink
     private let transport: Transport
     private(set) var state: State
@@ -105,6 +106,12 @@ final class UpstreamConnection: EventHandler {
             close()
         case .closed: return
         }
+    }
+
+    /// Moves an idle connection to the same server in the pool of a newer configuration.
+    func rebind(to pool: UpstreamPool, server: Int) {
+        self.pool = pool
+        link.rebind(group: pool.group, server: pool.balancer.servers[server])
     }
 
     /// Lends an idle connection to a new exchange.

@@ -10,6 +10,11 @@ final class UpstreamPool {
     /// must name (SNI); nil for plain servers.
     let tls: [TLSTarget?]
     private var idle: [[UpstreamConnection]]
+    /// A reload replaced this pool: connections still lent out when it happened come back here
+    /// and go on to the same server in the `successor` pool (`servers[index]`), or close if
+    /// that server, or the whole group, is gone.
+    private var replaced = false
+    private var successor: (pool: UpstreamPool, servers: [Int?])?
     /// The loop's metric block, told each server's idle count as it changes.
     private let metrics: LoopMetrics?
 
@@ -46,11 +51,20 @@ final class UpstreamPool {
     }
 
     func keepIdle(_ connection: UpstreamConnection) -> Bool {
+        if replaced { return passOn(connection) }
         let server = connection.link.server.index
         if idle[server].count >= config.keepalive { return false }
         idle[server].append(connection)
         published(server)
         return true
+    }
+
+    /// Out of line, so `keepIdle` stays small enough to inline on every release.
+    @inline(never)
+    private func passOn(_ connection: UpstreamConnection) -> Bool {
+        guard let (newer, servers) = successor, let moved = servers[connection.link.server.index] else { return false }
+        connection.rebind(to: newer, server: moved)
+        return newer.keepIdle(connection)
     }
 
     func forgetIdle(_ connection: UpstreamConnection) {
@@ -61,5 +75,24 @@ final class UpstreamPool {
 
     private func published(_ server: Int) {
         metrics?.setPooled(group: group, server: server, count: idle[server].count)
+    }
+
+    /// A reload replaced this pool by `newer`, the pool of the same upstream name (nil: the
+    /// group is gone). Idle plain connections to servers still configured move over; the others
+    /// close, TLS ones too, as they were set up under the old certificates and settings.
+    func handOver(to newer: UpstreamPool?) {
+        replaced = true
+        successor = newer.map { newer in
+            (newer, addresses.indices.map { server in
+                guard tls[server] == nil, let moved = newer.addresses.firstIndex(of: addresses[server]), newer.tls[moved] == nil else {
+                    return nil
+                }
+                return moved
+            })
+        }
+        let connections = idle.joined()
+        idle = Array(repeating: [], count: idle.count)
+        for server in idle.indices { published(server) }
+        for connection in connections where !keepIdle(connection) { connection.close() }
     }
 }

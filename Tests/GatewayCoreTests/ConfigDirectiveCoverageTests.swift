@@ -63,6 +63,8 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .dailyQuotaReset: ("daily_quota_reset 00:07;", { $0.access.quotaResetOffsetMs == 7 * 60_000 })
             case .authRealm: ("auth_realm \"Messaging API\";", { $0.access.authRealm == "Messaging API" })
             case .ioEngine: ("io_engine epoll;", { $0.ioEngine == .epoll })
+            case .shutdownTimeout: ("shutdown_timeout 7s;", { $0.shutdownTimeoutMs == 7000 })
+            case .pid: ("pid run/gateway.pid;", { $0.pidFile == self.directory + "/run/gateway.pid" })
             case .adminListen: ("admin_listen 127.0.0.1:9901;", { $0.adminListen?.port == 9901 })
             case .sslCertificate, .sslCertificateKey:
                 ("ssl_certificate c.pem; ssl_certificate_key k.pem;", {

@@ -48,7 +48,8 @@ final class MachineDriver {
     private(set) var clientClosed = false
     private(set) var actions: [ExchangeAction] = []
     private(set) var upstreams: [Upstream] = []
-    /// Idle connections the machine released, by (group, server), most recent last.
+    /// Idle connections the machine released, by (environment, group, server), most recent last:
+    /// like the I/O's pools, one set per configuration.
     private var pool: [String: [Upstream]] = [:]
     var connectBehaviour: [Int: [ConnectBehaviour]] = [:]
     /// Called when a server receives bytes, so tests can script the server's answer.
@@ -97,6 +98,11 @@ final class MachineDriver {
         drive()
     }
 
+    /// Bytes reach the client's socket without an event yet (the loop is busy elsewhere).
+    func arrive(_ text: String) {
+        clientPending += Array(text.utf8)
+    }
+
     /// The client shuts its side (FIN): reads see EOF after what is pending.
     func clientCloses() {
         clientEOF = true
@@ -142,7 +148,7 @@ final class MachineDriver {
     /// A connection the server closed while it sat idle in the pool, its FIN not yet seen: the
     /// keep-alive race a stale pooled connection comes from.
     func serverClosesIdle(group: Int = 0, server: Int = 0) {
-        for connection in pool["\(group)/\(server)"] ?? [] { connection.deadOnNextSend = true }
+        for connection in pool[poolKey(group, server)] ?? [] { connection.deadOnNextSend = true }
     }
 
     // MARK: Time
@@ -206,7 +212,7 @@ final class MachineDriver {
             case .releaseUpstream(let link):
                 let connection = upstreams.first { $0.link === link }!
                 connection.released = true
-                pool["\(link.group)/\(link.server.index)", default: []].append(connection)
+                pool[poolKey(link.group, link.server.index), default: []].append(connection)
             case .closeUpstream(let link):
                 upstreams.first { $0.link === link }!.closed = true
             case .shutdownClientWrite:
@@ -228,7 +234,7 @@ final class MachineDriver {
     }
 
     private func connect(group: Int, server: Int) {
-        let key = "\(group)/\(server)"
+        let key = poolKey(group, server)
         if var idle = pool[key], let connection = idle.popLast() {
             pool[key] = idle
             connection.released = false
@@ -243,7 +249,7 @@ final class MachineDriver {
             machine.upstreamConnectFailed(code: code)
             return
         }
-        let link = UpstreamLink(group: group, server: environment.balancers[group].servers[server])
+        let link = UpstreamLink(group: group, server: machine.environment.balancers[group].servers[server])
         let connection = Upstream(link: link)
         upstreams.append(connection)
         if case .pending = behaviour {
@@ -252,6 +258,10 @@ final class MachineDriver {
             link.writable = true
             machine.upstreamConnected(link)
         }
+    }
+
+    private func poolKey(_ group: Int, _ server: Int) -> String {
+        "\(ObjectIdentifier(machine.environment).hashValue)/\(group)/\(server)"
     }
 
     private func flush(_ queue: OutputQueue, into sink: inout [UInt8], takes: Bool) -> FlushResult {

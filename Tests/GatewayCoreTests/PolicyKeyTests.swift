@@ -73,7 +73,7 @@ final class PolicyKeyTests: XCTestCase {
     }
 
     func testConcurrencyGate() {
-        let gate = ConcurrencyGate(globalLimit: 3)
+        let gate = ConcurrencyGate()
         XCTAssertTrue(gate.acquire(7, limit: 2))
         XCTAssertTrue(gate.acquire(7, limit: 2))
         XCTAssertFalse(gate.acquire(7, limit: 2))
@@ -82,11 +82,11 @@ final class PolicyKeyTests: XCTestCase {
         gate.release(7)
         gate.release(7)
         XCTAssertEqual(gate.inFlight(7), 0)
-        XCTAssertTrue(gate.acquireGlobal() && gate.acquireGlobal() && gate.acquireGlobal())
-        XCTAssertFalse(gate.acquireGlobal())
+        XCTAssertTrue(gate.acquireGlobal(limit: 3) && gate.acquireGlobal(limit: 3) && gate.acquireGlobal(limit: 3))
+        XCTAssertFalse(gate.acquireGlobal(limit: 3))
         XCTAssertEqual(gate.globalInFlight, 3)
         gate.releaseGlobal()
-        XCTAssertTrue(gate.acquireGlobal())
+        XCTAssertTrue(gate.acquireGlobal(limit: 3))
     }
 }
 

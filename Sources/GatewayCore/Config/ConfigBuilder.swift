@@ -67,6 +67,11 @@ struct ConfigBuilder {
                     throw Value.error(d.arguments[0], d, "1 to 128 printable ASCII characters without '\"' or '\\'")
                 }
                 config.access.authRealm = d.arguments[0].text
+            case .shutdownTimeout: config.shutdownTimeoutMs = try Value.duration(d, in: 0...Value.day)
+            case .pid:
+                let path = d.arguments[0].text
+                let directory = d.location.file == config.sourceFile ? baseDirectory : ConfigLoader.directory(of: d.location.file)
+                config.pidFile = path == "off" ? nil : path.hasPrefix("/") ? path : directory + "/" + path
             case .adminListen: config.adminListen = try ObservabilityConfigBuilder.adminListen(d)
             case .ioEngine: config.ioEngine = try Value.keyword(d, [("auto", IOEngineSetting.auto), ("epoll", .epoll), ("io_uring", .ioUring)])
             case .sslCertificate: certificateChains.append(file(d))

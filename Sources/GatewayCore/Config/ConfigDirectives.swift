@@ -8,6 +8,7 @@ enum TopDirective: String, DirectiveName {
     case accessLog = "access_log", upstream, route, errors, idempotency, plan, key, keysFile = "keys_file", anonymous
     case globalConcurrency = "global_concurrency", rateLimitHeaders = "rate_limit_headers", dailyQuotaReset = "daily_quota_reset"
     case authRealm = "auth_realm", adminListen = "admin_listen", ioEngine = "io_engine"
+    case shutdownTimeout = "shutdown_timeout", pid
     case sslCertificate = "ssl_certificate", sslCertificateKey = "ssl_certificate_key", sslProtocols = "ssl_protocols"
     case sslCiphers = "ssl_ciphers", sslCiphersuites = "ssl_ciphersuites", sslSessionTickets = "ssl_session_tickets"
     case sslHandshakeTimeout = "ssl_handshake_timeout"
@@ -33,6 +34,8 @@ enum TopDirective: String, DirectiveName {
         case .dailyQuotaReset: DirectiveShape("daily_quota_reset HH:MM;")
         case .authRealm: DirectiveShape("auth_realm REALM;")
         case .ioEngine: DirectiveShape("io_engine auto|epoll|io_uring;")
+        case .shutdownTimeout: DirectiveShape("shutdown_timeout DURATION;")
+        case .pid: DirectiveShape("pid off|PATH;")
         case .adminListen: DirectiveShape("admin_listen HOST:PORT;")
         case .sslCertificate: DirectiveShape("ssl_certificate FILE;", repeatable: true)
         case .sslCertificateKey: DirectiveShape("ssl_certificate_key FILE;", repeatable: true)

@@ -200,6 +200,10 @@ public struct GatewayConfig: Sendable {
     public var adminListen: ListenAddress?
     public var idempotency = IdempotencyConfig()
     public var access: AccessConfig
+    /// How long a drain (SIGTERM, SIGINT) waits for exchanges in flight before exiting anyway.
+    public var shutdownTimeoutMs: Int64 = 30_000
+    /// Where the process id is written for `gateway --reload`; nil: nowhere (`pid off;`).
+    public var pidFile: String?
     /// What `listen ... ssl` listeners present; unused without one.
     public var tls = ServerTLSConfig()
 

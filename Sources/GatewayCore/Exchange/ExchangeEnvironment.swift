@@ -1,6 +1,11 @@
 /// What every connection of one event loop shares: the filter chain, the limits, the loop's view
 /// of the upstream groups, the request-id generator, the Date line, and what observes the loop's
 /// requests (its metric block and access log buffer). Used by one thread only.
+///
+/// One environment is one configuration on one loop. A reload gives the loop a new one and links
+/// it as the old one's `successor`: a machine moves along that chain when it begins a request, so
+/// exchanges in flight finish on the configuration they started with and later requests, on the
+/// same connection or a new one, use the new configuration.
 public final class ExchangeEnvironment {
     public enum LogLevel: Sendable { case info, warn }
 
@@ -21,6 +26,11 @@ public final class ExchangeEnvironment {
     /// The loop's time, for the access log's and the histogram's timings; read only while
     /// something observes (`metrics` or `accessLog`).
     let clock: LoopClock
+    /// The I/O layer's own per-configuration resources (its upstream pools, one per balancer),
+    /// opaque here: an exchange that outlives a reload reaches the pools its group indices mean.
+    public let ioResources: AnyObject?
+    /// The environment that replaced this one at a reload; nil while this one is the loop's newest.
+    public private(set) var successor: ExchangeEnvironment?
     private var requestIDs: RequestIDGenerator
     private var date = HTTPDateLine()
     /// Per-request state, lent to connections while they have a request in progress.
@@ -28,8 +38,8 @@ public final class ExchangeEnvironment {
 
     /// `balancers`: one per group in `pipeline.upstreamNames` order, over the resolved servers; by
     /// default one per group over its `server` lines as written.
-    public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, seed: UInt64,
-                wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
+    public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, ioResources: AnyObject? = nil,
+                seed: UInt64, wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
                 metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock()) {
         self.pipeline = pipeline
         limits = config.client
@@ -41,8 +51,22 @@ public final class ExchangeEnvironment {
         retryAfterDefault = config.errors.retryAfterDefaultSeconds
         self.wallClock = wallClock
         self.log = log
+        self.ioResources = ioResources
         slots = ExchangeSlots(headLimits: headLimits)
         requestIDs = RequestIDGenerator(seed: seed)
+    }
+
+    /// Called by the loop that switches to `newer`; machines on this environment follow it when
+    /// their next request begins.
+    public func supersede(by newer: ExchangeEnvironment) {
+        successor = newer
+    }
+
+    /// The end of the `successor` chain.
+    var newest: ExchangeEnvironment {
+        var newest = self
+        while let next = newest.successor { newest = next }
+        return newest
     }
 
     /// Starts a request's context: its clock readings, and the Date line every response carries.

@@ -20,8 +20,10 @@ public final class ClientLink {
 /// One connection to an upstream server as the machine sees it. The I/O object that owns the
 /// socket owns one of these for its whole life, pooled or lent.
 public final class UpstreamLink {
-    public let group: Int
-    public let server: UpstreamBalancer.Server
+    /// Where the connection belongs; a reload moves an idle pooled connection to the same server
+    /// of the new configuration (`rebind`).
+    public private(set) var group: Int
+    public private(set) var server: UpstreamBalancer.Server
     public var input: ByteBuffer?
     public let output = OutputQueue(ownedCapacity: 2048)
     public var readable = false
@@ -39,6 +41,12 @@ public final class UpstreamLink {
     public var failure: String?
 
     public init(group: Int, server: UpstreamBalancer.Server) {
+        self.group = group
+        self.server = server
+    }
+
+    /// Only while no exchange holds the connection.
+    public func rebind(group: Int, server: UpstreamBalancer.Server) {
         self.group = group
         self.server = server
     }

@@ -87,9 +87,11 @@ extension ExchangeMachine {
 
     /// Keep-alive or close, decided once, when the response head is written: the client must
     /// want it (and `keepalive_requests` allow it), still be there, have sent its whole request
-    /// (an unread body cannot be skipped safely), and the answer must not be delimited by close.
+    /// (an unread body cannot be skipped safely), the answer must not be delimited by close, and
+    /// the gateway must not be draining.
     mutating func decideKeepAlive(closeRequested: Bool) {
-        exchange.keepAlive = !closeRequested && exchange.clientKeepAlive && !client.peerClosed && exchange.requestDecoder.isDone
+        exchange.keepAlive = !closeRequested && !draining && exchange.clientKeepAlive && !client.peerClosed
+            && exchange.requestDecoder.isDone
     }
 
     /// Safe to send again on a fresh connection after a pooled one turned out dead: nothing about
@@ -192,7 +194,8 @@ extension ExchangeMachine {
         observeEnd(status: exchange.status)
         requestsServed += 1
         if !exchange.requestDecoder.isDone { unreadClientBytes = true }
-        let keep = exchange.keepAlive && !client.peerClosed
+        // A head that promised keep-alive before draining began still ends the connection.
+        let keep = exchange.keepAlive && !client.peerClosed && !draining
         current.pointee.parser.reset()
         exchange = Exchange()
         state = keep ? .idle(since: now, fresh: false) : .closing

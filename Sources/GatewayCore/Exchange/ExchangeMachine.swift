@@ -74,13 +74,17 @@ public struct ExchangeMachine {
     public internal(set) var state: State
     public let client: ClientLink
     public internal(set) var upstream: UpstreamLink?
-    let environment: ExchangeEnvironment
+    /// The configuration of the exchange under way; between requests the machine moves to the
+    /// loop's newest one (`adoptNewestEnvironment`).
+    public private(set) var environment: ExchangeEnvironment
     /// `X-Forwarded-Proto` for this listener: "http", or "https" once TLS terminates here.
     let proto: StaticString
     let clientAddress: [UInt8]
     /// Lent by the loop while a request is in progress (`acquireSlot`, `parkIfIdle`).
     var slot: UnsafeMutablePointer<ExchangeSlot>?
     var requestsServed = 0
+    /// The gateway is shutting down: no response promises keep-alive any more (`beginDraining`).
+    public private(set) var draining = false
     /// The client's bytes may still be arriving unread when the connection closes.
     var unreadClientBytes = false
     /// When the client deadline and the upstream deadline fall (monotonic ms, 0 = none); the I/O
@@ -142,6 +146,26 @@ public struct ExchangeMachine {
     }
 
     public var isClosed: Bool { state == .closed }
+
+    // MARK: Reload and shutdown
+
+    /// Between requests, switches to the loop's newest environment; during an exchange, does
+    /// nothing (the exchange finishes on its own, and the next request switches). The I/O calls
+    /// it on idle connections at a reload, so they let go of the old configuration at once.
+    public mutating func adoptNewestEnvironment() {
+        guard case .idle = state, environment.successor != nil, client.output.isEmpty else { return }
+        // A slot belongs to its environment's pool, and its parser to that configuration's limits.
+        if let lent = slot { releaseSlot(lent) }
+        environment = environment.newest
+    }
+
+    /// The gateway stops: the answer under way (if any) goes out with `Connection: close` and ends
+    /// the connection, and a connection between requests closes once a last read finds nothing
+    /// (a request already sent is answered). The I/O calls `next()` afterwards.
+    public mutating func beginDraining() {
+        draining = true
+        if case .idle = state { client.readable = true }
+    }
 
     // MARK: Events from the I/O
 

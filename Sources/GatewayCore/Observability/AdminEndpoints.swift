@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One answer of the admin listener.
 public struct AdminResponse: Sendable {
     public var status: Int
@@ -13,7 +15,9 @@ public struct AdminResponse: Sendable {
 public final class AdminEndpoints: Sendable {
     let registry: MetricsRegistry
     let status: GatewayStatus
-    let health: UpstreamHealthTable
+    /// The running configuration's; a reload puts its own in (the lock is the scrape's and the
+    /// reload's, never a request's).
+    private let currentHealth: Mutex<UpstreamHealthTable>
     let idempotency: IdempotencyStore?
     let accessLog: AccessLogStats?
     let vocabulary: ErrorVocabulary
@@ -22,10 +26,17 @@ public final class AdminEndpoints: Sendable {
                 idempotency: IdempotencyStore?, accessLog: AccessLogStats?, vocabulary: ErrorVocabulary) {
         self.registry = registry
         self.status = status
-        self.health = health
+        currentHealth = Mutex(health)
         self.idempotency = idempotency
         self.accessLog = accessLog
         self.vocabulary = vocabulary
+    }
+
+    var health: UpstreamHealthTable { currentHealth.withLock { $0 } }
+
+    /// A reload's upstream groups, for the scrapes and readiness checks from now on.
+    public func replaceHealth(_ table: UpstreamHealthTable) {
+        currentHealth.withLock { $0 = table }
     }
 
     /// `path` without the query; `nowMillis` on the loops' monotonic clock (health's deadlines);

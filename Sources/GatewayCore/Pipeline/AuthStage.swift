@@ -38,6 +38,7 @@ public final class AuthStage: ExchangeStage {
         }
         context.apiKeyIdentity = index
         context.apiKeyPolicy = entry.policy
+        context.apiKeyOwner = entry.owner
         return .proceed
     }
 

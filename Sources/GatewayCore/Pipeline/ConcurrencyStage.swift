@@ -10,13 +10,15 @@ public final class ConcurrencyStage: ExchangeStage {
     }
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
-        guard gate.acquireGlobal() else {
-            context.limitedBy = .globalConcurrency
-            return .reject(Self.error("The gateway is at its limit of \(gate.globalLimit!) concurrent requests", gate.globalLimit!))
+        if let limit = policies.globalConcurrency {
+            guard gate.acquireGlobal(limit: limit) else {
+                context.limitedBy = .globalConcurrency
+                return .reject(Self.error("The gateway is at its limit of \(limit) concurrent requests", limit))
+            }
+            context.policyHolds.globalSlot = true
         }
-        context.policyHolds.globalSlot = gate.globalLimit != nil
-        if let key = context.apiKeyIdentity, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
-            guard gate.acquire(key, limit: limit) else {
+        if context.apiKeyIdentity != nil, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.concurrency {
+            guard gate.acquire(context.apiKeyOwner, limit: limit) else {
                 release(context)
                 context.limitedBy = .keyConcurrency
                 return .reject(Self.error("Too many concurrent requests: at most \(limit) in flight for this API key", limit))
@@ -31,7 +33,7 @@ public final class ConcurrencyStage: ExchangeStage {
     }
 
     private func release(_ context: RequestContext) {
-        if context.policyHolds.keySlot, let key = context.apiKeyIdentity { gate.release(key) }
+        if context.policyHolds.keySlot { gate.release(context.apiKeyOwner) }
         if context.policyHolds.globalSlot { gate.releaseGlobal() }
         context.policyHolds.keySlot = false
         context.policyHolds.globalSlot = false

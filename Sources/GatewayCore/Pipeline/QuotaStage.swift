@@ -10,10 +10,10 @@ public final class QuotaStage: ExchangeStage {
     }
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
-        guard let key = context.apiKeyIdentity, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.dailyQuota,
+        guard context.apiKeyIdentity != nil, let limit = policies.policies[Int(context.apiKeyPolicy)].limits.dailyQuota,
               context.route!.config.quota.counts(context.method) else { return .proceed }
         let day = policies.calendar.day(wallMs: context.wallMillis)
-        guard policies.quotas.charge(key, limit: limit, day: day) else {
+        guard policies.quotas.charge(context.apiKeyOwner, limit: limit, day: day) else {
             context.limitedBy = .dailyQuota
             return .reject(GatewayError(.dailyMessageLimitReached, "Daily limit of \(limit) requests reached for this API key",
                                         details: [("limit", .int(Int(limit)))],
@@ -24,9 +24,9 @@ public final class QuotaStage: ExchangeStage {
     }
 
     public func onComplete(_ context: RequestContext, end: ExchangeEnd) {
-        guard let day = context.policyHolds.quotaDay, let key = context.apiKeyIdentity else { return }
+        guard let day = context.policyHolds.quotaDay else { return }
         context.policyHolds.quotaDay = nil
-        if Self.refunds(end.outcome) { policies.quotas.refund(key, day: day) }
+        if Self.refunds(end.outcome) { policies.quotas.refund(context.apiKeyOwner, day: day) }
     }
 
     static func refunds(_ outcome: ExchangeOutcome) -> Bool {

@@ -10,8 +10,8 @@ public final class RateLimitStage: ExchangeStage {
 
     public func onRequestHead(_ head: RequestHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> StageVerdict {
         let route = context.route!
-        let routeBucket = route.config.rate.map { (slot: UInt16(truncatingIfNeeded: route.index + 1), rate: $0) }
-        guard let key = context.apiKeyIdentity else {
+        let routeBucket = route.config.rate.map { (slot: policies.routeSlots[route.index], rate: $0) }
+        guard context.apiKeyIdentity != nil else {
             let own = policies.anonymousRate.map { (slot: UInt16(0), rate: $0) }
             if own == nil && routeBucket == nil { return .proceed }
             let verdict = policies.clientBuckets.take(context.clientAddress, own, routeBucket, nowMs: context.monotonicMillis)
@@ -21,7 +21,7 @@ public final class RateLimitStage: ExchangeStage {
         let policy = policies.policies[policyIndex]
         let own = policy.limits.rate.map { (slot: UInt16(0), rate: $0) }
         if own == nil && routeBucket == nil { return .proceed }
-        let verdict = policies.keyBuckets.take(key, own, routeBucket, nowMs: context.monotonicMillis)
+        let verdict = policies.keyBuckets.take(context.apiKeyOwner, own, routeBucket, nowMs: context.monotonicMillis)
         if policies.headerStyle != .off {
             let first = own.map { (policies.policyItems[policyIndex]!, policy.name, $0.rate, verdict.first!) }
             let second = routeBucket.map { (policies.routeItems[route.index]!, route.config.prefix, $0.rate, verdict.second!) }

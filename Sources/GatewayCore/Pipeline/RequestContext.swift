@@ -15,6 +15,8 @@ public final class RequestContext {
     public var apiKeyIdentity: UInt32?
     /// That key's resolved limits, an index into `AccessConfig.policies`.
     var apiKeyPolicy: UInt32 = 0
+    /// That key's state owner (`KeyEntry.owner`): what its buckets, in-flight count and quota are filed under.
+    var apiKeyOwner: UInt32 = 0
     /// Concurrency slots and quota the policy stages hold until `onComplete`.
     var policyHolds = PolicyHolds()
     /// How many stages of the route's chain let this request through: they, and only they, hear
@@ -47,6 +49,7 @@ public final class RequestContext {
         route = nil
         apiKeyIdentity = nil
         apiKeyPolicy = 0
+        apiKeyOwner = 0
         policyHolds = PolicyHolds()
         admittedStages = 0
         requestDigest = nil

@@ -12,14 +12,16 @@ public final class RequestPipeline: @unchecked Sendable {
     /// Each route's stages in order, by route index.
     let chains: [[any ExchangeStage]]
 
-    /// `extraStages` run last on every route (a deployment's own policies, and tests).
-    public init(config: GatewayConfig, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = []) {
+    /// `extraStages` run last on every route (a deployment's own policies, and tests). At a reload,
+    /// `replacing` is the running pipeline: the client policies' state carries over from it.
+    public init(config: GatewayConfig, idempotency: IdempotencyStage? = nil, extraStages: [any ExchangeStage] = [],
+                replacing previous: RequestPipeline? = nil) {
         let names = config.upstreams.keys.sorted()
         upstreamNames = names
         routes = config.routes.enumerated().map {
             CompiledRoute(config: $1, upstreamIndex: names.firstIndex(of: $1.upstream)!, index: $0)
         }
-        let policies = ClientPolicies(config: config.access, routes: config.routes)
+        let policies = ClientPolicies(config: config.access, routes: config.routes, replacing: previous?.policies)
         self.policies = policies
         router = RouteStage(routes: routes)
         challenge = AuthChallenge(realm: config.access.authRealm)

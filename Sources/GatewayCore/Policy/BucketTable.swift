@@ -16,9 +16,11 @@ public struct BucketVerdict: Sendable, Equatable {
     public var admitted: Bool { waitMs == 0 }
 }
 
-/// Token buckets of many owners (key indices, client IPs), sharded by owner. Each owner has
+/// Token buckets of many owners (keys' state owners, client IPs), sharded by owner. Each owner has
 /// numbered slots (its own bucket, one per route); slots of one owner share a shard, so checking
 /// all and then taking from all is atomic. Full buckets carry no information and are dropped.
+/// The table outlives reloads: a bucket remembers the rate it was stored under, and is rescaled
+/// to the rate its next request is checked against.
 public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
     struct Key: Hashable, Sendable {
         var owner: Owner
@@ -29,6 +31,9 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
         var end: UInt64
         /// Monotonic ms from which the bucket is full again and can be forgotten.
         var fullAtMs: UInt64
+        /// The scale `end` is in: that of the rate the bucket was last taken from.
+        var perMs: UInt64
+        var capacity: UInt64
     }
 
     struct Shard: Sendable {
@@ -51,8 +56,8 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
         shards.withShard(shardHash(owner)) { shard in
             let a = first.map { (Key(owner: owner, slot: $0.slot), TokenBucket($0.rate)) }
             let b = second.map { (Key(owner: owner, slot: $0.slot), TokenBucket($0.rate)) }
-            let endA = a.map { shard.buckets[$0.0]?.end ?? 0 }
-            let endB = b.map { shard.buckets[$0.0]?.end ?? 0 }
+            let endA = a.map { Self.end(shard.buckets[$0.0], $0.1, nowMs) }
+            let endB = b.map { Self.end(shard.buckets[$0.0], $0.1, nowMs) }
             let wait = max(a.map { $0.1.waitMs(end: endA!, nowMs: nowMs) } ?? 0,
                            b.map { $0.1.waitMs(end: endB!, nowMs: nowMs) } ?? 0)
             if wait > 0 {
@@ -67,6 +72,13 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// Drops the buckets of owners and slots that are gone (keys and routes removed at a reload).
+    public func forget(_ isGone: (Owner, UInt16) -> Bool) {
+        for index in 0..<Sharded<Shard>.count {
+            shards.withShard(index) { shard in shard.buckets = shard.buckets.filter { !isGone($0.key.owner, $0.key.slot) } }
+        }
+    }
+
     /// Buckets currently remembered (full ones not yet swept included).
     public var storedCount: Int {
         (0..<Sharded<Shard>.count).reduce(0) { sum, i in sum + shards.withShard(i) { $0.buckets.count } }
@@ -76,8 +88,16 @@ public final class BucketTable<Owner: Hashable & Sendable>: Sendable {
         BucketStatus(remaining: bucket.remaining(end: end, nowMs: nowMs), msUntilNextToken: bucket.msUntilNextToken(end: end, nowMs: nowMs))
     }
 
+    /// The bucket's `end` in `bucket`'s scale; a bucket nobody stored is full (0).
+    private static func end(_ stored: Stored?, _ bucket: TokenBucket, _ nowMs: UInt64) -> UInt64 {
+        guard let stored else { return 0 }
+        if stored.perMs == bucket.perMs && stored.capacity == bucket.capacity { return stored.end }
+        return bucket.rescaled(end: stored.end, perMs: stored.perMs, capacity: stored.capacity, nowMs: nowMs)
+    }
+
     private static func store(_ shard: inout Shard, _ key: Key, _ bucket: TokenBucket, _ end: UInt64, _ nowMs: UInt64) -> BucketStatus {
-        shard.buckets[key] = Stored(end: end, fullAtMs: nowMs + bucket.msUntilFull(end: end, nowMs: nowMs))
+        shard.buckets[key] = Stored(end: end, fullAtMs: nowMs + bucket.msUntilFull(end: end, nowMs: nowMs),
+                                    perMs: bucket.perMs, capacity: bucket.capacity)
         return status(bucket, end, nowMs)
     }
 

@@ -1,25 +1,24 @@
 import Synchronization
 
 /// Requests in flight per key (sharded counters, entries dropped at zero so idle keys cost
-/// nothing) and in total (one atomic counter, no lock).
+/// nothing) and in total (one atomic counter, no lock). The limits come with each call, so one
+/// gate serves every configuration a reload brings: a request admitted under one releases its
+/// slot into the same count the next one checks.
 public final class ConcurrencyGate: Sendable {
     private let perKey = Sharded { [UInt32: UInt32]() }
     private let total = Atomic<Int>(0)
-    public let globalLimit: Int?
 
-    public init(globalLimit: Int?) {
-        self.globalLimit = globalLimit
-    }
+    public init() {}
 
-    public func acquireGlobal() -> Bool {
-        guard let limit = globalLimit else { return true }
+    /// One more request in flight over all clients, unless `limit` already are.
+    public func acquireGlobal(limit: Int) -> Bool {
         if total.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
         total.wrappingSubtract(1, ordering: .relaxed)
         return false
     }
 
     public func releaseGlobal() {
-        if globalLimit != nil { total.wrappingSubtract(1, ordering: .relaxed) }
+        total.wrappingSubtract(1, ordering: .relaxed)
     }
 
     public func acquire(_ key: UInt32, limit: Int) -> Bool {
@@ -31,6 +30,7 @@ public final class ConcurrencyGate: Sendable {
         }
     }
 
+    /// A key whose count was forgotten (removed at a reload) releases nothing.
     public func release(_ key: UInt32) {
         perKey.withShard(Sharded<[UInt32: UInt32]>.hash(key)) { counts in
             guard let current = counts[key] else { return }
@@ -43,4 +43,11 @@ public final class ConcurrencyGate: Sendable {
     }
 
     public var globalInFlight: Int { total.load(ordering: .relaxed) }
+
+    /// Drops the counts of keys that are gone.
+    public func forget(_ keys: Set<UInt32>) {
+        for index in 0..<Sharded<[UInt32: UInt32]>.count {
+            perKey.withShard(index) { counts in counts = counts.filter { !keys.contains($0.key) } }
+        }
+    }
 }

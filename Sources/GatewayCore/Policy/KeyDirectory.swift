@@ -1,9 +1,15 @@
 import COpenSSL
 
-/// What the gateway knows about one API key, apart from its digest.
+/// What the gateway knows about one API key, apart from its digest. Equal when the configuration
+/// says the same thing about the key, whatever its state owner.
 public struct KeyEntry: Sendable, Equatable {
     /// Index into `AccessConfig.policies`.
     public var policy: UInt32
+    /// Names the key's limit state (buckets, in-flight count, quota): its index when first
+    /// loaded, kept across reloads while the key stays configured (`inheritOwners`), so the
+    /// request path keys that state without hashing the digest again. Placed here it costs no
+    /// memory (it fills padding) and no extra load.
+    public internal(set) var owner: UInt32 = 0
     /// Bit i set: the key has scope `AccessConfig.scopeNames[i]`.
     public var scopes: UInt64
     /// Wall-clock ms since the epoch from which the key is refused; `.max` for never.
@@ -15,6 +21,10 @@ public struct KeyEntry: Sendable, Equatable {
         self.scopes = scopes
         self.expiresAtMs = expiresAtMs
         self.revoked = revoked
+    }
+
+    public static func == (a: KeyEntry, b: KeyEntry) -> Bool {
+        a.policy == b.policy && a.scopes == b.scopes && a.expiresAtMs == b.expiresAtMs && a.revoked == b.revoked
     }
 }
 
@@ -32,11 +42,13 @@ public struct KeyDirectory: Sendable {
 
     public var count: Int { entries.count }
 
-    /// Adds a key; false (and nothing added) when its digest is already present.
+    /// Adds a key (its state owner is its index); false (and nothing added) when its digest is already present.
     public mutating func insert(digest: UnsafePointer<UInt8>, _ entry: KeyEntry) -> Bool {
         if (entries.count + 1) * 2 > slots.count { grow() }
         guard lookup(digest) == nil else { return false }
         digests.append(contentsOf: UnsafeBufferPointer(start: digest, count: KeyHash.digestLength))
+        var entry = entry
+        entry.owner = UInt32(entries.count)
         entries.append(entry)
         place(UInt32(entries.count))
         return true
@@ -71,6 +83,27 @@ public struct KeyDirectory: Sendable {
         digests.withUnsafeBytes { all in
             body(UnsafeRawBufferPointer(rebasing: all[Int(index) * KeyHash.digestLength..<(Int(index) + 1) * KeyHash.digestLength]))
         }
+    }
+
+    /// Carries state owners over from the directory this one replaces at a reload: a key still
+    /// there keeps its owner, a new key takes `nextOwner` (counted up, never handed out twice, so
+    /// a removed key's late releases never reach another key's state). Returns the owners of the
+    /// keys that are gone. One lookup per key: a million keys take well under a second, on the
+    /// reload thread.
+    public mutating func inheritOwners(from previous: KeyDirectory, nextOwner: inout UInt32) -> Set<UInt32> {
+        var kept = [Bool](repeating: false, count: previous.count)
+        for index in entries.indices {
+            let old = withDigest(of: UInt32(index)) { previous.lookup($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+            if let old {
+                entries[index].owner = previous.entries[Int(old)].owner
+                kept[Int(old)] = true
+            } else {
+                entries[index].owner = nextOwner
+                // 2^32 keys added over one process's life would wrap: far beyond any deployment.
+                nextOwner &+= 1
+            }
+        }
+        return Set(kept.indices.lazy.filter { !kept[$0] }.map { previous.entries[$0].owner })
     }
 
     /// The first four bytes of the key's digest, big-endian: `KeyHash.fingerprint` as a number,

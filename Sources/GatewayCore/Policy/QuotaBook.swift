@@ -1,4 +1,4 @@
-/// Requests counted per key per quota day, sharded by key. Only keys that spent something today
+/// Requests counted per key (its state owner) per quota day, sharded by key. Only keys that spent something today
 /// are stored; entries of past days are swept as the table grows.
 public final class QuotaBook: Sendable {
     struct Usage: Sendable {
@@ -37,6 +37,13 @@ public final class QuotaBook: Sendable {
             guard var usage = shard.usage[key], usage.day == day, usage.used > 0 else { return }
             usage.used -= 1
             shard.usage[key] = usage
+        }
+    }
+
+    /// Drops the usage of keys that are gone.
+    public func forget(_ keys: Set<UInt32>) {
+        for index in 0..<Sharded<Shard>.count {
+            shards.withShard(index) { shard in shard.usage = shard.usage.filter { !keys.contains($0.key) } }
         }
     }
 

@@ -46,5 +46,14 @@ struct TokenBucket {
         return Self.ceilDiv(owed - (capacity - (whole + 1) * unit), perMs)
     }
 
+    /// A bucket stored under another rate (the configuration was reloaded), expressed in this
+    /// one's units with the same share of it empty: a bucket that was empty stays empty, so a
+    /// client at its limit is still limited. Rounded towards empty.
+    func rescaled(end: UInt64, perMs oldPerMs: UInt64, capacity oldCapacity: UInt64, nowMs: UInt64) -> UInt64 {
+        let oldDebt = end > nowMs * oldPerMs ? end - nowMs * oldPerMs : 0
+        let share = min(1, Double(oldDebt) / Double(oldCapacity))
+        return nowMs * perMs + UInt64((share * Double(capacity)).rounded(.up))
+    }
+
     static func ceilDiv(_ a: UInt64, _ b: UInt64) -> UInt64 { (a + b - 1) / b }
 }

@@ -11,9 +11,11 @@ public struct HealthCheckTally {
     private let fails: Int
     private let passes: Int
 
-    public init(fails: Int, passes: Int) {
+    /// `isDown`: the server is out already (its checks failed before a reload restarted them).
+    public init(fails: Int, passes: Int, isDown: Bool = false) {
         self.fails = fails
         self.passes = passes
+        self.isDown = isDown
     }
 
     public mutating func record(passed: Bool) -> Change? {

@@ -30,8 +30,15 @@ public final class ServerHealth: Sendable {
         self.address = address
         configured = config.host.contains(":") ? "[\(config.host)]:\(config.port)" : "\(config.host):\(config.port)"
         label = configured == address ? configured : "\(configured) (\(address))"
-        mayEject = groupSize > 1 && config.maxFails > 0
+        mayEject = Self.mayEject(config, groupSize)
     }
+
+    static func mayEject(_ config: UpstreamServer, _ groupSize: Int) -> Bool {
+        groupSize > 1 && config.maxFails > 0
+    }
+
+    /// Out of rotation until its active checks pass again (a new checker after a reload starts there).
+    public var isFailingChecks: Bool { failingChecks.load(ordering: .relaxed) }
 
     /// Neither failing its active checks nor ejected by passive health.
     @inline(__always)

@@ -4,10 +4,18 @@ public final class UpstreamHealth: Sendable {
     public let config: UpstreamConfig
     public let servers: [ServerHealth]
 
-    /// `members`: every address of every `server` line, as resolved before start.
-    public init(config: UpstreamConfig, members: [(server: UpstreamServer, address: String)]) {
+    /// `members`: every address of every `server` line, as resolved before start. At a reload,
+    /// `previous` is the group of the same name in the running configuration: a server it has
+    /// with the same address and knobs keeps its health (ejection, check verdict) and so stays
+    /// out of rotation if it was.
+    public init(config: UpstreamConfig, members: [(server: UpstreamServer, address: String)], previous: UpstreamHealth? = nil) {
         self.config = config
-        servers = members.map { ServerHealth(upstream: config.name, config: $0.server, address: $0.address, groupSize: members.count) }
+        servers = members.map { member in
+            let kept = previous?.servers.first { old in
+                old.address == member.address && old.config == member.server && old.mayEject == ServerHealth.mayEject(member.server, members.count)
+            }
+            return kept ?? ServerHealth(upstream: config.name, config: member.server, address: member.address, groupSize: members.count)
+        }
     }
 
     /// One member per `server` line, named as written (no resolution: for tests and literal addresses).

@@ -23,6 +23,8 @@ final class AccessLogWriter: Sendable {
         var pending: [Chunk] = []
         var pendingBytes = 0
         var free: [Chunk] = []
+        /// The writer thread holds a batch it took from `pending`.
+        var writing = false
     }
 
     let stats: AccessLogStats
@@ -62,6 +64,13 @@ final class AccessLogWriter: Sendable {
         return fresh ?? Chunk()
     }
 
+    /// At a graceful exit, once the loops have handed off their last lines: waits (at most
+    /// `timeoutMs`) until the writer has written everything handed to it.
+    func waitUntilWritten(timeoutMs: UInt64) {
+        let deadline = Clock.monotonicMillis() + timeoutMs
+        while queue.withLock({ !$0.pending.isEmpty || $0.writing }) && Clock.monotonicMillis() < deadline { usleep(5_000) }
+    }
+
     // MARK: The writer thread
 
     private func run(_ reopenSignal: Int32) {
@@ -73,6 +82,7 @@ final class AccessLogWriter: Sendable {
             if reopenSignal >= 0 && csys_signal_fd_drain(reopenSignal) > 0 { reopen() }
             let batch = queue.withLock { queue -> [Chunk] in
                 defer { queue.pending.removeAll(keepingCapacity: true); queue.pendingBytes = 0 }
+                queue.writing = !queue.pending.isEmpty
                 return queue.pending
             }
             if batch.isEmpty { continue }
@@ -91,6 +101,7 @@ final class AccessLogWriter: Sendable {
             }
             queue.withLock { queue in
                 if queue.free.count < 64 { queue.free.append(contentsOf: batch.prefix(64 - queue.free.count)) }
+                queue.writing = false
             }
         }
     }

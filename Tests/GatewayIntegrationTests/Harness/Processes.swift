@@ -64,11 +64,22 @@ final class ChildProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    /// SIGTERM; a gateway drains, and what it still has in flight after a moment is cut off
+    /// with a second SIGTERM, so no test waits for a `shutdown_timeout`.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        process.terminate()
+        if waitForExit(timeout: 1) == nil { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    /// The exit status, or nil if the process is still running after `timeout` seconds.
+    func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     /// Waits until `text` appears in the output. If the process exits first, its last words are
@@ -207,16 +218,8 @@ final class Deployment {
     /// someone else's SO_REUSEPORT listener shares it), it starts again on a fresh port; any other
     /// failure to start is reported with the gateway's output.
     func startGateway(_ body: String, workers: Int = 2, extra: String = "") throws {
-        let engine = (extra + body).contains("io_engine") ? "" : Self.engineLine
         for attempt in 1...Self.startAttempts {
-            let text = """
-            listen 127.0.0.1:\(gatewayPort);
-            workers \(workers);
-            \(engine)
-            \(extra)
-            \(body)
-            """
-            try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+            try writeConfig(body, workers: workers, extra: extra)
             let process = try ChildProcess(Binaries.gateway, ["--config", configPath])
             let lastAttempt = attempt == Self.startAttempts
             do {
@@ -244,6 +247,19 @@ final class Deployment {
             gateway = process
             return
         }
+    }
+
+    /// The config file `startGateway` runs (and a reload reads): the gateway's listen line, then the rest.
+    func writeConfig(_ body: String, workers: Int = 2, extra: String = "") throws {
+        let engine = (extra + body).contains("io_engine") ? "" : Self.engineLine
+        let text = """
+        listen 127.0.0.1:\(gatewayPort);
+        workers \(workers);
+        \(engine)
+        \(extra)
+        \(body)
+        """
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     /// The usual shape: one upstream `messaging` with the given servers, one /v1/ route.

@@ -176,6 +176,11 @@ public final class IdempotencyStore: Sendable {
         journal?.flush()
     }
 
+    /// At an orderly exit: makes every record written so far durable, whatever the fsync policy.
+    public func syncJournal() {
+        journal?.syncUnsynced()
+    }
+
     private func shard(_ hash: Int) -> ShardBox {
         shards[hash & (shards.count - 1)]
     }

@@ -199,6 +199,13 @@ public final class IdempotencyJournal: Sendable {
         }
     }
 
+    /// Syncs what is unsynced even under `fsync never` (the gateway is exiting).
+    func syncUnsynced() {
+        state.withLock { state in
+            if state.unsynced { sync(&state) }
+        }
+    }
+
     private func sync(_ state: inout State) {
         do throws(JournalIOError) {
             try storage.sync()
