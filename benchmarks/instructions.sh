@@ -47,7 +47,7 @@ if [[ "$KEYED" == 1 ]]; then
     HASH="$("${1:-$ROOT/.build/release/gateway}" hash-key "$KEY")"
     cat >>"$WORK/gateway.conf" <<EOF
 plan bench { rate 1000000/s burst 1000000; concurrency 10000; }
-key $HASH { plan bench; }
+key sha256:$HASH { plan bench; }
 route /v1/ { upstream messaging; auth required; idempotency optional; }
 EOF
 else
