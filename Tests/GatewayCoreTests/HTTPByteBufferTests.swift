@@ -113,6 +113,25 @@ final class HTTPByteBufferTests: XCTestCase {
         }
     }
 
+    func testAppendCopiesEveryShortLengthExactly() {
+        // Short appends copy with word loads and stores (ByteBuffer.copy): every length and start
+        // must land exactly, with nothing written past the end.
+        let source = (0..<80).map { UInt8($0 + 1) }
+        for start in 0..<9 {
+            for length in 0...70 {
+                let buffer = ByteBuffer(capacity: 160)
+                buffer.append([UInt8](repeating: 0xEE, count: 160))
+                buffer.writeIndex = start
+                source.withUnsafeBytes { buffer.append($0.baseAddress!, count: length) }
+                let bytes = Array(UnsafeRawBufferPointer(start: buffer.base, count: 160))
+                XCTAssertEqual(buffer.writeIndex, start + length)
+                XCTAssertEqual(Array(bytes[start..<start + length]), Array(source[0..<length]), "start \(start), length \(length)")
+                XCTAssertTrue(bytes[(start + length)...].allSatisfy { $0 == 0xEE }, "start \(start), length \(length)")
+                XCTAssertTrue(bytes[..<start].allSatisfy { $0 == 0xEE })
+            }
+        }
+    }
+
     func testAppendsNearTheEndOfCapacity() {
         // Each formatter must reserve its own room even when the buffer is nearly full.
         for fill in 0..<40 {
