@@ -57,10 +57,15 @@ final class EventLoop {
         _ = csys_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, token)
     }
 
-    /// Forgets and closes the descriptor (closing removes it from epoll).
+    /// Forgets and closes the descriptor (closing removes it from epoll). A handler that closes
+    /// with its deadline cleared leaves the timer wheel now: the wheel drops cleared deadlines
+    /// only when their tick comes, and would keep a closed connection alive until then.
     func close(_ fd: Int32) {
         let index = Int(fd)
-        if index < handlers.count { handlers[index] = nil }
+        if index < handlers.count, let handler = handlers[index] {
+            if handler.deadline == 0 { timers.cancel(handler) }
+            handlers[index] = nil
+        }
         Glibc.close(fd)
     }
 
