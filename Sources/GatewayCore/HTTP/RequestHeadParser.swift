@@ -74,9 +74,10 @@ public struct RequestHeadParser: Sendable {
         i += 1
         let targetStart = i
         var query = -1
-        while i < end && ByteClass.target[Int(p[i])] {
-            if p[i] == UInt8(ascii: "?") && query < 0 { query = i }
-            i += 1
+        i = SWAR.pathEnd(p, from: i, to: end)
+        if i < end && p[i] == UInt8(ascii: "?") {
+            query = i
+            i = SWAR.targetEnd(p, from: i + 1, to: end)
         }
         if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
         if let error = RequestTarget.parse(p, start: targetStart, end: i, query: query, method: head.method, into: &head) {
