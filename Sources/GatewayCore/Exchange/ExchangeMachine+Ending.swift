@@ -24,7 +24,7 @@ extension ExchangeMachine {
     /// A request that never parsed (or never came in time) gets a fresh id, its envelope, and a close.
     mutating func refuseUnparsed(_ error: GatewayError) {
         environment.reset(context, method: .get, now: now)
-        environment.nextRequestID(into: &context.requestID)
+        environment.mintRequestID(for: context)
         exchange = Exchange()
         let rendered = environment.pipeline.render(error, context: context)
         writeLocal(rendered, close: true)

@@ -144,7 +144,7 @@ extension ExchangeMachine {
             context.requestID.removeAll(keepingCapacity: true)
             context.requestID.append(contentsOf: UnsafeBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength)))
         } else {
-            environment.nextRequestID(into: &context.requestID)
+            environment.mintRequestID(for: context)
         }
     }
 
