@@ -89,12 +89,34 @@ final class HTTPByteBufferTests: XCTestCase {
             (0, "0"), (7, "7"), (10, "10"), (99, "99"), (100, "100"), (1_234_567_890, "1234567890"),
             (Int.max, "9223372036854775807"), (-5, "0"),
         ]
-        for (value, expected) in cases {
+        var powers: [(Int, String)] = []
+        var power = 1
+        for digits in 1...18 {
+            power *= 10
+            powers += [(power - 1, String(repeating: "9", count: digits)), (power, "1" + String(repeating: "0", count: digits))]
+        }
+        for (value, expected) in cases + powers {
             let buffer = ByteBuffer(capacity: 16)
             buffer.append("<")
             buffer.appendDecimal(value)
             buffer.append(">")
             XCTAssertEqual(text(buffer), "<\(expected)>", "\(value)")
+        }
+    }
+
+    func testAppendField() {
+        let buffer = ByteBuffer(capacity: 16)
+        for (name, value) in [("Host", "example.com"), ("X", ""), ("A-Rather-Long-Header-Name", String(repeating: "v", count: 40))] {
+            buffer.clear()
+            buffer.append("<")
+            bytes(name).withUnsafeBytes { n in
+                bytes(value).withUnsafeBytes { v in
+                    buffer.appendField(name: n.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, n.count,
+                                       value: v.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, v.count)
+                }
+            }
+            buffer.append(">")
+            XCTAssertEqual(text(buffer), "<\(name): \(value)\r\n>")
         }
     }
 

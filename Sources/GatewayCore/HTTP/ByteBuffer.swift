@@ -93,6 +93,20 @@ public final class ByteBuffer {
         bytes.withUnsafeBytes { append($0) }
     }
 
+    /// A header line, `name: value` and CRLF, with one capacity check for its four pieces.
+    @inlinable public func appendField(name: UnsafeRawPointer, _ nameCount: Int, value: UnsafeRawPointer, _ valueCount: Int) {
+        let count = nameCount + valueCount + 4
+        reserve(count)
+        let line = UnsafeMutableRawPointer(base + writeIndex)
+        Self.copy(name, to: line, count: nameCount)
+        line.storeBytes(of: UInt8(ascii: ":"), toByteOffset: nameCount, as: UInt8.self)
+        line.storeBytes(of: UInt8(ascii: " "), toByteOffset: nameCount + 1, as: UInt8.self)
+        Self.copy(value, to: line + nameCount + 2, count: valueCount)
+        line.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: count - 2, as: UInt8.self)
+        line.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: count - 1, as: UInt8.self)
+        writeIndex += count
+    }
+
     /// A literal's bytes; string literals come here rather than to the String overload, which
     /// would build a String and retain and release its storage around the copy.
     @inlinable @inline(__always) public func append(_ text: StaticString) {
@@ -114,20 +128,24 @@ public final class ByteBuffer {
         writeIndex += 1
     }
 
-    /// Appends a non-negative integer in decimal without going through String.
+    /// Appends a non-negative integer in decimal without going through String: the digits are
+    /// written in place, last first, once their count is known.
     public func appendDecimal(_ value: Int) {
-        reserve(20)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, no heap
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var n = UInt64(max(value, 0))
-            var i = scratch.count
-            repeat {
-                i -= 1
-                scratch[i] = UInt8(truncatingIfNeeded: 48 + n % 10)
-                n /= 10
-            } while n > 0
-            append(scratch.baseAddress! + i, count: scratch.count - i)
+        var n = UInt64(max(value, 0))
+        var count = 1
+        var power: UInt64 = 10
+        while count < 20 && n >= power {  // UInt64.max has 20 digits; 10^20 would overflow
+            count += 1
+            power &*= 10
         }
+        reserve(count)
+        var digit = base + writeIndex + count
+        repeat {
+            digit -= 1
+            digit.pointee = UInt8(truncatingIfNeeded: 48 + n % 10)
+            n /= 10
+        } while n > 0
+        writeIndex += count
     }
 
     /// Appends a non-negative integer in lower-case hexadecimal (chunk sizes).
