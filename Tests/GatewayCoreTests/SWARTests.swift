@@ -105,3 +105,75 @@ final class SWARTests: XCTestCase {
         }
     }
 }
+
+/// The word-at-a-time fast paths of the path normaliser and the Host syntax against the per-byte
+/// rules they replace, on paths and hosts with every interesting byte (pair) at every position.
+final class SWARFastPathTests: XCTestCase {
+    /// `PathNormalizer.needsWork` one byte at a time: `%`, `\`, `//` or `/.` anywhere.
+    func needsWorkByBytes(_ b: [UInt8]) -> Bool {
+        for (i, c) in b.enumerated() {
+            if c == UInt8(ascii: "%") || c == UInt8(ascii: "\\") { return true }
+            if c == UInt8(ascii: "/") && i + 1 < b.count && (b[i + 1] == UInt8(ascii: "/") || b[i + 1] == UInt8(ascii: ".")) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// `HostSyntax.isValid` for a reg-name host, one byte at a time as it was written first.
+    func regNameHostByBytes(_ p: [UInt8]) -> Bool {
+        let n = p.count
+        if n == 0 { return false }
+        var i = 0
+        while i < n && p[i] != UInt8(ascii: ":") {
+            if p[i] == UInt8(ascii: "%") {
+                if i + 2 >= n || !HostSyntax.isHex(p[i + 1]) || !HostSyntax.isHex(p[i + 2]) { return false }
+                i += 3
+                continue
+            }
+            if !HostSyntax.regName[Int(p[i])] { return false }
+            i += 1
+        }
+        if i == 0 { return false }
+        if i == n { return true }
+        if n - i - 1 > 5 { return false }
+        return p[(i + 1)...].allSatisfy(HostSyntax.isDigit)
+    }
+
+    func check(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
+        let padded = bytes + [0]  // never empty, so there is a pointer to pass
+        let needsWork = padded.withUnsafeBufferPointer { PathNormalizer.needsWork($0.baseAddress!, bytes.count) }
+        XCTAssertEqual(needsWork, needsWorkByBytes(bytes), "needsWork \(bytes)", file: file, line: line)
+        if bytes.first != UInt8(ascii: "[") {
+            let valid = padded.withUnsafeBufferPointer { HostSyntax.isValid($0.baseAddress!, bytes.count) }
+            XCTAssertEqual(valid, regNameHostByBytes(bytes), "isValid \(bytes)", file: file, line: line)
+        }
+    }
+
+    func testEveryPairOfInterestingBytesAtEveryPosition() {
+        let interesting = Array("/.%\\:aZ9-_~".utf8) + [0x00, 0x20, 0x7F, 0x80, 0xFF]
+        for background in ["/v1/sessions/demo-x_y.z", "api.example-1.com:8080", "127.0.0.1"] {
+            let cycle = Array(background.utf8)
+            for length in 0...24 {
+                let base = (0..<length).map { cycle[$0 % cycle.count] }
+                check(base)
+                for position in 0..<length {
+                    for b in 0...255 {
+                        var bytes = base
+                        bytes[position] = UInt8(b)
+                        check(bytes)
+                    }
+                    guard position + 1 < length else { continue }
+                    for first in interesting {
+                        for second in interesting {
+                            var bytes = base
+                            bytes[position] = first
+                            bytes[position + 1] = second
+                            check(bytes)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

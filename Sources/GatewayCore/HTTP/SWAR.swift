@@ -4,11 +4,11 @@
 /// the exact `ByteClass` table. Every scan therefore answers exactly as the table would (the
 /// tests compare them for every byte value at every position).
 enum SWAR {
-    @usableFromInline static let ones: UInt64 = 0x0101_0101_0101_0101
-    @usableFromInline static let highBits: UInt64 = 0x8080_8080_8080_8080
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highBits: UInt64 = 0x8080_8080_8080_8080
 
     /// Eight bytes from `p` (any alignment), the first in the lowest byte.
-    @inlinable @inline(__always) static func load(_ p: UnsafePointer<UInt8>) -> UInt64 {
+    @inline(__always) static func load(_ p: UnsafePointer<UInt8>) -> UInt64 {
         UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
     }
 
@@ -16,7 +16,7 @@ enum SWAR {
     /// below 0x80. Adding `0x80 - low` sets a byte's high bit from `low` up, adding `0x7F - high`
     /// from above `high`; no carry crosses into the next byte, as a byte below 0x80 plus at most
     /// 0x80 stays below 0x100.
-    @inlinable @inline(__always) static func bytes(in w: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+    @inline(__always) static func bytes(in w: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
         (w &+ ones &* UInt64(0x80 - low)) & ~(w &+ ones &* UInt64(0x7F - high)) & highBits
     }
 
@@ -25,44 +25,54 @@ enum SWAR {
 
     /// Letters, digits and `-`, the tchars header names are made of. OR-ing 0x20 turns exactly
     /// A-Z and a-z into a-z.
-    @inlinable @inline(__always) static func alphanumericOrHyphen(_ w: UInt64) -> UInt64 {
+    @inline(__always) static func alphanumericOrHyphen(_ w: UInt64) -> UInt64 {
         let low = w & ~highBits
         let letters = bytes(in: low | (ones &* 0x20), 0x61, 0x7A)
         return (letters | bytes(in: low, 0x30, 0x39) | bytes(in: low, 0x2D, 0x2D)) & ~w
     }
 
+    /// Bytes equal to `byte` (below 0x80).
+    @inline(__always) static func equal(_ w: UInt64, _ byte: UInt8) -> UInt64 {
+        bytes(in: w & ~highBits, byte, byte) & ~w
+    }
+
+    /// Letters, digits, `-` and `.`: what host names and IPv4 addresses are made of.
+    @inline(__always) static func hostname(_ w: UInt64) -> UInt64 {
+        alphanumericOrHyphen(w) | equal(w, UInt8(ascii: "."))
+    }
+
     /// Field-value bytes other than HTAB: SP to `~`, and obs-text (0x80 and up).
-    @inlinable @inline(__always) static func plainFieldValue(_ w: UInt64) -> UInt64 {
+    @inline(__always) static func plainFieldValue(_ w: UInt64) -> UInt64 {
         (bytes(in: w & ~highBits, 0x20, 0x7E) | w) & highBits
     }
 
     /// Request-target bytes (visible ASCII without `#`), without `?` when `query` is false.
-    @inlinable @inline(__always) static func target(_ w: UInt64, query: Bool) -> UInt64 {
+    @inline(__always) static func target(_ w: UInt64, query: Bool) -> UInt64 {
         let low = w & ~highBits
         let refused = bytes(in: low, 0x23, 0x23) | (query ? 0 : bytes(in: low, 0x3F, 0x3F))
         return bytes(in: low, 0x21, 0x7E) & ~refused & ~w
     }
 
     /// The end of a header name starting at `start`: the first byte before `end` that is no tchar.
-    @inlinable static func tokenEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    static func tokenEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
         firstRefused(p, from: start, to: end, vouched: alphanumericOrHyphen) { ByteClass.token[Int($0)] }
     }
 
     /// The first byte in `start..<end` that may not appear in a field value, or `end`.
-    @inlinable static func fieldValueEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    static func fieldValueEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
         firstRefused(p, from: start, to: end, vouched: plainFieldValue) { ByteClass.fieldValue[Int($0)] }
     }
 
     /// The end of a request target's path starting at `start`: the first `?` or byte that is no
     /// target byte before `end`.
-    @inlinable static func pathEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    static func pathEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
         firstRefused(p, from: start, to: end, vouched: { target($0, query: false) }) {
             ByteClass.target[Int($0)] && $0 != UInt8(ascii: "?")
         }
     }
 
     /// The end of the rest of a request target (its query): the first byte that is no target byte.
-    @inlinable static func targetEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    static func targetEnd(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
         firstRefused(p, from: start, to: end, vouched: { target($0, query: true) }) { ByteClass.target[Int($0)] }
     }
 
@@ -70,7 +80,7 @@ enum SWAR {
     /// time: the bytes `vouched` marks are skipped together, the first unmarked one is asked of
     /// `byte`. The last word is loaded overlapping bytes already passed (masked off), so only a
     /// range shorter than a word goes byte by byte.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func firstRefused(_ p: UnsafePointer<UInt8>, from start: Int, to end: Int,
                              vouched: (UInt64) -> UInt64, byte: (UInt8) -> Bool) -> Int {
         var i = start
@@ -99,7 +109,7 @@ enum SWAR {
     /// lower-cases A-Z and keeps a-z and `-`; the only other bytes it turns into a letter or `-`
     /// are controls (0x01...0x1A, 0x0D), which are no tchars. Lengths below 8 compare two
     /// overlapping halves of 4 or 2 bytes.
-    @inlinable static func tokenEquals(_ p: UnsafePointer<UInt8>, _ n: Int, _ literal: StaticString) -> Bool {
+    static func tokenEquals(_ p: UnsafePointer<UInt8>, _ n: Int, _ literal: StaticString) -> Bool {
         if n != literal.utf8CodeUnitCount { return false }
         let l = literal.utf8Start
         if n >= 8 {
@@ -116,7 +126,7 @@ enum SWAR {
     }
 
     /// The first and the last `size` bytes of `p`, lower-cased, against `l`'s (size <= n <= 2 size).
-    @inlinable @inline(__always)
+    @inline(__always)
     static func foldedEquals<T: FixedWidthInteger & UnsignedInteger>(_ p: UnsafePointer<UInt8>, _ l: UnsafePointer<UInt8>,
                                                                     _ n: Int, as: T.Type) -> Bool {
         let size = MemoryLayout<T>.size
