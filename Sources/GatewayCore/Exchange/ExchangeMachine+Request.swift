@@ -123,7 +123,8 @@ extension ExchangeMachine {
 
     /// The client's Upgrade field when it asks to switch (`Connection: upgrade`), has no body, and
     /// every protocol it names (`name[/version]`) is in the route's `upgrade` list.
-    private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
+    // Inlined: called from mutating code, a non-mutating method gets a memcpy of the machine as its self.
+    @inline(__always) private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
         let allowed = context.route!.config.upgrades
         guard !allowed.isEmpty, head.facts.connectionUpgrade, head.framing == .none,
               let field = head.facts.first(.upgrade), head.facts.count(.upgrade) == 1 else { return nil }
