@@ -86,6 +86,8 @@ enum HeaderLineParser {
     /// nginx and HAProxy do: it is what a broken or malicious intermediary produces.
     private static func applyContentLength(_ v: UnsafePointer<UInt8>, _ n: Int, to facts: inout HeaderFacts) -> HTTPParseError? {
         if n == 0 { return .malformed("empty Content-Length") }
+        // The usual value is one plain number: no list to split.
+        if let length = Bytes.parseDecimal(v, n) { return record(length, in: &facts) }
         var start = 0
         var i = 0
         while i <= n {
@@ -95,14 +97,17 @@ enum HeaderLineParser {
                 while e > s && (v[e - 1] == 0x20 || v[e - 1] == 0x09) { e -= 1 }
                 if s == e { return .malformed("empty element in Content-Length list") }
                 guard let parsed = Bytes.parseDecimal(v + s, e - s) else { return .malformed("invalid Content-Length") }
-                if facts.contentLength >= 0 && facts.contentLength != parsed {
-                    return .malformed("conflicting Content-Length values")
-                }
-                facts.contentLength = parsed
+                if let error = record(parsed, in: &facts) { return error }
                 start = i + 1
             }
             i += 1
         }
+        return nil
+    }
+
+    private static func record(_ length: Int64, in facts: inout HeaderFacts) -> HTTPParseError? {
+        if facts.contentLength >= 0 && facts.contentLength != length { return .malformed("conflicting Content-Length values") }
+        facts.contentLength = length
         return nil
     }
 }
