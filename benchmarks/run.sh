@@ -52,6 +52,7 @@ BACKEND_CPU="${BACKEND_CPU:-1}"
 
 # Every port is PORT_BASE plus a fixed offset, so a run can move aside from a port someone holds.
 PORT_BASE="${PORT_BASE:-19000}"
+REPORT="${REPORT:-latest}"   # results/REPORT.md, .svg and -rounds.txt
 BACKEND_PORT=$PORT_BASE
 DIRECT_PORT=$((PORT_BASE + 1))
 NGINX_PORT=$((PORT_BASE + 10))
@@ -968,11 +969,11 @@ main() {
 
     local note_file="$STATE/notes.txt"
     printf '%s\n' "${NOTES[@]}" >"$note_file"
-    cp "$ROUNDS_FILE" "$RESULTS_DIR/latest-rounds.txt"
+    cp "$ROUNDS_FILE" "$RESULTS_DIR/$REPORT-rounds.txt"
     python3 "$BENCH_DIR/report.py" --rounds "$ROUNDS_FILE" --meta "$STATE/meta.txt" --notes "$note_file" \
-        --markdown "$RESULTS_DIR/latest.md" --svg "$RESULTS_DIR/latest.svg"
-    cat "$RESULTS_DIR/latest.md"
-    log "written: benchmarks/results/latest.md, latest.svg, latest-rounds.txt (raw rounds)"
+        --markdown "$RESULTS_DIR/$REPORT.md" --svg "$RESULTS_DIR/$REPORT.svg"
+    cat "$RESULTS_DIR/$REPORT.md"
+    log "written: benchmarks/results/$REPORT.md, $REPORT.svg, $REPORT-rounds.txt (raw rounds)"
 }
 
 # On one line with main, so bash has read the exit before main runs: editing this file during a
