@@ -4,4 +4,9 @@ struct PolicyHolds {
     var globalSlot = false
     /// The quota day the request was counted on.
     var quotaDay: Int64?
+    /// In a shared store: the lease its slots are (or would be) held under, and whether they are.
+    var lease: UInt64 = 0
+    var leaseHeld = false
+
+    var isEmpty: Bool { !keySlot && !globalSlot && quotaDay == nil && !leaseHeld }
 }

@@ -46,9 +46,15 @@ public final class IdempotencyStage: Sendable {
         case reject(GatewayError, IdempotencyOutcome)
     }
 
-    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
-    public func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
-                      bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
+    /// What the request's Idempotency-Key field says, before any store is asked.
+    public enum KeyCheck {
+        case notApplicable
+        case reject(GatewayError)
+        case key([UInt8])
+    }
+
+    /// The key of a request this route and method take one for; `bytes` holds the head.
+    public func key(route: CompiledRoute, head: RequestHead, bytes: UnsafePointer<UInt8>) -> KeyCheck {
         let policy = route.config.idempotency
         guard policy.mode != .off,
               policy.applies(to: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength)) else {
@@ -60,10 +66,24 @@ public final class IdempotencyStage: Sendable {
         guard head.facts.count(.idempotencyKey) == 1 else { return .reject(IdempotencyErrors.repeatedKey()) }
         let value = UnsafeRawBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength))
         guard let key = IdempotencyKeySyntax.parse(value) else { return .reject(IdempotencyErrors.invalidKey()) }
-        switch store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now) {
-        case .reserved(let reservation): return .proceed(reservation)
-        case .inFlight: return .reject(IdempotencyErrors.inFlight())
-        case .settled(let entry): return .awaitFingerprint(entry)
+        return .key(key)
+    }
+
+    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
+    public func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
+                      bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
+        switch key(route: route, head: head, bytes: bytes) {
+        case .notApplicable: return .notApplicable
+        case .reject(let error): return .reject(error)
+        case .key(let key): return Self.decision(store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now))
+        }
+    }
+
+    static func decision(_ lookup: IdempotencyStore.Lookup) -> Decision {
+        switch lookup {
+        case .reserved(let reservation): .proceed(reservation)
+        case .inFlight: .reject(IdempotencyErrors.inFlight())
+        case .settled(let entry): .awaitFingerprint(entry)
         }
     }
 
