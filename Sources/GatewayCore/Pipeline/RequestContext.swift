@@ -30,8 +30,8 @@ public final class RequestContext {
     var idempotency: IdempotencyHold?
     /// This loop's way to the shared store (nil with `store local`), and the I/O object that
     /// resumes the request when a store reply comes in; both set when the request begins.
-    public var storeLink: (any StoreLink)?
-    public weak var waiter: AnyObject?
+    var storeLink: (any StoreLink)?
+    public internal(set) weak var waiter: AnyObject?
     /// `gw:{<tag>}:` of the caller, built on first use in a request (`storePrefix(_:)`).
     var storeKeyPrefix: [UInt8] = []
     var storeKeyPrefixReady = false

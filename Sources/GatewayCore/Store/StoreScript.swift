@@ -1,8 +1,8 @@
 import COpenSSL
 
 /// A Lua script the gateway runs in Redis: its text, for `SCRIPT LOAD` (on every new connection)
-/// and for `EVAL` when a server answers `NOSCRIPT` (restarted, or `SCRIPT FLUSH`ed), and its SHA-1,
-/// for `EVALSHA`, which is what each request sends.
+/// and for `EVAL` when a server answers `NOSCRIPT` (`SCRIPT FLUSH`ed, or a failover to a replica
+/// that never loaded it), and its SHA-1, for `EVALSHA`, which is what each request sends.
 public struct StoreScript: Sendable {
     public let source: String
     /// Lower-case hex, as `SCRIPT LOAD` answers it.
@@ -31,18 +31,23 @@ public struct StoreScript: Sendable {
         return command
     }
 
-    /// The same call as `EVAL`, for a server that lost the script: copies the arguments of `evalsha`.
-    public func eval(replacing evalsha: RESPCommand) -> RESPCommand? {
-        guard case .value(.array(let words), _) = RESPParser.parse(evalsha.bytes), words.count >= 3 else { return nil }
-        var command = RESPCommand(arguments: words.count, capacity: evalsha.bytes.count + source.utf8.count + 16)
-        command.append("EVAL".utf8)
-        command.append(source.utf8)
+}
+
+/// Every script the gateway runs: loaded by each new connection, found again by its SHA-1.
+public enum StoreScripts {
+    public static let all = [LimitScripts.admit, LimitScripts.lease]
+
+    /// `EVALSHA` bytes rewritten as `EVAL` of the same script, for a server that answered `NOSCRIPT`.
+    public static func eval(replacing command: [UInt8]) -> [UInt8]? {
+        guard case .value(.array(let words), _) = RESPParser.parse(command), words.count >= 3, case .bulk(let sha) = words[1],
+              let script = all.first(where: { $0.sha1 == sha }) else { return nil }
+        var eval = RESPCommand(arguments: words.count, capacity: command.count + script.source.utf8.count)
+        eval.append("EVAL".utf8)
+        eval.append(script.source.utf8)
         for word in words.dropFirst(2) {
             guard case .bulk(let bytes) = word else { return nil }
-            command.append(bytes)
+            eval.append(bytes)
         }
-        return command
+        return eval.bytes
     }
-
-    public var load: RESPCommand { RESPCommand(["SCRIPT", "LOAD", source]) }
 }
