@@ -165,6 +165,7 @@ final class RedisConnection: EventHandler {
         let waiting = unsent
         unsent = []
         for command in waiting { write(command) }
+        flush()
         updateDeadline()
         store.connectionReady(self)
     }

@@ -74,7 +74,7 @@ final class RedisCluster {
     let nodes: [RedisServer]
 
     init() throws {
-        nodes = try (0..<3).map { _ in try RedisServer(cluster: true) }
+        nodes = try (0..<3).map { _ in try RedisServer(port: Self.nodePort(), cluster: true) }
         guard let cli = toolPath("redis-cli") else { throw XCTSkip("redis-cli is not installed (package redis-tools)") }
         let run = try runTool(cli, ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"],
                               timeout: 30)
@@ -86,6 +86,24 @@ final class RedisCluster {
             }
         }
         guard ready else { throw HarnessError("the cluster never reached cluster_state:ok") }
+    }
+
+    /// A free port whose cluster bus port (10000 above it) is free and a port too.
+    private static func nodePort() -> UInt16 {
+        while true {
+            let port = freePort()
+            guard port <= 55_535 else { continue }
+            let bus = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(bus) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = (port + 10_000).bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(bus, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
+        }
     }
 
     /// The node that serves `key`'s slot.
