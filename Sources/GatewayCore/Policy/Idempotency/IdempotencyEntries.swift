@@ -11,8 +11,14 @@ public protocol IdempotencyEntries: AnyObject, Sendable {
     /// The reservation's answer is kept for the `ttl` (as "not replayable" when too large).
     func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint, response: RecordedResponse,
                   now: UInt64, context: RequestContext)
-    /// The upstream may have acted without answering: the key is locked for its `ttl`.
+    /// The upstream timed out, or the connection broke, after the whole request was sent. A
+    /// non-idempotent request may then have been executed: releasing the key would let a retry
+    /// execute it a second time, so the key stays locked for its whole `ttl` and retries get 409
+    /// saying why. Stale answers are preferable to duplicate side effects (a message sent twice).
+    /// `fingerprint` is nil if the body was not read to the end.
     func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64, context: RequestContext)
+    /// The gateway rejected the request itself, the upstream failed before it could have acted
+    /// (refused, reset before the request was fully sent), or the client went away first.
     func release(_ reservation: IdempotencyReservation, context: RequestContext)
     /// A request that left while waiting: free the key if the reply says it was reserved for it.
     func abandon(_ reply: StoreReply, undo: [UInt8], link: any StoreLink)
