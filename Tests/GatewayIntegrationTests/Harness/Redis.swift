@@ -8,6 +8,8 @@ final class RedisServer {
     let port: UInt16
     let directory = NSTemporaryDirectory() + "gateway-redis-\(UUID().uuidString)"
     private let cluster: Bool
+    /// With a certificate and its key, Redis speaks TLS only (`--port 0 --tls-port PORT`).
+    private let tls: (chain: String, key: String)?
     private(set) var process: ChildProcess?
 
     /// Skips the test when Debian's redis-server is not installed (`./dev.sh deps` installs it).
@@ -18,15 +20,18 @@ final class RedisServer {
         return path
     }
 
-    init(port: UInt16 = freePort(), cluster: Bool = false) throws {
+    init(port: UInt16 = freePort(), cluster: Bool = false, tls: (chain: String, key: String)? = nil) throws {
         self.port = port
         self.cluster = cluster
+        self.tls = tls
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try start()
     }
 
     func start() throws {
-        var arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
+        var arguments = tls.map { ["--port", "0", "--tls-port", "\(port)", "--tls-cert-file", $0.chain, "--tls-key-file", $0.key,
+                                   "--tls-auth-clients", "no"] } ?? ["--port", "\(port)"]
+        arguments += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
                          "--daemonize", "no", "--protected-mode", "no"]
         if cluster { arguments += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf"] }
         let child = try ChildProcess(try Self.binary(), arguments)
