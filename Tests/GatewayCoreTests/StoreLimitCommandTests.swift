@@ -34,9 +34,13 @@ final class StoreLimitCommandTests: XCTestCase {
     }
 
     func testReleaseAndRenew() {
-        XCTAssertEqual(Array(words(LimitCommand.release(keys: keys, member: [0x6d], refundDay: 20787))[3...]),
-                       ["gw:{t}:slots", "gw:{global}:slots", "gw:{t}:quota", "release", "m", "20787"])
-        XCTAssertEqual(Array(words(LimitCommand.release(keys: keys, member: [0x6d], refundDay: nil))[3...]).last, "-1")
+        let refund = LimitCommand.release(keys: keys, member: [0x6d], refundDay: 20787, slots: (true, true))
+        XCTAssertEqual(refund.count, 1)
+        XCTAssertEqual(Array(words(refund[0])[3...]), ["gw:{t}:slots", "gw:{global}:slots", "gw:{t}:quota", "release", "m", "20787"])
+        XCTAssertEqual(LimitCommand.release(keys: keys, member: [0x6d], refundDay: nil, slots: (true, true)).map(words),
+                       [["ZREM", "gw:{t}:slots", "m"], ["ZREM", "gw:{global}:slots", "m"]], "no script without a unit to give back")
+        XCTAssertEqual(LimitCommand.release(keys: keys, member: [0x6d], refundDay: nil, slots: (false, true)).map(words),
+                       [["ZREM", "gw:{global}:slots", "m"]])
         XCTAssertEqual(Array(words(LimitCommand.renew(keys: keys, member: [0x6d], leaseMs: 9000))[6...]), ["renew", "m", "9000"])
         XCTAssertEqual(words(LimitCommand.renew(keys: keys, member: [], leaseMs: 1))[1], String(decoding: LimitScripts.lease.sha1, as: UTF8.self))
     }

@@ -65,7 +65,7 @@ final class StoreStageTests: XCTestCase {
         pipeline.finish(context, outcome: .completed(status: 200))
         pipeline.finish(context, outcome: .completed(status: 200))
         XCTAssertEqual(link.posted.count, 1, "released exactly once")
-        XCTAssertTrue(String(decoding: link.posted[0].bytes, as: UTF8.self).contains("release"))
+        XCTAssertTrue(String(decoding: link.posted[0].bytes, as: UTF8.self).contains("ZREM"))
         XCTAssertEqual(link.leases.count, 0)
     }
 

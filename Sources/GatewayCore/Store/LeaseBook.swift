@@ -8,13 +8,14 @@ public final class LeaseBook {
         var renewAt: UInt64
     }
 
-    /// Unique per book (random), so members from different loops and processes never collide.
+    /// Unique per book (random), so members from different loops and processes never collide;
+    /// with the `:` that follows it.
     private let base: [UInt8]
     private var next: UInt64 = 1
     private var held: [UInt64: Lease] = [:]
 
     public init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
-        base = Array(String(seed, radix: 16).utf8)
+        base = Array(String(seed, radix: 16).utf8) + [UInt8(ascii: ":")]
     }
 
     public var count: Int { held.count }
@@ -27,8 +28,18 @@ public final class LeaseBook {
 
     /// The sorted-set member a lease is stored under: `<book>:<number>`.
     public func member(_ id: UInt64) -> [UInt8] {
-        base + [UInt8(ascii: ":")] + Array(String(id, radix: 16).utf8)
+        var member = base
+        member.reserveCapacity(base.count + 16)
+        var shift = 60
+        while shift > 0 && (id >> UInt64(shift)) & 0xF == 0 { shift -= 4 }
+        while shift >= 0 {
+            member.append(Self.hexDigits[Int((id >> UInt64(shift)) & 0xF)])
+            shift -= 4
+        }
+        return member
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     public func hold(_ id: UInt64, keys: LimitCommand.Keys, ms: Int64, now: UInt64) {
         held[id] = Lease(keys: keys, ms: ms, renewAt: now + UInt64(max(ms / 3, 1)))

@@ -46,14 +46,27 @@ public struct RESPCommand: Sendable, Equatable {
         append(text.utf8)
     }
 
+    /// A number as its decimal digits, written in place (no temporary).
     public mutating func append(_ number: Int64) {
-        var digits: [UInt8] = []
-        if number < 0 { digits.append(UInt8(ascii: "-")) }
-        Self.decimal(Int(number.magnitude), into: &digits)
-        append(digits)
+        precondition(remaining > 0, "more arguments than announced")
+        remaining -= 1
+        var length = number < 0 ? 2 : 1
+        var rest = number.magnitude
+        while rest >= 10 {
+            length += 1
+            rest /= 10
+        }
+        bytes.append(UInt8(ascii: "$"))
+        Self.decimal(length, into: &bytes)
+        bytes.append(0x0D)
+        bytes.append(0x0A)
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        Self.decimal(number.magnitude, into: &bytes)
+        bytes.append(0x0D)
+        bytes.append(0x0A)
     }
 
-    private static func decimal(_ value: Int, into out: inout [UInt8]) {
+    private static func decimal(_ value: some BinaryInteger, into out: inout [UInt8]) {
         if value >= 10 { decimal(value / 10, into: &out) }
         out.append(UInt8(ascii: "0") + UInt8(value % 10))
     }

@@ -51,11 +51,12 @@ public final class RedisLimitStore: LimitStore {
             return decision
         }
         let link = context.storeLink!
-        let inStore = (request.keyConcurrency != nil) || (request.globalConcurrency != nil && !link.isCluster)
-        context.policyHolds.leaseHeld = inStore
+        let keys = keys(context, link)
+        context.policyHolds.storeKeySlot = request.keyConcurrency != nil
+        context.policyHolds.storeGlobalSlot = request.globalConcurrency != nil && keys.globalInStore
         context.policyHolds.quotaDay = answer.quotaDay
-        if inStore {
-            link.leases.hold(context.policyHolds.lease, keys: keys(context, link), ms: request.leaseMs, now: context.monotonicMillis)
+        if context.policyHolds.storeKeySlot || context.policyHolds.storeGlobalSlot {
+            link.leases.hold(context.policyHolds.lease, keys: keys, ms: request.leaseMs, now: context.monotonicMillis)
         }
         return decision
     }
@@ -64,11 +65,14 @@ public final class RedisLimitStore: LimitStore {
         let holds = context.policyHolds
         context.policyHolds = PolicyHolds()
         if holds.globalSlot { localGlobal.releaseGlobal() }
-        guard let link = context.storeLink, holds.leaseHeld || (refund && holds.quotaDay != nil) else { return }
+        let slots = (key: holds.storeKeySlot, global: holds.storeGlobalSlot)
+        guard let link = context.storeLink, slots.key || slots.global || (refund && holds.quotaDay != nil) else { return }
         link.leases.drop(holds.lease)
         let keys = keys(context, link)
-        link.post(LimitCommand.release(keys: keys, member: link.leases.member(holds.lease), refundDay: refund ? holds.quotaDay : nil),
-                  slot: keys.slot)
+        for command in LimitCommand.release(keys: keys, member: link.leases.member(holds.lease), refundDay: refund ? holds.quotaDay : nil,
+                                            slots: slots) {
+            link.post(command, slot: keys.slot)
+        }
     }
 
     /// Nothing reached the upstream: every slot and the quota unit go back.
@@ -76,7 +80,10 @@ public final class RedisLimitStore: LimitStore {
         guard let undo = Undo(undo) else { return }
         if undo.localGlobal { localGlobal.releaseGlobal() }
         guard case .value(let value) = reply, let answer = LimitCommand.answer(value), answer.code == 0 else { return }
-        link.post(LimitCommand.release(keys: undo.keys, member: undo.member, refundDay: answer.quotaDay), slot: undo.keys.slot)
+        for command in LimitCommand.release(keys: undo.keys, member: undo.member, refundDay: answer.quotaDay ?? -1,
+                                            slots: (key: true, global: undo.keys.globalInStore)) {
+            link.post(command, slot: undo.keys.slot)
+        }
     }
 
     private func keys(_ context: RequestContext, _ link: any StoreLink) -> LimitCommand.Keys {
@@ -117,7 +124,13 @@ public final class RedisLimitStore: LimitStore {
         }
 
         var bytes: [UInt8] {
-            [(keys.globalInStore ? 1 : 0) | (localGlobal ? 2 : 0), UInt8(keys.prefix.count)] + keys.prefix + member
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(2 + keys.prefix.count + member.count)
+            bytes.append((keys.globalInStore ? 1 : 0) | (localGlobal ? 2 : 0))
+            bytes.append(UInt8(keys.prefix.count))
+            bytes.append(contentsOf: keys.prefix)
+            bytes.append(contentsOf: member)
+            return bytes
         }
     }
 }

@@ -24,7 +24,7 @@ public struct StoreScript: Sendable {
 
     /// `EVALSHA sha numkeys` followed by `arguments` more (keys then argv): append them to the result.
     public func evalsha(keys: Int, arguments: Int) -> RESPCommand {
-        var command = RESPCommand(arguments: 3 + arguments, capacity: 256)
+        var command = RESPCommand(arguments: 3 + arguments, capacity: 512)
         command.append("EVALSHA".utf8)
         command.append(sha1)
         command.append(Int64(keys))

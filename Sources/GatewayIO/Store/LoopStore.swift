@@ -22,8 +22,8 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
     /// Each slot's node index once `CLUSTER SLOTS` has answered (cluster mode); -1: unknown.
     private var slotMap: [Int] = []
     private var topologyAskedAt: UInt64 = 0
-    /// Failures to report on the next iteration: a stage (or another request's drive) may still
-    /// be on the stack, and must not hear them re-entrantly.
+    /// Failures to report at the end of the iteration: a stage (or another request's drive) may
+    /// still be on the stack, and must not hear them re-entrantly.
     private var failLater: [(command: StorePending, reason: String, result: StoreStats.Result)] = []
     private var dirty: [RedisConnection] = []
     private var deferredScheduled = false
@@ -82,7 +82,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
         guard connection.queued < settings.queue else { return fail(command, "the store queue is full (\(settings.queue) commands)") }
         connection.enqueue(command)
         if !dirty.contains(where: { $0 === connection }) { dirty.append(connection) }
-        deferToNextIteration()
+        atEndOfIteration()
     }
 
     private func node(for slot: Int) -> Int {
@@ -108,17 +108,17 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
 
     private func fail(_ command: StorePending, _ reason: String, _ result: StoreStats.Result = .unavailable) {
         failLater.append((command, reason, result))
-        deferToNextIteration()
+        atEndOfIteration()
     }
 
-    private func deferToNextIteration() {
+    private func atEndOfIteration() {
         if deferredScheduled { return }
         deferredScheduled = true
-        loop.deferToNextIteration(self)
+        loop.atEndOfIteration(self)
     }
 
-    /// Writes what this iteration queued (one write per connection however many commands), then
-    /// reports the failures noted meanwhile.
+    /// At the end of the loop's iteration: writes what it queued (one write per connection however
+    /// many commands), then reports the failures noted meanwhile.
     func runDeferred() {
         deferredScheduled = false
         let connections = dirty
@@ -171,7 +171,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
             connection.enqueue(pending(.asking, RESPCommand(["ASKING"]).bytes, redirect.slot))
             connection.enqueue(again)
             if !dirty.contains(where: { $0 === connection }) { dirty.append(connection) }
-            return deferToNextIteration()
+            return atEndOfIteration()
         }
         isCluster = true
         if slotMap.isEmpty { slotMap = [Int](repeating: -1, count: ClusterSlot.count) }
