@@ -219,8 +219,10 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
     }
 
     /// Opens the breaker (again) and closes every connection: their commands fail now, and new
-    /// ones fail at once until a reconnection succeeds.
+    /// ones fail at once until a reconnection succeeds. Connections closed here report back too;
+    /// an open breaker has counted that failure already.
     private func breakerFailed(_ reason: String) {
+        if case .open = breaker.state { return }
         let wasClosed = breaker.allowsCommands
         breaker.failed(now: loop.now, jitter: Double.random(in: 0...1))
         if wasClosed {
@@ -231,8 +233,9 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
                          + "and \(idempotency) by Idempotency-Key; reconnecting with backoff up to \(settings.retryIntervalMs) ms")
             }
             for index in nodes.indices {
-                for open in nodes[index].connections where open.state != .closed { open.fail(reason) }
+                let open = nodes[index].connections
                 nodes[index].connections.removeAll()
+                for connection in open where connection.state != .closed { connection.fail(reason) }
             }
         }
         schedule()
