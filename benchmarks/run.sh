@@ -50,11 +50,13 @@ PROXY_CPU="${PROXY_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BACKEND_CPU="${BACKEND_CPU:-1}"
 
-BACKEND_PORT=19000
-DIRECT_PORT=19001
-NGINX_PORT=19010
-HAPROXY_PORT=19011
-GATEWAY_FIRST_PORT=19020   # gateway targets take 19020, 19021, ... in target order
+# Every port is PORT_BASE plus a fixed offset, so a run can move aside from a port someone holds.
+PORT_BASE="${PORT_BASE:-19000}"
+BACKEND_PORT=$PORT_BASE
+DIRECT_PORT=$((PORT_BASE + 1))
+NGINX_PORT=$((PORT_BASE + 10))
+HAPROXY_PORT=$((PORT_BASE + 11))
+GATEWAY_FIRST_PORT=$((PORT_BASE + 20))   # gateway targets take base+20, base+21, ... in target order
 ADMIN_PORT_OFFSET=200      # the observed ones their admin listener 200 ports above
 TLS_PORT_OFFSET=100        # a proxy's HTTPS listener: its plain port + 100 (nginx 19110, HAProxy 19111, ...)
 

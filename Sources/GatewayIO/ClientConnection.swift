@@ -24,7 +24,8 @@ final class ClientConnection: EventHandler {
     private var upstream: UpstreamConnection?
     var deadline: UInt64 = 0
     var timer = TimerLink()
-    var loop: EventLoop { worker.loop }
+    /// `worker.loop`, kept here: it is reached several times per request.
+    let loop: EventLoop
     /// Counts waits for the shared store, and closes: a reply for an earlier wait, or one that
     /// arrives after the connection closed, resumes nothing (`StoreWaiting`).
     private var storeWaits: UInt64 = 0
@@ -35,6 +36,7 @@ final class ClientConnection: EventHandler {
     init?(fd: Int32, worker: WorkerContext, peer: SocketAddress, tls: TLSServerContext?) {
         self.fd = fd
         self.worker = worker
+        loop = worker.loop
         machine = ExchangeMachine(environment: worker.environment, client: ClientLink(), clientAddress: Array(peer.hostText.utf8),
                                   proto: tls == nil ? "http" : "https", now: worker.loop.now)
         if let tls {

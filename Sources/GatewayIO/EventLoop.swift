@@ -72,10 +72,13 @@ final class EventLoop {
         poller.add(fd, mask: events, token: token(index))
     }
 
-    /// Forgets, unwatches and closes the descriptor.
+    /// Forgets, unwatches and closes the descriptor. A handler that closes with its deadline
+    /// cleared leaves the timer wheel now: the wheel drops cleared deadlines only when their tick
+    /// comes, and would keep a closed connection alive until then.
     func close(_ fd: Int32) {
         let index = Int(fd)
-        if index < handlers.count, handlers[index] != nil {
+        if index < handlers.count, let handler = handlers[index] {
+            if handler.deadline == 0 { timers.cancel(handler) }
             handlers[index] = nil
             poller.remove(fd, token: token(index))
         }

@@ -24,7 +24,10 @@ final class UpstreamConnection: EventHandler {
     let link: UpstreamLink
     private let transport: Transport
     private(set) var state: State
-    weak var delegate: UpstreamDelegate?
+    /// The client connection using it. Strong, not weak (a weak load costs a side-table lookup on
+    /// every event): the cycle lasts only while the exchange holds the connection, and `release`
+    /// and `close`, one of which ends every such hold, break it.
+    var delegate: UpstreamDelegate?
     var deadline: UInt64 = 0
     var timer = TimerLink()
 

@@ -89,12 +89,34 @@ final class HTTPByteBufferTests: XCTestCase {
             (0, "0"), (7, "7"), (10, "10"), (99, "99"), (100, "100"), (1_234_567_890, "1234567890"),
             (Int.max, "9223372036854775807"), (-5, "0"),
         ]
-        for (value, expected) in cases {
+        var powers: [(Int, String)] = []
+        var power = 1
+        for digits in 1...18 {
+            power *= 10
+            powers += [(power - 1, String(repeating: "9", count: digits)), (power, "1" + String(repeating: "0", count: digits))]
+        }
+        for (value, expected) in cases + powers {
             let buffer = ByteBuffer(capacity: 16)
             buffer.append("<")
             buffer.appendDecimal(value)
             buffer.append(">")
             XCTAssertEqual(text(buffer), "<\(expected)>", "\(value)")
+        }
+    }
+
+    func testAppendField() {
+        let buffer = ByteBuffer(capacity: 16)
+        for (name, value) in [("Host", "example.com"), ("X", ""), ("A-Rather-Long-Header-Name", String(repeating: "v", count: 40))] {
+            buffer.clear()
+            buffer.append("<")
+            bytes(name).withUnsafeBytes { n in
+                bytes(value).withUnsafeBytes { v in
+                    buffer.appendField(name: n.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, n.count,
+                                       value: v.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, v.count)
+                }
+            }
+            buffer.append(">")
+            XCTAssertEqual(text(buffer), "<\(name): \(value)\r\n>")
         }
     }
 
@@ -110,6 +132,25 @@ final class HTTPByteBufferTests: XCTestCase {
             buffer.append(">")
             XCTAssertEqual(text(buffer), "<\(expected)>", "\(value)")
             XCTAssertEqual(Int(expected, radix: 16), value)
+        }
+    }
+
+    func testAppendCopiesEveryShortLengthExactly() {
+        // Short appends copy with word loads and stores (ByteBuffer.copy): every length and start
+        // must land exactly, with nothing written past the end.
+        let source = (0..<80).map { UInt8($0 + 1) }
+        for start in 0..<9 {
+            for length in 0...70 {
+                let buffer = ByteBuffer(capacity: 160)
+                buffer.append([UInt8](repeating: 0xEE, count: 160))
+                buffer.writeIndex = start
+                source.withUnsafeBytes { buffer.append($0.baseAddress!, count: length) }
+                let bytes = Array(UnsafeRawBufferPointer(start: buffer.base, count: 160))
+                XCTAssertEqual(buffer.writeIndex, start + length)
+                XCTAssertEqual(Array(bytes[start..<start + length]), Array(source[0..<length]), "start \(start), length \(length)")
+                XCTAssertTrue(bytes[(start + length)...].allSatisfy { $0 == 0xEE }, "start \(start), length \(length)")
+                XCTAssertTrue(bytes[..<start].allSatisfy { $0 == 0xEE })
+            }
         }
     }
 

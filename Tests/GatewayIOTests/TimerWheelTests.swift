@@ -67,6 +67,78 @@ final class TimerWheelTests: XCTestCase {
         XCTAssertEqual(wheel.timeout(now: now), -1, "nothing scheduled: epoll may sleep")
     }
 
+    func testADeadlinePushedBackOverAndOverFiresOnceAtTheLastOne() {
+        // Moves to a later deadline are lazy: the handler stays filed early and is refiled when
+        // its tick comes, so it must neither fire at a superseded deadline nor late.
+        let p = probe(at: now + 30)
+        for _ in 0..<200 {
+            p.deadline = now + 30
+            wheel.schedule(p)
+            advance(by: 3)
+        }
+        XCTAssertEqual(p.firedAt, [])
+        let last = p.deadline
+        advance(by: 100)
+        XCTAssertEqual(p.firedAt.count, 1)
+        XCTAssertGreaterThanOrEqual(p.firedAt[0], last)
+        XCTAssertLessThan(p.firedAt[0], last + TimerWheel.tickMillis)
+    }
+
+    func testADeadlineBroughtForwardFiresAtTheEarlierMoment() {
+        let p = probe(at: now + 5_000)
+        p.deadline = now + 40
+        wheel.schedule(p)
+        advance(by: 60)
+        XCTAssertEqual(p.firedAt.count, 1)
+        XCTAssertLessThan(p.firedAt[0], 1_000_040 + TimerWheel.tickMillis)
+    }
+
+    func testAClearedDeadlineSetAgainFiresAtTheNewMoment() {
+        let p = probe(at: now + 30)
+        p.deadline = 0
+        wheel.schedule(p)
+        advance(by: 10)
+        p.deadline = now + 200
+        wheel.schedule(p)
+        advance(by: 150)
+        XCTAssertEqual(p.firedAt, [], "the cleared deadline's tick passed without firing")
+        advance(by: 100)
+        XCTAssertEqual(p.firedAt.count, 1)
+        XCTAssertGreaterThanOrEqual(p.firedAt[0], 1_000_210)
+    }
+
+    func testCancelLetsGoOfTheHandlerAtOnce() {
+        weak var gone: Probe?
+        do {
+            let p = probe(at: now + 5_000)
+            gone = p
+            p.deadline = 0
+            wheel.schedule(p)
+            wheel.cancel(p)
+        }
+        XCTAssertNil(gone, "the wheel kept no reference")
+        XCTAssertEqual(wheel.timeout(now: now), -1)
+    }
+
+    func testClosingADescriptorWithoutADeadlineTakesItsHandlerOutOfTheWheel() throws {
+        let loop = try EventLoop(bufferSize: 1024)
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        defer { close(fds[1]) }
+        weak var gone: Probe?
+        do {
+            let p = Probe()
+            gone = p
+            loop.register(fds[0], p)
+            p.deadline = loop.now + 5_000
+            loop.deadlineChanged(p)
+            p.deadline = 0
+            loop.deadlineChanged(p)
+            loop.close(fds[0])
+        }
+        XCTAssertNil(gone, "a closed connection is freed at once, not when its tick comes")
+    }
+
     func testDeadlinesBeyondOneTurnWaitForTheirTurn() {
         let turn = TimerWheel.tickMillis * TimerWheel.slotCount
         let far = probe(at: now + 3 * turn + 40)

@@ -34,7 +34,12 @@ final class ReloadObservingTests: XCTestCase {
         XCTAssertEqual(try keptAlive.exchange(get("/v1/echo")).status, 200)
         XCTAssertEqual(try keptAlive.exchange(get("/v1/sessions/a")).status, 200)
 
-        let scrape = try Scrape.take(adminPort: adminPort)
+        // The loop settles an exchange's counters just after its last bytes went out.
+        var scrape = try Scrape.take(adminPort: adminPort)
+        _ = try eventually(timeout: 3) {
+            scrape = try Scrape.take(adminPort: adminPort)
+            return scrape["gateway_exchanges_in_flight"] == 0
+        }
         XCTAssertEqual(scrape["gateway_config_generation"], 2)
         XCTAssertEqual(scrape["gateway_config_reloads_total{result=\"success\"}"], 1)
         XCTAssertEqual(scrape["gateway_config_reloads_total{result=\"failure\"}"], 1)

@@ -81,10 +81,15 @@ public final class ExchangeEnvironment {
         context.extraResponseHeaders.append(date.line(epochSeconds: Int64(wall / 1000)))
     }
 
-    func nextRequestID(into id: inout [UInt8]) {
-        id.removeAll(keepingCapacity: true)
-        id.append(contentsOf: repeatElement(0, count: RequestIDGenerator.length))
-        let wall = wallClock()
-        id.withUnsafeMutableBufferPointer { requestIDs.next(nowMillis: wall, into: $0.baseAddress!) }
+    /// A fresh id for the request `context` was just reset for, stamped with its wall-clock time,
+    /// written in place: the id storage keeps its 26 bytes from one request to the next (only a
+    /// client-supplied id in between resizes it).
+    func mintRequestID(for context: RequestContext) {
+        if context.requestID.count != RequestIDGenerator.length {
+            context.requestID.removeAll(keepingCapacity: true)
+            context.requestID.append(contentsOf: repeatElement(0, count: RequestIDGenerator.length))
+        }
+        let wall = context.wallMillis
+        context.requestID.withUnsafeMutableBufferPointer { requestIDs.next(nowMillis: wall, into: $0.baseAddress!) }
     }
 }

@@ -7,7 +7,8 @@ extension ExchangeMachine {
 
     /// Client side: send timeout while it does not take its answer, header, body, keep-alive and
     /// lingering timeouts while the gateway waits for it.
-    private func computeClientDeadline() -> UInt64 {
+    // Inlined: called from mutating code, a non-mutating method gets a memcpy of the machine as its self.
+    @inline(__always) private func computeClientDeadline() -> UInt64 {
         let limits = environment.limits
         if !client.output.isEmpty && !client.writable { return client.lastWriteProgress + UInt64(limits.sendTimeoutMs) }
         switch state {

@@ -25,7 +25,7 @@ extension ExchangeMachine {
     /// A request that never parsed (or never came in time) gets a fresh id, its envelope, and a close.
     mutating func refuseUnparsed(_ error: GatewayError) {
         environment.reset(context, method: .get, now: now)
-        environment.nextRequestID(into: &context.requestID)
+        environment.mintRequestID(for: context)
         exchange = Exchange()
         let rendered = environment.pipeline.render(error, context: context)
         writeLocal(rendered, close: true)
@@ -104,7 +104,8 @@ extension ExchangeMachine {
     /// idempotency stage settles its key by it): a relayed final answer to a fully read request;
     /// a request it may have acted on without a complete answer (all of it reached its socket,
     /// part of an answer came, or it stopped reading after taking some bytes); or nothing.
-    func upstreamEffect(mayHaveActed: Bool) -> UpstreamEffect {
+    // Inlined: called from mutating code, a non-mutating method gets a memcpy of the machine as its self.
+    @inline(__always) func upstreamEffect(mayHaveActed: Bool) -> UpstreamEffect {
         guard case .forwarding(let request, let response) = state else { return .none }
         if (response == .complete || response == .rewritten) && exchange.requestDecoder.isDone { return .answered }
         if request == .sent || response != .awaitingHead || mayHaveActed { return .unknown }

@@ -128,7 +128,8 @@ extension ExchangeMachine {
 
     /// The client's Upgrade field when it asks to switch (`Connection: upgrade`), has no body, and
     /// every protocol it names (`name[/version]`) is in the route's `upgrade` list.
-    private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
+    // Inlined: called from mutating code, a non-mutating method gets a memcpy of the machine as its self.
+    @inline(__always) private func allowedUpgrade(_ head: RequestHead, _ bytes: UnsafePointer<UInt8>) -> HeaderField? {
         let allowed = context.route!.config.upgrades
         guard !allowed.isEmpty, head.facts.connectionUpgrade, head.framing == .none,
               let field = head.facts.first(.upgrade), head.facts.count(.upgrade) == 1 else { return nil }
@@ -149,7 +150,7 @@ extension ExchangeMachine {
             context.requestID.removeAll(keepingCapacity: true)
             context.requestID.append(contentsOf: UnsafeBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength)))
         } else {
-            environment.nextRequestID(into: &context.requestID)
+            environment.mintRequestID(for: context)
         }
     }
 

@@ -39,7 +39,8 @@ extension ExchangeMachine {
     }
 
     /// A read of the upstream when it has something and the buffer has room.
-    func readUpstreamStep(_ link: UpstreamLink) -> Step {
+    // Inlined: called from mutating code, a non-mutating method gets a memcpy of the machine as its self.
+    @inline(__always) func readUpstreamStep(_ link: UpstreamLink) -> Step {
         guard link.readable, !link.ended else { return .wait }
         if let buffer = link.input, buffer.writableCount == 0 {
             if client.output.hasBorrowed { return .wait }

@@ -34,9 +34,13 @@ public final class ByteBuffer {
         writeIndex = live
     }
 
-    /// Ensures room for `count` more bytes, growing (and moving) the storage if needed.
-    public func reserve(_ count: Int) {
-        if writableCount >= count { return }
+    /// Ensures room for `count` more bytes, growing (and moving) the storage if needed. The check
+    /// is inlined into every append; making room is not, as it is rare.
+    @inlinable @inline(__always) public func reserve(_ count: Int) {
+        if capacity - writeIndex < count { makeRoom(count) }
+    }
+
+    @usableFromInline @inline(never) func makeRoom(_ count: Int) {
         compact()
         if writableCount >= count { return }
         var newCapacity = capacity * 2
@@ -48,13 +52,40 @@ public final class ByteBuffer {
         capacity = newCapacity
     }
 
-    public func append(_ pointer: UnsafeRawPointer, count: Int) {
+    @inlinable @inline(__always) public func append(_ pointer: UnsafeRawPointer, count: Int) {
         reserve(count)
-        (base + writeIndex).update(from: pointer.assumingMemoryBound(to: UInt8.self), count: count)
+        Self.copy(pointer, to: UnsafeMutableRawPointer(base + writeIndex), count: count)
         writeIndex += count
     }
 
-    public func append(_ bytes: UnsafeRawBufferPointer) {
+    /// memmove, without the call for the short pieces heads are made of (names, values, `": "`):
+    /// two possibly overlapping loads, then two stores, of 4, 8 or 16 bytes cover any length from
+    /// 4 to 32. Both loads come before the stores, so an overlap behaves as memmove would.
+    @inlinable @inline(__always) static func copy(_ from: UnsafeRawPointer, to: UnsafeMutableRawPointer, count: Int) {
+        if count >= 16 && count <= 32 {
+            copyEnds(from, to, count, as: SIMD16<UInt8>.self)
+        } else if count >= 8 && count < 16 {
+            copyEnds(from, to, count, as: UInt64.self)
+        } else if count >= 4 && count < 8 {
+            copyEnds(from, to, count, as: UInt32.self)
+        } else if count > 32 {
+            to.copyMemory(from: from, byteCount: count)
+        } else {
+            for i in 0..<count { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        }
+    }
+
+    /// The first and the last `MemoryLayout<T>.size` bytes, for `size <= count <= 2 * size`.
+    @inlinable @inline(__always)
+    static func copyEnds<T>(_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer, _ count: Int, as: T.Type) {
+        let size = MemoryLayout<T>.size
+        let first = from.loadUnaligned(as: T.self)
+        let last = from.loadUnaligned(fromByteOffset: count - size, as: T.self)
+        to.storeBytes(of: first, as: T.self)
+        to.storeBytes(of: last, toByteOffset: count - size, as: T.self)
+    }
+
+    @inlinable @inline(__always) public func append(_ bytes: UnsafeRawBufferPointer) {
         if let start = bytes.baseAddress, bytes.count > 0 { append(start, count: bytes.count) }
     }
 
@@ -62,35 +93,59 @@ public final class ByteBuffer {
         bytes.withUnsafeBytes { append($0) }
     }
 
-    public func append(_ text: StaticString) {
-        append(text.utf8Start, count: text.utf8CodeUnitCount)
+    /// A header line, `name: value` and CRLF, with one capacity check for its four pieces.
+    @inlinable public func appendField(name: UnsafeRawPointer, _ nameCount: Int, value: UnsafeRawPointer, _ valueCount: Int) {
+        let count = nameCount + valueCount + 4
+        reserve(count)
+        let line = UnsafeMutableRawPointer(base + writeIndex)
+        Self.copy(name, to: line, count: nameCount)
+        line.storeBytes(of: UInt8(ascii: ":"), toByteOffset: nameCount, as: UInt8.self)
+        line.storeBytes(of: UInt8(ascii: " "), toByteOffset: nameCount + 1, as: UInt8.self)
+        Self.copy(value, to: line + nameCount + 2, count: valueCount)
+        line.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: count - 2, as: UInt8.self)
+        line.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: count - 1, as: UInt8.self)
+        writeIndex += count
     }
 
-    public func append(_ text: String) {
+    /// A literal's bytes; string literals come here rather than to the String overload, which
+    /// would build a String and retain and release its storage around the copy.
+    @inlinable @inline(__always) public func append(_ text: StaticString) {
+        if text.hasPointerRepresentation {
+            append(text.utf8Start, count: text.utf8CodeUnitCount)
+        } else {
+            text.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }  // a one-scalar literal
+        }
+    }
+
+    @_disfavoredOverload public func append(_ text: String) {
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
-    public func append(byte: UInt8) {
+    @inlinable public func append(byte: UInt8) {
         reserve(1)
         base[writeIndex] = byte
         writeIndex += 1
     }
 
-    /// Appends a non-negative integer in decimal without going through String.
+    /// Appends a non-negative integer in decimal without going through String: the digits are
+    /// written in place, last first, once their count is known.
     public func appendDecimal(_ value: Int) {
-        reserve(20)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, no heap
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var n = UInt64(max(value, 0))
-            var i = scratch.count
-            repeat {
-                i -= 1
-                scratch[i] = UInt8(truncatingIfNeeded: 48 + n % 10)
-                n /= 10
-            } while n > 0
-            append(scratch.baseAddress! + i, count: scratch.count - i)
+        var n = UInt64(max(value, 0))
+        var count = 1
+        var power: UInt64 = 10
+        while count < 20 && n >= power {  // UInt64.max has 20 digits; 10^20 would overflow
+            count += 1
+            power &*= 10
         }
+        reserve(count)
+        var digit = base + writeIndex + count
+        repeat {
+            digit -= 1
+            digit.pointee = UInt8(truncatingIfNeeded: 48 + n % 10)
+            n /= 10
+        } while n > 0
+        writeIndex += count
     }
 
     /// Appends a non-negative integer in lower-case hexadecimal (chunk sizes).

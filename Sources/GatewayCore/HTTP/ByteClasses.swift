@@ -69,6 +69,10 @@ public enum Bytes {
         for i in first..<count {
             let d = p[i] &- 48
             if d > 9 { return nil }
+            if i - first < 18 {
+                value = value &* 10 &+ Int64(d)  // 18 digits stay below Int64.max
+                continue
+            }
             // 19 digits can exceed Int64.max ("9999999999999999999"): refuse instead of trapping.
             let (scaled, o1) = value.multipliedReportingOverflow(by: 10)
             let (sum, o2) = scaled.addingReportingOverflow(Int64(d))

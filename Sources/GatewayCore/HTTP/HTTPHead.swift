@@ -32,33 +32,34 @@ public enum KnownHeader: UInt8, Sendable {
         }
     }
 
+    /// `p[0..<n]` must be a token (as the header parser has checked): the comparison relies on it.
     static func classify(_ p: UnsafePointer<UInt8>, _ n: Int) -> KnownHeader {
         switch n {
-        case 2: return Bytes.equalsLowercase(p, n, "te") ? .te : .other
+        case 2: return SWAR.tokenEquals(p, n, "te") ? .te : .other
         case 4:
-            if Bytes.equalsLowercase(p, n, "host") { return .host }
-            return Bytes.equalsLowercase(p, n, "date") ? .date : .other
-        case 6: return Bytes.equalsLowercase(p, n, "expect") ? .expect : .other
+            if SWAR.tokenEquals(p, n, "host") { return .host }
+            return SWAR.tokenEquals(p, n, "date") ? .date : .other
+        case 6: return SWAR.tokenEquals(p, n, "expect") ? .expect : .other
         case 7:
-            if Bytes.equalsLowercase(p, n, "trailer") { return .trailer }
-            return Bytes.equalsLowercase(p, n, "upgrade") ? .upgrade : .other
-        case 9: return Bytes.equalsLowercase(p, n, "x-api-key") ? .xApiKey : .other
+            if SWAR.tokenEquals(p, n, "trailer") { return .trailer }
+            return SWAR.tokenEquals(p, n, "upgrade") ? .upgrade : .other
+        case 9: return SWAR.tokenEquals(p, n, "x-api-key") ? .xApiKey : .other
         case 10:
-            if Bytes.equalsLowercase(p, n, "connection") { return .connection }
-            return Bytes.equalsLowercase(p, n, "keep-alive") ? .keepAlive : .other
-        case 11: return Bytes.equalsLowercase(p, n, "retry-after") ? .retryAfter : .other
+            if SWAR.tokenEquals(p, n, "connection") { return .connection }
+            return SWAR.tokenEquals(p, n, "keep-alive") ? .keepAlive : .other
+        case 11: return SWAR.tokenEquals(p, n, "retry-after") ? .retryAfter : .other
         case 12:
-            if Bytes.equalsLowercase(p, n, "x-request-id") { return .xRequestId }
-            return Bytes.equalsLowercase(p, n, "content-type") ? .contentType : .other
-        case 13: return Bytes.equalsLowercase(p, n, "authorization") ? .authorization : .other
-        case 14: return Bytes.equalsLowercase(p, n, "content-length") ? .contentLength : .other
+            if SWAR.tokenEquals(p, n, "x-request-id") { return .xRequestId }
+            return SWAR.tokenEquals(p, n, "content-type") ? .contentType : .other
+        case 13: return SWAR.tokenEquals(p, n, "authorization") ? .authorization : .other
+        case 14: return SWAR.tokenEquals(p, n, "content-length") ? .contentLength : .other
         case 15:
-            if Bytes.equalsLowercase(p, n, "x-forwarded-for") { return .xForwardedFor }
-            return Bytes.equalsLowercase(p, n, "idempotency-key") ? .idempotencyKey : .other
-        case 16: return Bytes.equalsLowercase(p, n, "proxy-connection") ? .proxyConnection : .other
+            if SWAR.tokenEquals(p, n, "x-forwarded-for") { return .xForwardedFor }
+            return SWAR.tokenEquals(p, n, "idempotency-key") ? .idempotencyKey : .other
+        case 16: return SWAR.tokenEquals(p, n, "proxy-connection") ? .proxyConnection : .other
         case 17:
-            if Bytes.equalsLowercase(p, n, "transfer-encoding") { return .transferEncoding }
-            return Bytes.equalsLowercase(p, n, "x-forwarded-proto") ? .xForwardedProto : .other
+            if SWAR.tokenEquals(p, n, "transfer-encoding") { return .transferEncoding }
+            return SWAR.tokenEquals(p, n, "x-forwarded-proto") ? .xForwardedProto : .other
         default: return .other
         }
     }

@@ -29,8 +29,7 @@ enum HeaderLineParser {
     static func parse(_ p: UnsafePointer<UInt8>, start: Int, length: Int, into facts: inout HeaderFacts) -> HTTPParseError? {
         let end = start + length
         if p[start] == 0x20 || p[start] == 0x09 { return .malformed("obsolete line folding is not accepted") }
-        var i = start
-        while i < end && ByteClass.token[Int(p[i])] { i += 1 }
+        var i = SWAR.tokenEnd(p, from: start, to: end)
         if i == start { return .malformed("header line without a name") }
         if i == end || p[i] != UInt8(ascii: ":") {
             return .malformed("invalid character in header name (whitespace before colon?)")
@@ -40,9 +39,7 @@ enum HeaderLineParser {
         while i < end && (p[i] == 0x20 || p[i] == 0x09) { i += 1 }
         var valueEnd = end
         while valueEnd > i && (p[valueEnd - 1] == 0x20 || p[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-        for j in i..<valueEnd where !ByteClass.fieldValue[Int(p[j])] {
-            return .malformed("invalid character in header value")
-        }
+        if SWAR.fieldValueEnd(p, from: i, to: valueEnd) != valueEnd { return .malformed("invalid character in header value") }
         let known = KnownHeader.classify(p + start, nameLength)
         let field = HeaderField(nameStart: Int32(start), nameLength: Int32(nameLength),
                                 valueStart: Int32(i), valueLength: Int32(valueEnd - i), known: known)
@@ -89,6 +86,8 @@ enum HeaderLineParser {
     /// nginx and HAProxy do: it is what a broken or malicious intermediary produces.
     private static func applyContentLength(_ v: UnsafePointer<UInt8>, _ n: Int, to facts: inout HeaderFacts) -> HTTPParseError? {
         if n == 0 { return .malformed("empty Content-Length") }
+        // The usual value is one plain number: no list to split.
+        if let length = Bytes.parseDecimal(v, n) { return record(length, in: &facts) }
         var start = 0
         var i = 0
         while i <= n {
@@ -98,14 +97,17 @@ enum HeaderLineParser {
                 while e > s && (v[e - 1] == 0x20 || v[e - 1] == 0x09) { e -= 1 }
                 if s == e { return .malformed("empty element in Content-Length list") }
                 guard let parsed = Bytes.parseDecimal(v + s, e - s) else { return .malformed("invalid Content-Length") }
-                if facts.contentLength >= 0 && facts.contentLength != parsed {
-                    return .malformed("conflicting Content-Length values")
-                }
-                facts.contentLength = parsed
+                if let error = record(parsed, in: &facts) { return error }
                 start = i + 1
             }
             i += 1
         }
+        return nil
+    }
+
+    private static func record(_ length: Int64, in facts: inout HeaderFacts) -> HTTPParseError? {
+        if facts.contentLength >= 0 && facts.contentLength != length { return .malformed("conflicting Content-Length values") }
+        facts.contentLength = length
         return nil
     }
 }

@@ -16,6 +16,8 @@ public enum HostSyntax {
             if close == n || !isIPLiteral(p + 1, close - 1) { return false }
             i = close + 1
         } else {
+            // Letters, digits, `-` and `.` (most of any name) are skipped a word at a time.
+            i = SWAR.firstRefused(p, from: 0, to: n, vouched: SWAR.hostname) { _ in false }
             while i < n && p[i] != UInt8(ascii: ":") {
                 if p[i] == UInt8(ascii: "%") {
                     if i + 2 >= n || !isHex(p[i + 1]) || !isHex(p[i + 2]) { return false }

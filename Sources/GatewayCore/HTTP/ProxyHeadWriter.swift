@@ -168,10 +168,7 @@ public enum ProxyHeadWriter {
     }
 
     private static func appendField(_ field: HeaderField, _ p: UnsafePointer<UInt8>, _ out: ByteBuffer) {
-        out.append(p + Int(field.nameStart), count: Int(field.nameLength))
-        out.append(": ")
-        out.append(p + Int(field.valueStart), count: Int(field.valueLength))
-        out.append("\r\n")
+        out.appendField(name: p + Int(field.nameStart), Int(field.nameLength), value: p + Int(field.valueStart), Int(field.valueLength))
     }
 
     /// Whether an upstream response field reaches the client as is (the idempotency recorder

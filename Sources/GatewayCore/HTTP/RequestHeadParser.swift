@@ -74,9 +74,10 @@ public struct RequestHeadParser: Sendable {
         i += 1
         let targetStart = i
         var query = -1
-        while i < end && ByteClass.target[Int(p[i])] {
-            if p[i] == UInt8(ascii: "?") && query < 0 { query = i }
-            i += 1
+        i = SWAR.pathEnd(p, from: i, to: end)
+        if i < end && p[i] == UInt8(ascii: "?") {
+            query = i
+            i = SWAR.targetEnd(p, from: i + 1, to: end)
         }
         if i == targetStart || i == end || p[i] != 0x20 { return .malformed("invalid request target") }
         if let error = RequestTarget.parse(p, start: targetStart, end: i, query: query, method: head.method, into: &head) {
@@ -107,18 +108,28 @@ public struct RequestHeadParser: Sendable {
             head.framing = facts.contentLength > 0 ? .length(facts.contentLength) : .none
         }
         var hosts = 0, authorizations = 0
+        var host: HeaderField?, expect: HeaderField?
         for field in facts.fields {
-            if field.known == .host { hosts += 1 } else if field.known == .authorization { authorizations += 1 }
+            switch field.known {
+            case .host:
+                hosts += 1
+                host = field
+            case .authorization:
+                authorizations += 1
+            case .expect where expect == nil:
+                expect = field
+            default:
+                break
+            }
         }
         if hosts > 1 || (hosts == 0 && head.version == .http11) { return .malformed("exactly one Host header is required") }
         // An empty Host is allowed (RFC 9112 §3.2: a target without authority); a bad one is a 400.
-        if hosts == 1, let host = facts.first(.host), host.valueLength > 0,
-           !HostSyntax.isValid(p + Int(host.valueStart), Int(host.valueLength)) {
+        if let host, host.valueLength > 0, !HostSyntax.isValid(p + Int(host.valueStart), Int(host.valueLength)) {
             return .malformed("invalid Host header")
         }
         // Which of two credentials counts is a choice the gateway and the upstream could make differently.
         if authorizations > 1 { return .malformed("more than one Authorization header") }
-        if let expect = facts.first(.expect) {
+        if let expect {
             head.expectContinue = Bytes.equalsLowercase(p + Int(expect.valueStart), Int(expect.valueLength), "100-continue")
         }
         return nil

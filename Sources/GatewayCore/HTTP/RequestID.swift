@@ -18,19 +18,13 @@ public struct RequestIDGenerator: Sendable {
         counter &+= 1
         let high = (nowMillis & 0xFFFF_FFFF_FFFF) << 16 | UInt64(prefix)  // 64 bits: time, prefix
         let low = counter                                                     // 64 bits
-        // 130 bits of output: two zero pad bits, then high, then low; 5 bits per character.
-        for i in 0..<Self.length {
-            let bitFromEnd = (Self.length - 1 - i) * 5  // position of this char's lowest bit in the 130-bit value
-            var v: UInt64
-            if bitFromEnd >= 64 {
-                v = high >> UInt64(bitFromEnd - 64)
-            } else if bitFromEnd + 5 <= 64 {
-                v = low >> UInt64(bitFromEnd)
-            } else {
-                v = (low >> UInt64(bitFromEnd)) | (high << UInt64(64 - bitFromEnd))
-            }
-            out[i] = Self.alphabet.utf8Start[Int(v & 0x1F)]
-        }
+        // 130 bits of output, 5 per character: two zero pad bits and `high` fill characters 0...12
+        // (high's top 3 bits, then 5 at a time), character 13 takes high's last bit and low's top
+        // 4, characters 14...25 the rest of `low`.
+        let digits = Self.alphabet.utf8Start
+        for i in 0..<13 { out[i] = digits[Int(truncatingIfNeeded: high &>> UInt64(61 - 5 * i) & 0x1F)] }
+        out[13] = digits[Int(truncatingIfNeeded: (high & 1) << 4 | low >> 60)]
+        for i in 0..<12 { out[14 + i] = digits[Int(truncatingIfNeeded: low &>> UInt64(55 - 5 * i) & 0x1F)] }
     }
 
     /// A client-supplied id is kept when it is short and made of safe characters only, so it can

@@ -128,8 +128,10 @@ public final class RequestPipeline: @unchecked Sendable {
     /// collect the body for rewriting gets it.
     public func responseHead(_ head: ResponseHead, bytes: UnsafePointer<UInt8>, context: RequestContext) -> ResponseVerdict {
         guard let route = context.route else { return .continue }
-        for stage in chains[route.index].prefix(context.admittedStages) {
-            if case .collect(let limit, let rewriter) = stage.onResponseHead(head, bytes: bytes, context: context) {
+        let chain = chains[route.index]
+        // Indices, not `prefix`: no slice to build on every request.
+        for index in 0..<min(context.admittedStages, chain.count) {
+            if case .collect(let limit, let rewriter) = chain[index].onResponseHead(head, bytes: bytes, context: context) {
                 return .collect(limit: limit, rewriter: rewriter)
             }
         }
@@ -139,9 +141,10 @@ public final class RequestPipeline: @unchecked Sendable {
     /// Tells every stage that let the request through how it ended, last first, exactly once.
     public func complete(_ context: RequestContext, end: ExchangeEnd) {
         guard let route = context.route, context.admittedStages > 0 else { return }
-        let admitted = context.admittedStages
+        let chain = chains[route.index]
+        let admitted = min(context.admittedStages, chain.count)
         context.admittedStages = 0
-        for stage in chains[route.index].prefix(admitted).reversed() { stage.onComplete(context, end: end) }
+        for index in (0..<admitted).reversed() { chain[index].onComplete(context, end: end) }
     }
 
     /// The route and its chain as one call, for code that needs no suspension: nil when admitted.
