@@ -23,7 +23,7 @@ public struct StoreConfig: Sendable, Equatable {
     public var retryIntervalMs: Int64 = 2_000
     /// Connections to each Redis node per worker loop; commands are pipelined on each.
     public var connections = 1
-    /// Commands one loop may have waiting for replies; past it new ones fail at once.
+    /// Commands one connection may have waiting for replies; past it new ones fail at once.
     public var queue = 4_096
 
     public init() {}
