@@ -93,6 +93,27 @@ final class SharedStoreFaultTests: XCTestCase {
         XCTAssertTrue(try eventually(timeout: 6, interval: 100_000) { try self.timed(port, self.keyedPost("back")).0.status == 201 })
     }
 
+    func testPasswordAndDatabase() throws {
+        let redis = try RedisServer(extra: ["--requirepass", "s3cret"])
+        let fleet = try Fleet(instances: 1, redis: redis, store: "/3 password=s3cret") { mock in
+            """
+            plan small { rate 1/m burst 1; }
+            key plain:k-1 { plan small; }
+            upstream messaging { server 127.0.0.1:\(mock); }
+            route /v1/ { upstream messaging; auth required; }
+            """
+        }
+        self.fleet = fleet
+        let statuses = try (0..<2).map { _ in try timed(fleet.ports[0], get("/v1/x", headers: "X-API-Key: k-1\r\n")).0.status }
+        XCTAssertEqual(statuses, [200, 429])
+        XCTAssertEqual(try redis.command(["AUTH", "s3cret"], ["SELECT", "3"], ["DBSIZE"]).integer, 1, "the bucket lives in database 3")
+        let wrong = try Fleet(instances: 1, redis: redis, store: " password=wrong") { mock in
+            "key plain:k-1 { plan p; } plan p { } upstream messaging { server 127.0.0.1:\(mock); } route /v1/ { upstream messaging; }"
+        }
+        defer { wrong.stop() }
+        XCTAssertTrue(try eventually { wrong.gateways[0].gateway?.output.contains("WRONGPASS") ?? false }, wrong.gateways[0].gateway?.output ?? "")
+    }
+
     func testTheSlotsOfAKilledGatewayComeBackWithinTheirLease() throws {
         // response_timeout 1s: a slot's lease is 1 s + 2 s of margin.
         let fleet = try start(responseTimeout: "1s", plans: "plan two { concurrency 2; } key plain:k-1 { plan two; }")

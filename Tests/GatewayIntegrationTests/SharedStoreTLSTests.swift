@@ -13,7 +13,7 @@ final class SharedStoreTLSTests: XCTestCase {
         let redis = try RedisServer(tls: certificate)
         setenv("SSL_CERT_FILE", ca, 1)
         defer { unsetenv("SSL_CERT_FILE") }
-        let started = try Fleet(instances: 1, redis: redis, tlsStore: true) { mock in
+        let started = try Fleet(instances: 1, redis: redis, store: " tls") { mock in
             """
             plan small { rate 1/m burst 2; }
             key plain:k-1 { plan small; }

@@ -10,13 +10,14 @@ final class Fleet {
     let body: String
 
     /// `body(mock)`: plans, keys, upstream and routes; the `store` lines come first.
-    init(instances: Int = 3, redis: RedisServer? = nil, tlsStore: Bool = false, body: (UInt16) -> String) throws {
+    /// `store`: what follows `redis://127.0.0.1:PORT` on the store line (`/DB password=... tls`).
+    init(instances: Int = 3, redis: RedisServer? = nil, store: String = "", body: (UInt16) -> String) throws {
         let redis = try redis ?? RedisServer()
         self.redis = redis
         upstream = Deployment()
         mock = try upstream.startMock()
         self.body = """
-        store redis://127.0.0.1:\(redis.port)\(tlsStore ? " tls" : "");
+        store redis://127.0.0.1:\(redis.port)\(store);
         store_command_timeout 250ms;
         \(body(mock))
         """

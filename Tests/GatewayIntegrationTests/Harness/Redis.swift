@@ -10,6 +10,7 @@ final class RedisServer {
     private let cluster: Bool
     /// With a certificate and its key, Redis speaks TLS only (`--port 0 --tls-port PORT`).
     private let tls: (chain: String, key: String)?
+    private let extra: [String]
     private(set) var process: ChildProcess?
 
     /// Skips the test when Debian's redis-server is not installed (`./dev.sh deps` installs it).
@@ -20,8 +21,10 @@ final class RedisServer {
         return path
     }
 
-    init(port: UInt16 = freePort(), cluster: Bool = false, tls: (chain: String, key: String)? = nil) throws {
+    /// `extra`: more redis-server arguments (`--requirepass`, ...).
+    init(port: UInt16 = freePort(), cluster: Bool = false, tls: (chain: String, key: String)? = nil, extra: [String] = []) throws {
         self.port = port
+        self.extra = extra
         self.cluster = cluster
         self.tls = tls
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -33,6 +36,7 @@ final class RedisServer {
                                    "--tls-auth-clients", "no"] } ?? ["--port", "\(port)"]
         arguments += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
                          "--daemonize", "no", "--protected-mode", "no"]
+        arguments += extra
         if cluster { arguments += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf"] }
         let child = try ChildProcess(try Self.binary(), arguments)
         try child.waitForOutput("Ready to accept connections", timeout: 10)
@@ -53,23 +57,26 @@ final class RedisServer {
 
     deinit { stop() }
 
-    /// One command on a connection of its own; the reply.
+    /// Commands in turn on one connection of their own; the last reply.
     @discardableResult
-    func command(_ words: [String]) throws -> RESPValue {
-        try Self.command(words, port: port)
-    }
-
-    static func command(_ words: [String], port: UInt16) throws -> RESPValue {
+    func command(_ words: [String]...) throws -> RESPValue {
         let client = try RawClient(port: port, timeout: 5)
-        try client.send(RESPCommand(words).bytes)
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            if case .value(let value, _) = RESPParser.parse(received) { return value }
-            let n = recv(client.fd, &chunk, chunk.count, 0)
-            guard n > 0 else { throw HarnessError("redis on \(port): no reply to \(words.first ?? "")") }
-            received += chunk[..<n]
+        var reply = RESPValue.null
+        for command in words {
+            try client.send(RESPCommand(command).bytes)
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                if case .value(let value, _) = RESPParser.parse(received) {
+                    reply = value
+                    break
+                }
+                let n = recv(client.fd, &chunk, chunk.count, 0)
+                guard n > 0 else { throw HarnessError("redis on \(port): no reply to \(command.first ?? "")") }
+                received += chunk[..<n]
+            }
         }
+        return reply
     }
 }
 
