@@ -93,6 +93,19 @@ final class SharedStoreFaultTests: XCTestCase {
         XCTAssertTrue(try eventually(timeout: 6, interval: 100_000) { try self.timed(port, self.keyedPost("back")).0.status == 201 })
     }
 
+    func testAnUnknownOutcomeLocksTheKeyOnEveryInstance() throws {
+        let fleet = try start(responseTimeout: "1s", plans: "plan p { } key plain:k-1 { plan p; }")
+        let request = post("/v1/messages/text?delay_ms=1500", body: "{}", headers: "X-API-Key: k-1\r\nIdempotency-Key: slow-1\r\n")
+        XCTAssertEqual(try timed(fleet.ports[0], request).0.status, 504)
+        for port in fleet.ports {
+            let locked = try timed(port, request).0
+            XCTAssertEqual(locked.status, 409)
+            XCTAssertEqual((locked.errorObject["details"] as? [String: Any])?["reason"] as? String, "outcome_unknown")
+            XCTAssertNil(locked.header("Retry-After"))
+        }
+        XCTAssertEqual(try mockStats(port: fleet.mock).paths["POST /v1/messages/text"], 1, "never sent a second time")
+    }
+
     func testPasswordAndDatabase() throws {
         let redis = try RedisServer(extra: ["--requirepass", "s3cret"])
         let fleet = try Fleet(instances: 1, redis: redis, store: "/3 password=s3cret") { mock in
