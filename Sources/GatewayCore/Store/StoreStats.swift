@@ -21,7 +21,6 @@ public final class StoreStats: Sendable {
         }
     }
 
-    public let label: String
     private let loops: Int
     private let loopsDown = Atomic<Int>(0)
     /// Results, then the latency buckets, their sum (µs) and their count.
@@ -31,8 +30,7 @@ public final class StoreStats: Sendable {
     /// For the log lines: when the store was last seen down by any loop (monotonic ms).
     private let downSince = Atomic<UInt64>(0)
 
-    public init(label: String, loops: Int) {
-        self.label = label
+    public init(loops: Int) {
         self.loops = loops
     }
 

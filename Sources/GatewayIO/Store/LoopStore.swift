@@ -60,15 +60,16 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
             return stage.storeAbandoned(.unavailable("no connection waits"), undo: undo, link: self)
         }
         let request = StoreRequest(stage: stage, context: context, waiter: waiter, stamp: waiter.beginStoreWait(), undo: undo)
-        dispatch(pending(.request(request), command.bytes, slot))
+        dispatch(pending(.request(request), command, slot))
     }
 
     func post(_ command: RESPCommand, slot: Int) {
-        dispatch(pending(.posted, command.bytes, slot))
+        dispatch(pending(.posted, command, slot))
     }
 
-    private func pending(_ purpose: StorePending.Purpose, _ bytes: [UInt8], _ slot: Int) -> StorePending {
-        StorePending(purpose: purpose, command: bytes, slot: slot, deadline: loop.now + UInt64(settings.commandTimeoutMs),
+    private func pending(_ purpose: StorePending.Purpose, _ command: RESPCommand, _ slot: Int) -> StorePending {
+        assert(command.isComplete, "a command with fewer arguments than it announced")
+        return StorePending(purpose: purpose, command: command.bytes, slot: slot, deadline: loop.now + UInt64(settings.commandTimeoutMs),
                      queuedAtMicros: loop.clock.micros)
     }
 
@@ -168,7 +169,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
         if redirect.ask {
             // ASKING makes the target serve the one command that follows it on the same connection.
             guard let connection = connection(node: node) else { return fail(command, "the store is unavailable") }
-            connection.enqueue(pending(.asking, RESPCommand(["ASKING"]).bytes, redirect.slot))
+            connection.enqueue(pending(.asking, RESPCommand(["ASKING"]), redirect.slot))
             connection.enqueue(again)
             if !dirty.contains(where: { $0 === connection }) { dirty.append(connection) }
             return atEndOfIteration()
@@ -184,7 +185,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
     private func refreshTopology() {
         guard loop.now >= topologyAskedAt + 1000 || topologyAskedAt == 0 else { return }
         topologyAskedAt = loop.now
-        dispatch(pending(.topology, RESPCommand(["CLUSTER", "SLOTS"]).bytes, 0))
+        dispatch(pending(.topology, RESPCommand(["CLUSTER", "SLOTS"]), 0))
     }
 
     private func topology(_ reply: RESPValue) {

@@ -13,6 +13,6 @@ struct SharedStore: Sendable {
     static func make(_ config: GatewayConfig, _ addresses: ResolvedAddresses, loops: Int) throws(ConfigError) -> SharedStore? {
         guard case .redis(let endpoint) = config.store.backend, let address = addresses.store else { return nil }
         let tls = endpoint.tls ? try TLSClientContext(UpstreamTLSConfig(), upstream: "store", at: endpoint.location) : nil
-        return SharedStore(endpoint: endpoint, address: address, tls: tls, stats: StoreStats(label: endpoint.label, loops: loops))
+        return SharedStore(endpoint: endpoint, address: address, tls: tls, stats: StoreStats(loops: loops))
     }
 }
