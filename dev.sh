@@ -97,6 +97,10 @@ cmd_deps() {
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+    # The shared-store tests and benchmark start private redis-server instances (never the system
+    # service) and make a Redis Cluster of three with redis-cli.
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     # fuser lets the benchmark clear its own ports after an aborted run.
     command -v fuser >/dev/null 2>&1 || missing+=(psmisc)
     # The benchmark compiles its open-loop load generator (benchmarks/openloop.c) with cc,

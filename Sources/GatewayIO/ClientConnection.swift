@@ -26,6 +26,9 @@ final class ClientConnection: EventHandler {
     var timer = TimerLink()
     /// `worker.loop`, kept here: it is reached several times per request.
     let loop: EventLoop
+    /// Counts waits for the shared store, and closes: a reply for an earlier wait, or one that
+    /// arrives after the connection closed, resumes nothing (`StoreWaiting`).
+    private var storeWaits: UInt64 = 0
 
     /// `tls`: the listener's TLS context, nil on a plain listener. Fails (the socket is closed)
     /// only when OpenSSL cannot allocate a session.
@@ -48,6 +51,7 @@ final class ClientConnection: EventHandler {
         } else {
             transport = .plain(PlainTransport(fd: fd))
         }
+        machine.client.owner = self
         // Accepted by the last accept of a drain: at most the request already sent is answered.
         if worker.draining { machine.beginDraining() }
         // Registering edge-triggered reports the socket writable at once: that first event drives
@@ -198,6 +202,7 @@ final class ClientConnection: EventHandler {
     }
 
     func closeSocket() {
+        storeWaits &+= 1
         loop.openConnections -= 1
         upstream?.close()
         upstream = nil
@@ -211,6 +216,25 @@ final class ClientConnection: EventHandler {
         transport.close()
         loop.close(fd)
         worker.clientClosed()
+    }
+}
+
+extension ClientConnection: StoreWaiting {
+    func beginStoreWait() -> UInt64 {
+        storeWaits &+= 1
+        return storeWaits
+    }
+
+    func isWaiting(_ stamp: UInt64) -> Bool {
+        storeWaits == stamp && machine.state == .awaitingAdmission
+    }
+
+    /// Called on this loop's thread by its store client, once per wait.
+    func storeAnswered(_ verdict: StageVerdict) {
+        storeWaits &+= 1
+        machine.now = loop.now
+        machine.admissionResumed(verdict)
+        drive()
     }
 }
 

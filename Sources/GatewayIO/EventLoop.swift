@@ -47,6 +47,9 @@ final class EventLoop {
     static let handshakesPerIteration = 16
     private var deferred: [DeferredStep] = []
     private var deferredRunning: [DeferredStep] = []
+    /// Work for the end of this iteration, once its events and timers are handled.
+    private var closing: [DeferredStep] = []
+    private var closingRunning: [DeferredStep] = []
 
     /// Fails when the process is out of descriptors (many `workers` under a low limit).
     init(bufferSize: Int, engine: Poller.Engine = .epoll) throws(SystemError) {
@@ -136,6 +139,12 @@ final class EventLoop {
         deferred.append(step)
     }
 
+    /// Runs `step` once this iteration's events and timers have been handled: what they queued
+    /// for one peer (commands for the shared store) leaves in one write, with no extra wait.
+    func atEndOfIteration(_ step: DeferredStep) {
+        closing.append(step)
+    }
+
     func run() -> Never {
         while true {
             let n = poller.wait(timeoutMillis: deferred.isEmpty ? timers.timeout(now: now) : 0)
@@ -153,6 +162,12 @@ final class EventLoop {
                 handler.handleEvent(poller.flags(i))
             }
             timers.advance(now: now)
+            // Steps may queue more steps (a failure resumes a request that sends a command).
+            while !closing.isEmpty {
+                swap(&closing, &closingRunning)
+                for step in closingRunning { step.runDeferred() }
+                closingRunning.removeAll(keepingCapacity: true)
+            }
         }
     }
 }

@@ -47,11 +47,11 @@ final class Observers: Sendable {
     }
 
     /// Once the loops are made (their blocks registered): the writer's and the admin listener's threads.
-    func start(idempotency: IdempotencyStore?, health: UpstreamHealthTable, vocabulary: ErrorVocabulary) throws(SystemError) {
+    func start(idempotency: IdempotencyStore?, store: StoreStats?, health: UpstreamHealthTable, vocabulary: ErrorVocabulary) throws(SystemError) {
         try accessLog?.start(reopenSignal: reopenSignal)
         if let registry {
             let endpoints = AdminEndpoints(registry: registry, status: status, health: health,
-                                           idempotency: idempotency, accessLog: accessLog?.stats, vocabulary: vocabulary)
+                                           idempotency: idempotency, store: store, accessLog: accessLog?.stats, vocabulary: vocabulary)
             try AdminServer(fd: adminSocket, endpoints: endpoints).start()
             self.endpoints.withLock { $0 = endpoints }
         }

@@ -21,6 +21,9 @@ public struct ResolvedAddresses: Sendable {
     let servers: [String: [Server]]
     /// `admin_listen`'s address (its first, for a name with several).
     let admin: SocketAddress?
+    /// The Redis of `store redis://...` (its first address); the other nodes of a cluster are
+    /// learnt from it.
+    let store: SocketAddress?
 
     /// Every listen address and upstream server resolved; a name that does not resolve, or two listen
     /// lines that come to the same address, is a `ConfigError` at the line that names it.
@@ -53,7 +56,11 @@ public struct ResolvedAddresses: Sendable {
             }
             admin = address
         }
-        return ResolvedAddresses(listen: listen, servers: servers, admin: admin)
+        var store: SocketAddress?
+        if case .redis(let endpoint) = config.store.backend {
+            store = try addresses(endpoint.host, endpoint.port, "store", at: endpoint.location)[0]
+        }
+        return ResolvedAddresses(listen: listen, servers: servers, admin: admin, store: store)
     }
 
     /// The process's shared health objects, one per resolved server, groups in `order` (the

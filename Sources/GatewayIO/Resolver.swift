@@ -13,6 +13,11 @@ enum Resolver {
         }
     }
 
+    /// A numeric address (as Redis Cluster reports its nodes); never a name lookup, so it may run on a loop.
+    static func numeric(host: String, port: UInt16) -> SocketAddress? {
+        try? lookup(host, port, flags: AI_NUMERICHOST).get().first
+    }
+
     private static func lookup(_ host: String, _ port: UInt16, flags: Int32) -> Result<[SocketAddress], ResolveError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC

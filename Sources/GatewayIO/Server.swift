@@ -35,6 +35,12 @@ public enum Server {
         let (engine, engineLine) = try Poller.choose(config.ioEngine).get()
         let listenersPerWorker = try ListenSockets.open(addresses.listen, workers: workers)
         let observers = try Observers(config: config, addresses: addresses)
+        let shared: SharedStore?
+        do {
+            shared = try SharedStore.make(config, addresses, loops: workers)
+        } catch {
+            throw SystemError("store: \(error)", EINVAL)
+        }
         let idempotency = try startIdempotency(config)
         let pipeline = RequestPipeline(config: config, idempotency: idempotency)
         let health = addresses.upstreamHealth(config, order: pipeline.upstreamNames)
@@ -47,9 +53,10 @@ public enum Server {
         for (index, mailbox) in mailboxes.enumerated() {
             contexts.append(Handoff(try WorkerContext(config: config, addresses: addresses, tls: tls, pipeline: pipeline,
                                                       health: health, index: index, loops: workers, observers: observers,
-                                                      mailbox: mailbox, shutdown: shutdown, engine: engine)))
+                                                      mailbox: mailbox, shutdown: shutdown, engine: engine, shared: shared)))
         }
-        try observers.start(idempotency: idempotency?.store, health: health, vocabulary: config.errors.vocabulary)
+        try observers.start(idempotency: shared == nil ? idempotency?.store : nil, store: shared?.stats, health: health,
+                            vocabulary: config.errors.vocabulary)
         observers.status.configLoaded()
         let running = RunningConfiguration(config: config, addresses: addresses, pipeline: pipeline, health: health,
                                            idempotency: idempotency, workers: workers, bufferSize: WorkerContext.bufferSize(for: config))
@@ -79,7 +86,8 @@ public enum Server {
         observers.status.markListening()
         var listenText = addresses.listen.map { $0.address.description + ($0.ssl ? " (ssl)" : "") }.joined(separator: ", ")
         if let admin = addresses.admin { listenText += " (admin \(admin))" }
-        Log.info("gateway listening on \(listenText) with \(workers) worker(s); \(engineLine)")
+        Log.info("gateway listening on \(listenText) with \(workers) worker(s); \(engineLine)"
+                 + (shared.map { "; shared store \($0.endpoint.label)" } ?? ""))
         return first
     }
 
@@ -99,9 +107,15 @@ public enum Server {
     }
 
     /// Restores the idempotency journal (reporting what was skipped) before any request is served.
+    /// With a shared store the entries live there: no journal is opened.
     private static func startIdempotency(_ config: GatewayConfig) throws(SystemError) -> IdempotencyStage? {
+        var settings = config.idempotency
+        if case .redis = config.store.backend, let path = settings.journalPath {
+            Log.warn("idempotency journal \(path) is not used: with 'store redis' the entries live in Redis")
+            settings.journalPath = nil
+        }
         do {
-            let (stage, report) = try IdempotencyStage.start(config: config.idempotency, now: Clock.wallMillis())
+            let (stage, report) = try IdempotencyStage.start(config: settings, now: Clock.wallMillis())
             if let report {
                 Log.info("idempotency journal: \(report.recordsLoaded) records read, \(report.entriesRestored) entries restored, "
                          + "\(report.bytesSkipped) bytes skipped")

@@ -22,6 +22,9 @@ final class WorkerContext {
     private let loops: Int
     private(set) var draining = false
     private var reportedDrained = false
+    /// This loop's client of the shared store; nil with `store local`. Made once: store settings
+    /// need a restart, so every configuration the loop runs shares it.
+    let store: LoopStore?
 
     /// The buffer size of the loops of a process started with `config`: one size for both sides,
     /// holding the largest head either side may send. A reload cannot grow it.
@@ -32,8 +35,9 @@ final class WorkerContext {
 
     init(config: GatewayConfig, addresses: ResolvedAddresses, tls: TLSContexts, pipeline: RequestPipeline,
          health: UpstreamHealthTable, index: Int, loops: Int, observers: Observers, mailbox: LoopMailbox,
-         shutdown: Shutdown, engine: Poller.Engine) throws(SystemError) {
+         shutdown: Shutdown, engine: Poller.Engine, shared: SharedStore?) throws(SystemError) {
         let loop = try EventLoop(bufferSize: Self.bufferSize(for: config), engine: engine)
+        store = shared.map { LoopStore(loop: loop, settings: config.store, endpoint: $0.endpoint, seed: $0.address, tls: $0.tls, stats: $0.stats) }
         self.loop = loop
         self.config = config
         self.index = index
@@ -43,7 +47,7 @@ final class WorkerContext {
         self.shutdown = shutdown
         serverTLS = tls.server
         environment = Self.environment(config, addresses, tls, pipeline, health, loop: loop, observers: observers,
-                                       share: index, of: loops)
+                                       share: index, of: loops, store: store)
     }
 
     /// `config` as this loop runs it: balancers over the process's shared health objects (in the
@@ -51,7 +55,7 @@ final class WorkerContext {
     /// buffer labelled for it, and the active checks of the servers dealt to this loop.
     private static func environment(_ config: GatewayConfig, _ addresses: ResolvedAddresses, _ tls: TLSContexts,
                                     _ pipeline: RequestPipeline, _ health: UpstreamHealthTable, loop: EventLoop,
-                                    observers: Observers, share: Int, of loops: Int) -> ExchangeEnvironment {
+                                    observers: Observers, share: Int, of loops: Int, store: LoopStore?) -> ExchangeEnvironment {
         let balancers = health.groups.map { UpstreamBalancer(health: $0) }
         let layout = MetricsLayout(pipeline: pipeline, balancers: balancers)
         let metrics = observers.registry?.makeLoopMetrics(layout)
@@ -67,7 +71,7 @@ final class WorkerContext {
         return ExchangeEnvironment(config: config, pipeline: pipeline, balancers: balancers, ioResources: generation,
                                    seed: UInt64.random(in: .min ... .max), wallClock: Clock.wallMillis,
                                    log: { level, message in level == .info ? Log.info(message) : Log.warn(message) },
-                                   metrics: metrics, accessLog: accessLog, clock: loop.clock)
+                                   metrics: metrics, accessLog: accessLog, clock: loop.clock, storeLink: store)
     }
 
     /// The I/O side of `environment` (its pools, metric block, checks).
@@ -84,7 +88,7 @@ final class WorkerContext {
     /// Switches to a new configuration between events: new connections and new requests use it.
     func apply(_ reload: LoopReload) {
         let newer = Self.environment(reload.config, reload.addresses, reload.tls, reload.pipeline, reload.health, loop: loop,
-                                     observers: observers, share: index, of: loops)
+                                     observers: observers, share: index, of: loops, store: store)
         Self.generation(of: environment).handOver(to: Self.generation(of: newer))
         environment.supersede(by: newer)
         environment = newer

@@ -76,6 +76,16 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .sslCiphersuites: ("ssl_ciphersuites TLS_AES_128_GCM_SHA256;", { $0.tls.ciphersuites == "TLS_AES_128_GCM_SHA256" })
             case .sslSessionTickets: ("ssl_session_tickets off;", { !$0.tls.sessionTickets })
             case .sslHandshakeTimeout: ("ssl_handshake_timeout 7s;", { $0.tls.handshakeTimeoutMs == 7000 })
+            case .store:
+                ("store redis://10.0.0.7:6380/3 password=s3cret tls;", {
+                    $0.store.backend == .redis(RedisEndpoint(host: "10.0.0.7", port: 6380, database: 3, password: "s3cret", tls: true))
+                })
+            case .storeFailure: ("store_failure limits=closed idempotency=open;", { !$0.store.limitsFailOpen && $0.store.idempotencyFailOpen })
+            case .storeConnectTimeout: ("store_connect_timeout 7s;", { $0.store.connectTimeoutMs == 7000 })
+            case .storeCommandTimeout: ("store_command_timeout 7s;", { $0.store.commandTimeoutMs == 7000 })
+            case .storeRetryInterval: ("store_retry_interval 7s;", { $0.store.retryIntervalMs == 7000 })
+            case .storeConnections: ("store_connections 7;", { $0.store.connections == 7 })
+            case .storeQueue: ("store_queue 77;", { $0.store.queue == 77 })
             }
             check(name.rawValue, probe)
         }

@@ -107,3 +107,52 @@ extension IdempotencyStore.Lookup {
         return nil
     }
 }
+
+/// What the key stage does with a stage's own store, in one call each, as the tests use it.
+extension IdempotencyStage {
+    enum Decision: Sendable {
+        /// Not an idempotent-keyed request on this route: nothing more to do.
+        case notApplicable
+        case reject(GatewayError)
+        case proceed(IdempotencyReservation)
+        /// The key has settled; the answer depends on whether this body matches the first one.
+        case awaitFingerprint(SettledEntry)
+    }
+
+    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
+    func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
+                      bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
+        switch key(route: route, head: head, bytes: bytes) {
+        case .notApplicable: return .notApplicable
+        case .reject(let error): return .reject(error)
+        case .key(let key): return Self.decision(store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now))
+        }
+    }
+
+    static func decision(_ lookup: IdempotencyStore.Lookup) -> Decision {
+        switch lookup {
+        case .reserved(let reservation): .proceed(reservation)
+        case .inFlight: .reject(IdempotencyErrors.inFlight())
+        case .settled(let entry): .awaitFingerprint(entry)
+        }
+    }
+
+
+    @discardableResult
+    func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint, response: RecordedResponse, now: UInt64) -> Bool {
+        guard Self.isStored(status: response.status) else {
+            store.release(reservation)
+            return false
+        }
+        store.complete(reservation, fingerprint: fingerprint, response: response, now: now)
+        return true
+    }
+
+    func release(_ reservation: IdempotencyReservation) {
+        store.release(reservation)
+    }
+
+    func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
+        store.markUnknown(reservation, fingerprint: fingerprint, now: now)
+    }
+}

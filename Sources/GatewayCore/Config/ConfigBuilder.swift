@@ -81,6 +81,13 @@ struct ConfigBuilder {
             case .sslCiphersuites: (config.tls.ciphersuites, config.tls.ciphersuitesLocation) = try cipherList(d)
             case .sslSessionTickets: config.tls.sessionTickets = try Value.keyword(d, [("on", true), ("off", false)])
             case .sslHandshakeTimeout: config.tls.handshakeTimeoutMs = try Value.duration(d, in: 1...Value.day)
+            case .store: config.store.backend = try StoreConfigBuilder.backend(d)
+            case .storeFailure: try StoreConfigBuilder.failure(d, into: &config.store)
+            case .storeConnectTimeout: config.store.connectTimeoutMs = try Value.duration(d, in: 10...60_000)
+            case .storeCommandTimeout: config.store.commandTimeoutMs = try Value.duration(d, in: 10...60_000)
+            case .storeRetryInterval: config.store.retryIntervalMs = try Value.duration(d, in: 100...300_000)
+            case .storeConnections: config.store.connections = Int(try Value.integer(d, in: 1...16))
+            case .storeQueue: config.store.queue = Int(try Value.integer(d, in: 16...1_000_000))
             }
         }
     }

@@ -12,6 +12,9 @@ enum TopDirective: String, DirectiveName {
     case sslCertificate = "ssl_certificate", sslCertificateKey = "ssl_certificate_key", sslProtocols = "ssl_protocols"
     case sslCiphers = "ssl_ciphers", sslCiphersuites = "ssl_ciphersuites", sslSessionTickets = "ssl_session_tickets"
     case sslHandshakeTimeout = "ssl_handshake_timeout"
+    case store, storeFailure = "store_failure", storeConnectTimeout = "store_connect_timeout"
+    case storeCommandTimeout = "store_command_timeout", storeRetryInterval = "store_retry_interval"
+    case storeConnections = "store_connections", storeQueue = "store_queue"
 
     static let context = ConfigContext.top
 
@@ -44,6 +47,10 @@ enum TopDirective: String, DirectiveName {
         case .sslCiphersuites: DirectiveShape("ssl_ciphersuites SUITES;")
         case .sslSessionTickets: DirectiveShape("ssl_session_tickets on|off;")
         case .sslHandshakeTimeout: DirectiveShape("ssl_handshake_timeout DURATION;")
+        case .store: DirectiveShape("store local|redis://HOST:PORT[/DB] [password=SECRET] [tls];", arguments: 1...3)
+        case .storeFailure: DirectiveShape("store_failure open|closed | limits=open|closed idempotency=open|closed;", arguments: 1...2)
+        case .storeConnectTimeout, .storeCommandTimeout, .storeRetryInterval: DirectiveShape("\(rawValue) DURATION;")
+        case .storeConnections, .storeQueue: DirectiveShape("\(rawValue) N;")
         }
     }
 }

@@ -199,6 +199,8 @@ public struct GatewayConfig: Sendable {
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
     public var adminListen: ListenAddress?
     public var idempotency = IdempotencyConfig()
+    /// Where limits and idempotency entries live (`store`), and the shared store's settings.
+    public var store = StoreConfig()
     public var access: AccessConfig
     /// How long a drain (SIGTERM, SIGINT) waits for exchanges in flight before exiting anyway.
     public var shutdownTimeoutMs: Int64 = 30_000

@@ -29,6 +29,8 @@ public final class ExchangeEnvironment {
     /// The I/O layer's own per-configuration resources (its upstream pools, one per balancer),
     /// opaque here: an exchange that outlives a reload reaches the pools its group indices mean.
     public let ioResources: AnyObject?
+    /// This loop's client of the shared store (`store redis://...`); nil with `store local`.
+    let storeLink: (any StoreLink)?
     /// The environment that replaced this one at a reload; nil while this one is the loop's newest.
     public private(set) var successor: ExchangeEnvironment?
     private var requestIDs: RequestIDGenerator
@@ -40,7 +42,8 @@ public final class ExchangeEnvironment {
     /// default one per group over its `server` lines as written.
     public init(config: GatewayConfig, pipeline: RequestPipeline, balancers: [UpstreamBalancer]? = nil, ioResources: AnyObject? = nil,
                 seed: UInt64, wallClock: @escaping () -> UInt64, log: @escaping (LogLevel, String) -> Void,
-                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock()) {
+                metrics: LoopMetrics? = nil, accessLog: (any AccessLogSink)? = nil, clock: LoopClock = LoopClock(),
+                storeLink: (any StoreLink)? = nil) {
         self.pipeline = pipeline
         limits = config.client
         headLimits = HeadLimits(maxStartLine: limits.maxRequestLine, maxHeadSize: limits.maxHeaderSize, maxHeaders: limits.maxHeaders)
@@ -52,6 +55,7 @@ public final class ExchangeEnvironment {
         self.wallClock = wallClock
         self.log = log
         self.ioResources = ioResources
+        self.storeLink = storeLink
         slots = ExchangeSlots(headLimits: headLimits)
         requestIDs = RequestIDGenerator(seed: seed)
     }
@@ -73,6 +77,7 @@ public final class ExchangeEnvironment {
     func reset(_ context: RequestContext, method: HTTPMethod, now: UInt64) {
         let wall = wallClock()
         context.reset(method: method, monotonicMillis: now, wallMillis: wall)
+        context.storeLink = storeLink
         context.extraResponseHeaders.append(date.line(epochSeconds: Int64(wall / 1000)))
     }
 

@@ -13,6 +13,9 @@ public final class ClientLink {
     /// The client shut its side (EPOLLRDHUP): keep reading until EOF, no further edge will come.
     public var hangup = false
     public var lastWriteProgress: UInt64 = 0
+    /// The I/O object that owns this connection: what a request waiting for the shared store
+    /// resumes through (`RequestContext.waiter`).
+    public weak var owner: AnyObject?
 
     public init() {}
 }

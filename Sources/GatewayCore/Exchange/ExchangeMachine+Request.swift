@@ -73,6 +73,7 @@ extension ExchangeMachine {
         let bytes = UnsafePointer(buffer.readPointer)
         let head = current.pointee.parser.head
         environment.reset(context, method: head.method, now: now)
+        if environment.storeLink != nil { context.waiter = client.owner }
         assignRequestID(head, bytes)
 
         exchange = Exchange()

@@ -19,15 +19,17 @@ public final class AdminEndpoints: Sendable {
     /// reload's, never a request's).
     private let currentHealth: Mutex<UpstreamHealthTable>
     let idempotency: IdempotencyStore?
+    let store: StoreStats?
     let accessLog: AccessLogStats?
     let vocabulary: ErrorVocabulary
 
     public init(registry: MetricsRegistry, status: GatewayStatus, health: UpstreamHealthTable,
-                idempotency: IdempotencyStore?, accessLog: AccessLogStats?, vocabulary: ErrorVocabulary) {
+                idempotency: IdempotencyStore?, store: StoreStats? = nil, accessLog: AccessLogStats?, vocabulary: ErrorVocabulary) {
         self.registry = registry
         self.status = status
         currentHealth = Mutex(health)
         self.idempotency = idempotency
+        self.store = store
         self.accessLog = accessLog
         self.vocabulary = vocabulary
     }
@@ -69,7 +71,7 @@ public final class AdminEndpoints: Sendable {
 
     private func metrics(nowMillis: UInt64) -> AdminResponse {
         let exposition = MetricsExposition(snapshot: registry.snapshot(), health: health, nowMillis: nowMillis, status: status,
-                                           idempotency: idempotency?.gauges, accessLog: accessLog)
+                                           idempotency: idempotency?.gauges, store: store, accessLog: accessLog)
         return AdminResponse(status: 200, contentType: PrometheusText.contentType, body: Array(exposition.render().utf8))
     }
 

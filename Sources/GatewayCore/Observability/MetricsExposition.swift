@@ -7,6 +7,7 @@ struct MetricsExposition {
     var nowMillis: UInt64
     var status: GatewayStatus
     var idempotency: IdempotencyGauges?
+    var store: StoreStats?
     var accessLog: AccessLogStats?
 
     func render() -> String {
@@ -14,6 +15,7 @@ struct MetricsExposition {
         traffic(&out)
         upstreams(&out)
         if let idempotency { Self.idempotency(idempotency, snapshot, &out) }
+        if let store { Self.store(store, &out) }
         process(&out)
         return out.text
     }
@@ -48,14 +50,8 @@ struct MetricsExposition {
         out.family("gateway_upstream_response_seconds", .histogram,
                    "Time from starting an upstream attempt (connecting, or taking a pooled connection) to the upstream's response head.")
         for (name, histogram) in snapshot.latency.sorted(by: { $0.key < $1.key }) {
-            var cumulative: UInt64 = 0
-            for (i, count) in histogram.buckets.enumerated() {
-                cumulative &+= count
-                let bound = i < LatencyBuckets.labels.count ? LatencyBuckets.labels[i] : "+Inf"
-                out.sample("gateway_upstream_response_seconds_bucket", [("upstream", name), ("le", bound)], cumulative)
-            }
-            out.sample("gateway_upstream_response_seconds_sum", [("upstream", name)], Double(histogram.sumMicros) / 1_000_000)
-            out.sample("gateway_upstream_response_seconds_count", [("upstream", name)], histogram.count)
+            Self.histogram("gateway_upstream_response_seconds", [("upstream", name)], histogram.buckets, sumMicros: histogram.sumMicros,
+                           count: histogram.count, &out)
         }
         let servers = snapshot.ejections.keys.sorted { ($0.upstream, $0.server) < ($1.upstream, $1.server) }
         out.family("gateway_upstream_pooled_connections", .gauge, "Idle keep-alive connections to a server, over all loops' pools.")
@@ -116,6 +112,36 @@ struct MetricsExposition {
         out.sample("gateway_idempotency_journal_errors_total", [("operation", "compaction")], UInt64(journal.compactionFailures))
         out.family("gateway_idempotency_journal_compactions_total", .counter, "Journal compactions completed.")
         out.sample("gateway_idempotency_journal_compactions_total", UInt64(journal.compactions))
+    }
+
+    private static func store(_ store: StoreStats, _ out: inout PrometheusText) {
+        out.family("gateway_store_up", .gauge, "1 while every worker's connection to the shared store (store redis://...) is up, 0 while any breaker is open.")
+        out.sample("gateway_store_up", UInt64(store.isUp ? 1 : 0))
+        out.family("gateway_store_connections_up", .gauge, "Workers whose connection to the shared store is up (of gateway_store_workers).")
+        out.sample("gateway_store_connections_up", UInt64(store.connectionsUp))
+        out.family("gateway_store_workers", .gauge, "Workers, each with its own connections to the shared store.")
+        out.sample("gateway_store_workers", UInt64(store.loopCount))
+        out.family("gateway_store_commands_total", .counter,
+                   "Commands sent to the shared store, by result (replied; timeout: no reply within store_command_timeout; unavailable: breaker open, connection lost or queue full).")
+        for result in StoreStats.Result.allCases {
+            out.sample("gateway_store_commands_total", [("result", result.label)], store.results(result))
+        }
+        out.family("gateway_store_round_trip_seconds", .histogram, "From queueing a command for the shared store to its reply.")
+        let latency = store.latency
+        histogram("gateway_store_round_trip_seconds", [], latency.buckets, sumMicros: latency.sumMicros, count: latency.count, &out)
+    }
+
+    /// One histogram series over `LatencyBuckets`: cumulative buckets, the sum in seconds, the count.
+    private static func histogram(_ name: String, _ labels: [(String, String)], _ buckets: [UInt64], sumMicros: UInt64, count: UInt64,
+                                  _ out: inout PrometheusText) {
+        var cumulative: UInt64 = 0
+        for (i, bucket) in buckets.enumerated() {
+            cumulative &+= bucket
+            let bound = i < LatencyBuckets.labels.count ? LatencyBuckets.labels[i] : "+Inf"
+            out.sample(name + "_bucket", labels + [("le", bound)], cumulative)
+        }
+        out.sample(name + "_sum", labels, Double(sumMicros) / 1_000_000)
+        out.sample(name + "_count", labels, count)
     }
 
     private func process(_ out: inout PrometheusText) {

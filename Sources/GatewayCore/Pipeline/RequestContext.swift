@@ -28,6 +28,13 @@ public final class RequestContext {
     public var responseCopy: ResponseRecorder?
     /// The idempotency key's reservation or settled entry, between its stage's calls.
     var idempotency: IdempotencyHold?
+    /// This loop's way to the shared store (nil with `store local`), and the I/O object that
+    /// resumes the request when a store reply comes in; both set when the request begins.
+    var storeLink: (any StoreLink)?
+    public internal(set) weak var waiter: AnyObject?
+    /// `gw:{<tag>}:` of the caller, built on first use in a request (`storePrefix(_:)`).
+    var storeKeyPrefix: [UInt8] = []
+    var storeKeyPrefixReady = false
     /// What the error stage took from an upstream error head it chose to rewrite.
     var upstreamErrorFacts: UpstreamErrorStage.HeadFacts?
     // For the access log and the metrics:
@@ -55,6 +62,7 @@ public final class RequestContext {
         requestDigest = nil
         responseCopy = nil
         idempotency = nil
+        storeKeyPrefixReady = false
         upstreamErrorFacts = nil
         limitedBy = nil
         idempotencyOutcome = .none

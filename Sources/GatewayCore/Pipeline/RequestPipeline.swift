@@ -28,21 +28,46 @@ public final class RequestPipeline: @unchecked Sendable {
         vocabulary = config.errors.vocabulary
 
         let plans = config.access.policies.map(\.limits)
-        let auth = AuthStage(policies: policies), rate = RateLimitStage(policies: policies)
-        let concurrency = ConcurrencyStage(policies: policies), quota = QuotaStage(policies: policies)
-        let keyStage = idempotency.map { IdempotencyKeyStage(store: $0, keys: policies.keys) }
+        let (limitStore, entries) = Self.stores(config, policies, idempotency)
+        let auth = AuthStage(policies: policies)
+        let limits = LimitStage(policies: policies, store: limitStore, leaseMs: Self.leaseMs(config),
+                                retryAfterDefault: config.errors.retryAfterDefaultSeconds)
+        let keyStage = idempotency.flatMap { policy in
+            entries.map { IdempotencyKeyStage(policy: policy, entries: $0, keys: policies.keys,
+                                              retryAfterDefault: config.errors.retryAfterDefaultSeconds) }
+        }
         let errors = UpstreamErrorStage(errors: config.errors, challenge: challenge)
+        let anyRate = config.access.anonymousRate != nil || plans.contains { $0.rate != nil }
+        let anyConcurrency = config.access.globalConcurrency != nil || plans.contains { $0.concurrency != nil }
+        let anyQuota = plans.contains { $0.dailyQuota != nil }
         chains = routes.map { route in
             let r = route.config
             var chain: [any ExchangeStage] = []
             if r.auth == .required || policies.keys.count > 0 { chain.append(auth) }
-            if r.rate != nil || config.access.anonymousRate != nil || plans.contains(where: { $0.rate != nil }) { chain.append(rate) }
-            if config.access.globalConcurrency != nil || plans.contains(where: { $0.concurrency != nil }) { chain.append(concurrency) }
-            if r.quota != .off && plans.contains(where: { $0.dailyQuota != nil }) { chain.append(quota) }
+            if r.rate != nil || anyRate || anyConcurrency || (r.quota != .off && anyQuota) { chain.append(limits) }
             if let keyStage, r.idempotency.mode != .off { chain.append(keyStage) }
             if r.errors != .passthrough { chain.append(errors) }
             return chain + extraStages
         }
+    }
+
+    /// The limit store and idempotency entries `store` names: this process's own, or Redis's.
+    private static func stores(_ config: GatewayConfig, _ policies: ClientPolicies, _ idempotency: IdempotencyStage?)
+        -> (any LimitStore, (any IdempotencyEntries)?) {
+        switch config.store.backend {
+        case .local:
+            return (LocalLimitStore(policies: policies), idempotency?.store)
+        case .redis:
+            let inFlightMs = leaseMs(config)
+            return (RedisLimitStore(policies: policies, failsOpen: config.store.limitsFailOpen, localGlobal: policies.concurrency),
+                    idempotency.map { RedisIdempotencyEntries(limits: $0.config.limits, failsOpen: config.store.idempotencyFailOpen,
+                                                              inFlightMs: inFlightMs) })
+        }
+    }
+
+    /// By route index: the route's upstream `response_timeout` plus `LimitStage.leaseMarginMs`.
+    private static func leaseMs(_ config: GatewayConfig) -> [Int64] {
+        config.routes.map { (config.upstreams[$0.upstream]?.responseTimeoutMs ?? 30_000) + LimitStage.leaseMarginMs }
     }
 
     public enum Admission {

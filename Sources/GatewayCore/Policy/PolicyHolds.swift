@@ -4,4 +4,10 @@ struct PolicyHolds {
     var globalSlot = false
     /// The quota day the request was counted on.
     var quotaDay: Int64?
+    /// In a shared store: the lease its slots are (or would be) held under, and which it holds.
+    var lease: UInt64 = 0
+    var storeKeySlot = false
+    var storeGlobalSlot = false
+
+    var isEmpty: Bool { !keySlot && !globalSlot && quotaDay == nil && !storeKeySlot && !storeGlobalSlot }
 }

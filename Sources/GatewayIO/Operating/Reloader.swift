@@ -88,6 +88,11 @@ struct RunningConfiguration: Sendable {
             } catch {
                 throw ReloadError("\(error)")
             }
+            // Each loop's store client was made for the running settings: they stay until a restart.
+            if next.store != config.store {
+                Log.warn("reload: 'store' or a 'store_*' directive changed; the shared store keeps its settings until a restart")
+                next.store = config.store
+            }
             let pipeline = RequestPipeline(config: next, idempotency: idempotency, replacing: self.pipeline)
             // The same keys with their state owners: the configuration kept shares the pipeline's
             // copy rather than holding a second one (32 MB of entries for a million keys).

@@ -1,14 +1,14 @@
 /// Idempotency-Key handling (issue 4) as calls the I/O makes around one exchange:
 ///
-/// 1. `begin` after the pipeline admitted the request (route and API key known), before any
-///    upstream work. `.proceed` holds the key's reservation: forward, feeding every body byte to a
+/// 1. `key`, then the entries' `lookupOrReserve`, after the pipeline admitted the request (route
+///    and API key known), before any upstream work. `.proceed` holds the key's reservation: forward, feeding every body byte to a
 ///    `RequestFingerprinter`. `.awaitFingerprint` means the key has settled: read and hash the
 ///    body without forwarding it, then `resolve`, which replays or rejects; the upstream is never
 ///    contacted.
-/// 2. With a reservation, exactly one of: `complete` once the final response has been relayed
-///    (it stores or releases by status), `release` when the gateway answered itself or the
-///    upstream failed before answering, `markUnknown` when the upstream timed out after the
-///    request was sent.
+/// 2. With a reservation, exactly one of the entries' (`IdempotencyEntries`): `complete` once the
+///    final response has been relayed and `isStored` says to keep it (else `release`), `release`
+///    when the gateway answered itself or the upstream failed before answering, `markUnknown`
+///    when the upstream timed out after the request was sent.
 public final class IdempotencyStage: Sendable {
     public let config: IdempotencyConfig
     public let store: IdempotencyStore
@@ -30,15 +30,6 @@ public final class IdempotencyStage: Sendable {
         return (IdempotencyStage(config: config, store: store), report)
     }
 
-    public enum Decision: Sendable {
-        /// Not an idempotent-keyed request on this route: nothing more to do.
-        case notApplicable
-        case reject(GatewayError)
-        case proceed(IdempotencyReservation)
-        /// The key has settled; the answer depends on whether this body matches the first one.
-        case awaitFingerprint(SettledEntry)
-    }
-
     public enum Resolution: Sendable {
         /// Send it with `IdempotencyReplay.write`.
         case replay(StoredResponse)
@@ -46,9 +37,15 @@ public final class IdempotencyStage: Sendable {
         case reject(GatewayError, IdempotencyOutcome)
     }
 
-    /// `caller` names the namespace (API key, else client address); `bytes` holds the head.
-    public func begin(caller: IdempotencyCaller, route: CompiledRoute, head: RequestHead,
-                      bytes: UnsafePointer<UInt8>, now: UInt64) -> Decision {
+    /// What the request's Idempotency-Key field says, before any store is asked.
+    public enum KeyCheck {
+        case notApplicable
+        case reject(GatewayError)
+        case key([UInt8])
+    }
+
+    /// The key of a request this route and method take one for; `bytes` holds the head.
+    public func key(route: CompiledRoute, head: RequestHead, bytes: UnsafePointer<UInt8>) -> KeyCheck {
         let policy = route.config.idempotency
         guard policy.mode != .off,
               policy.applies(to: UnsafeRawBufferPointer(start: bytes + head.methodStart, count: head.methodLength)) else {
@@ -60,14 +57,10 @@ public final class IdempotencyStage: Sendable {
         guard head.facts.count(.idempotencyKey) == 1 else { return .reject(IdempotencyErrors.repeatedKey()) }
         let value = UnsafeRawBufferPointer(start: bytes + Int(field.valueStart), count: Int(field.valueLength))
         guard let key = IdempotencyKeySyntax.parse(value) else { return .reject(IdempotencyErrors.invalidKey()) }
-        switch store.lookupOrReserve(IdempotencyCacheKey(caller: caller, routePrefix: route.config.prefix, key: key), now: now) {
-        case .reserved(let reservation): return .proceed(reservation)
-        case .inFlight: return .reject(IdempotencyErrors.inFlight())
-        case .settled(let entry): return .awaitFingerprint(entry)
-        }
+        return .key(key)
     }
 
-    /// Decides from the entry `begin` saw, not a fresh lookup, so the body just hashed and
+    /// Decides from the entry the lookup saw, not a fresh lookup, so the body just hashed and
     /// discarded is never needed again. A different body is a conflict whatever the state.
     public func resolve(_ entry: SettledEntry, fingerprint: RequestFingerprint, now: UInt64) -> Resolution {
         if let first = entry.fingerprint, first != fingerprint {
@@ -89,35 +82,8 @@ public final class IdempotencyStage: Sendable {
         ResponseRecorder(limit: config.limits.maxResponseSize, requestID: requestID)
     }
 
-    /// The final response was relayed in full. 2xx and 4xx answers are the request's result and
-    /// are kept; anything else (3xx, 5xx, and 408/425/429, which say the request was not
-    /// processed) releases the key so a retry executes. True when kept.
-    @discardableResult
-    public func complete(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint,
-                         response: RecordedResponse, now: UInt64) -> Bool {
-        guard Self.isStored(status: response.status) else {
-            store.release(reservation)
-            return false
-        }
-        store.complete(reservation, fingerprint: fingerprint, response: response, now: now)
-        return true
-    }
-
-    /// The gateway rejected the request itself, the upstream failed before it could have acted
-    /// (refused, reset before the request was fully sent), or the client went away first.
-    public func release(_ reservation: IdempotencyReservation) {
-        store.release(reservation)
-    }
-
-    /// The upstream timed out, or the connection broke, after the whole request was sent. A
-    /// non-idempotent request may then have been executed: releasing the key would let a retry
-    /// execute it a second time, so the key stays locked for its whole `ttl` and retries get 409
-    /// saying why. Stale answers are preferable to duplicate side effects (a message sent twice).
-    /// `fingerprint` is nil if the body was not read to the end.
-    public func markUnknown(_ reservation: IdempotencyReservation, fingerprint: RequestFingerprint?, now: UInt64) {
-        store.markUnknown(reservation, fingerprint: fingerprint, now: now)
-    }
-
+    /// 2xx and 4xx answers are the request's result and are kept; anything else (3xx, 5xx, and
+    /// 408/425/429, which say the request was not processed) releases the key so a retry executes.
     public static func isStored(status: Int) -> Bool {
         switch status {
         case 408, 425, 429: return false
