@@ -86,6 +86,7 @@ final class ConfigDirectiveCoverageTests: XCTestCase {
             case .storeRetryInterval: ("store_retry_interval 7s;", { $0.store.retryIntervalMs == 7000 })
             case .storeConnections: ("store_connections 7;", { $0.store.connections == 7 })
             case .storeQueue: ("store_queue 77;", { $0.store.queue == 77 })
+            case .storeSync: ("store_sync local_burst=7;", { $0.store.localBurst == 7 })
             }
             check(name.rawValue, probe)
         }

@@ -58,6 +58,22 @@ enum StoreConfigBuilder {
             }
         }
     }
+
+    /// `store_sync off;` or `store_sync local_burst=N;` (N in 0...1000; 0 is off). Read only with
+    /// `store redis`: a local store has no round trip to save.
+    static func sync(_ d: ConfigDirective) throws(ConfigError) -> Int {
+        if d.arguments[0].text == "off" { return 0 }
+        var burst = 0
+        for (_, value) in try ConfigOptions.read(d.arguments[...], of: d, as: StoreSyncOption.self, expected: "off or local_burst=N") {
+            burst = Int(try Value.integer(value, "store_sync local_burst=", in: 0...1000))
+        }
+        return burst
+    }
+}
+
+/// The options of `store_sync`.
+enum StoreSyncOption: String, CaseIterable {
+    case localBurst = "local_burst"
 }
 
 /// The features `store_failure` sets a policy for.

@@ -88,6 +88,7 @@ struct ConfigBuilder {
             case .storeRetryInterval: config.store.retryIntervalMs = try Value.duration(d, in: 100...300_000)
             case .storeConnections: config.store.connections = Int(try Value.integer(d, in: 1...16))
             case .storeQueue: config.store.queue = Int(try Value.integer(d, in: 16...1_000_000))
+            case .storeSync: config.store.localBurst = try StoreConfigBuilder.sync(d)
             }
         }
     }

@@ -14,7 +14,7 @@ enum TopDirective: String, DirectiveName {
     case sslHandshakeTimeout = "ssl_handshake_timeout"
     case store, storeFailure = "store_failure", storeConnectTimeout = "store_connect_timeout"
     case storeCommandTimeout = "store_command_timeout", storeRetryInterval = "store_retry_interval"
-    case storeConnections = "store_connections", storeQueue = "store_queue"
+    case storeConnections = "store_connections", storeQueue = "store_queue", storeSync = "store_sync"
 
     static let context = ConfigContext.top
 
@@ -51,6 +51,7 @@ enum TopDirective: String, DirectiveName {
         case .storeFailure: DirectiveShape("store_failure open|closed | limits=open|closed idempotency=open|closed;", arguments: 1...2)
         case .storeConnectTimeout, .storeCommandTimeout, .storeRetryInterval: DirectiveShape("\(rawValue) DURATION;")
         case .storeConnections, .storeQueue: DirectiveShape("\(rawValue) N;")
+        case .storeSync: DirectiveShape("store_sync off|local_burst=N;")
         }
     }
 }

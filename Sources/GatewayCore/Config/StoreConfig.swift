@@ -25,6 +25,9 @@ public struct StoreConfig: Sendable, Equatable {
     public var connections = 1
     /// Commands one connection may have waiting for replies; past it new ones fail at once.
     public var queue = 4_096
+    /// `store_sync local_burst=N`: requests each worker may admit for a key without asking Redis
+    /// after an answer that left room (`LocalAllowance`); 0, the default, asks for every request.
+    public var localBurst = 0
 
     public init() {}
 }
