@@ -46,6 +46,7 @@ extension ExchangeMachine {
             if let kind = exchange.errorKind { metrics.countError(kind) }
             if let limit = context.limitedBy { metrics.countRejection(limit) }
             if context.idempotencyOutcome != .none { metrics.countIdempotency(context.idempotencyOutcome) }
+            if context.admittedLocally { metrics.count(.storeLocalAdmissions) }
             metrics.count(.bytesReceived, bytesIn)
             metrics.count(.bytesSent, bytesOut)
         }

@@ -15,7 +15,7 @@ struct MetricsExposition {
         traffic(&out)
         upstreams(&out)
         if let idempotency { Self.idempotency(idempotency, snapshot, &out) }
-        if let store { Self.store(store, &out) }
+        if let store { Self.store(store, localAdmissions: snapshot[.storeLocalAdmissions], &out) }
         process(&out)
         return out.text
     }
@@ -114,7 +114,7 @@ struct MetricsExposition {
         out.sample("gateway_idempotency_journal_compactions_total", UInt64(journal.compactions))
     }
 
-    private static func store(_ store: StoreStats, _ out: inout PrometheusText) {
+    private static func store(_ store: StoreStats, localAdmissions: UInt64, _ out: inout PrometheusText) {
         out.family("gateway_store_up", .gauge, "1 while every worker's connection to the shared store (store redis://...) is up, 0 while any breaker is open.")
         out.sample("gateway_store_up", UInt64(store.isUp ? 1 : 0))
         out.family("gateway_store_connections_up", .gauge, "Workers whose connection to the shared store is up (of gateway_store_workers).")
@@ -129,6 +129,9 @@ struct MetricsExposition {
         out.family("gateway_store_round_trip_seconds", .histogram, "From queueing a command for the shared store to its reply.")
         let latency = store.latency
         histogram("gateway_store_round_trip_seconds", [], latency.buckets, sumMicros: latency.sumMicros, count: latency.count, &out)
+        out.family("gateway_store_local_admissions_total", .counter,
+                   "Requests the limits admitted from a worker's local allowance (store_sync local_burst), without a round trip to the shared store.")
+        out.sample("gateway_store_local_admissions_total", localAdmissions)
     }
 
     /// One histogram series over `LatencyBuckets`: cumulative buckets, the sum in seconds, the count.

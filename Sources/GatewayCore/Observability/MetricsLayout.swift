@@ -83,6 +83,8 @@ public struct MetricsLayout: Sendable, Equatable {
 /// One loop's plain counters.
 enum LoopScalar: Int, CaseIterable {
     case connectionsOpened, connectionsClosed, exchangesStarted, exchangesEnded, bytesReceived, bytesSent
+    /// Requests the shared store's limits admitted from a local allowance (`store_sync`).
+    case storeLocalAdmissions
 }
 
 /// Per upstream server, per loop.

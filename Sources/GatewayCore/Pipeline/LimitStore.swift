@@ -34,6 +34,16 @@ public struct LimitRequest {
     /// `response_timeout` plus a margin, so a crashed gateway's slots come back by themselves.
     public var leaseMs: Int64
 
+    public init(keyRate: TokenRate? = nil, routeRate: (slot: UInt16, rate: TokenRate)? = nil, keyConcurrency: Int? = nil,
+                globalConcurrency: Int? = nil, dailyQuota: Int64? = nil, leaseMs: Int64) {
+        self.keyRate = keyRate
+        self.routeRate = routeRate
+        self.keyConcurrency = keyConcurrency
+        self.globalConcurrency = globalConcurrency
+        self.dailyQuota = dailyQuota
+        self.leaseMs = leaseMs
+    }
+
     public var isEmpty: Bool {
         keyRate == nil && routeRate == nil && keyConcurrency == nil && globalConcurrency == nil && dailyQuota == nil
     }

@@ -32,6 +32,10 @@ public final class RequestContext {
     /// resumes the request when a store reply comes in; both set when the request begins.
     var storeLink: (any StoreLink)?
     public internal(set) weak var waiter: AnyObject?
+    /// What the limit command to the shared store carried for `store_sync local_burst`.
+    var allowanceMark = LocalAllowance.Mark()
+    /// Admitted from the loop's local allowance, without a round trip (for the metrics).
+    var admittedLocally = false
     /// `gw:{<tag>}:` of the caller, built on first use in a request (`storePrefix(_:)`).
     var storeKeyPrefix: [UInt8] = []
     var storeKeyPrefixReady = false
@@ -63,6 +67,8 @@ public final class RequestContext {
         responseCopy = nil
         idempotency = nil
         storeKeyPrefixReady = false
+        allowanceMark = LocalAllowance.Mark()
+        admittedLocally = false
         upstreamErrorFacts = nil
         limitedBy = nil
         idempotencyOutcome = .none

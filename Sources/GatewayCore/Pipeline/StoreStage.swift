@@ -29,4 +29,6 @@ public protocol StoreLink: AnyObject {
     var isCluster: Bool { get }
     /// Leases this loop keeps alive while their requests run (see `LeaseBook`).
     var leases: LeaseBook { get }
+    /// What this loop may admit without asking (`store_sync local_burst`); nil when off.
+    var allowance: LocalAllowance? { get }
 }

@@ -22,14 +22,17 @@ public enum LimitCommand {
         }
     }
 
-    /// `EVALSHA admit 5 <key bucket> <route bucket> <key slots> <global slots> <quota> <12 argv>`.
-    /// Limits the store does not keep (a cluster's global concurrency) are left out as 0.
+    /// `EVALSHA admit 6 <key bucket> <route bucket> <key slots> <global slots> <quota> <owed route
+    /// bucket> <20 argv>`. Limits the store does not keep (a cluster's global concurrency) are left
+    /// out as 0; `owed` (from `LocalAllowance.carry`) is charged before the request is checked.
     public static func admit(_ request: LimitRequest, keys: Keys, routePrefix: String, member: [UInt8],
-                             quotaResetOffsetMs: Int64) -> RESPCommand {
-        var command = LimitScripts.admit.evalsha(keys: 5, arguments: 17)
+                             quotaResetOffsetMs: Int64, owed: OwedUnits? = nil) -> RESPCommand {
+        var command = LimitScripts.admit.evalsha(keys: 6, arguments: 26)
         command.append(keys.prefix, StoreKeys.keyBucket)
         command.append(keys.prefix, StoreKeys.routeBucket, routePrefix.utf8)
         keys.appendSlotsAndQuota(to: &command)
+        let owedRoute = owed.map { $0.limits.routeRate == nil ? routePrefix : $0.limits.routePrefix } ?? routePrefix
+        command.append(keys.prefix, StoreKeys.routeBucket, owedRoute.utf8)
         command.append(member)
         command.append(request.leaseMs)
         appendRate(request.keyRate, to: &command)
@@ -38,7 +41,18 @@ public enum LimitCommand {
         command.append(Int64(keys.globalInStore ? request.globalConcurrency ?? 0 : 0))
         command.append(request.dailyQuota ?? 0)
         command.append(quotaResetOffsetMs)
+        command.append(Int64(owed?.units ?? 0))
+        appendRate(owed?.limits.keyRate, to: &command)
+        appendRate(owed?.limits.routeRate, to: &command)
+        command.append(owed?.limits.dailyQuota == nil ? 0 : 1)
         return command
+    }
+
+    /// Charges units owed by a key that went quiet: the admit script for an empty request, which
+    /// takes nothing else.
+    public static func settle(_ owed: OwedUnits, prefix: [UInt8]) -> RESPCommand {
+        admit(LimitRequest(leaseMs: 0), keys: Keys(prefix: prefix, globalInStore: false), routePrefix: owed.limits.routePrefix,
+              member: [], quotaResetOffsetMs: owed.limits.quotaResetOffsetMs, owed: owed)
     }
 
     /// count, period ms, burst; zeros for no bucket.
@@ -91,19 +105,22 @@ public enum LimitCommand {
         public var buckets: BucketVerdict
         /// The quota day a unit was taken on, when one was.
         public var quotaDay: Int64?
+        /// What the quota holds after this request, when it counted against it.
+        public var quotaRemaining: Int64?
     }
 
-    /// nil for anything but the script's seven integers.
+    /// nil for anything but the script's eight integers.
     public static func answer(_ reply: RESPValue) -> Answer? {
-        guard let items = reply.elements, items.count == 7 else { return nil }
+        guard let items = reply.elements, items.count == 8 else { return nil }
         let numbers = items.compactMap(\.integer)
-        guard numbers.count == 7, (0...4).contains(numbers[0]), numbers[1] >= 0 else { return nil }
+        guard numbers.count == 8, (0...4).contains(numbers[0]), numbers[1] >= 0 else { return nil }
         func status(_ remaining: Int64, _ next: Int64) -> BucketStatus? {
             remaining < 0 || next < 0 ? nil : BucketStatus(remaining: remaining, msUntilNextToken: UInt64(next))
         }
         let buckets = BucketVerdict(waitMs: numbers[0] == 1 ? UInt64(numbers[1]) : 0,
                                     first: status(numbers[2], numbers[3]), second: status(numbers[4], numbers[5]))
-        return Answer(code: numbers[0], retryMs: numbers[1], buckets: buckets, quotaDay: numbers[6] >= 0 ? numbers[6] : nil)
+        return Answer(code: numbers[0], retryMs: numbers[1], buckets: buckets, quotaDay: numbers[6] >= 0 ? numbers[6] : nil,
+                      quotaRemaining: numbers[7] >= 0 ? numbers[7] : nil)
     }
 
     /// The decision an answer carries.

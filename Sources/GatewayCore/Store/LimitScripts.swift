@@ -12,13 +12,18 @@
 /// members scored by their expiry; expired ones are dropped before counting, so a gateway that
 /// died holding slots loses them when their lease runs out. The quota is a hash (day, used).
 public enum LimitScripts {
-    /// KEYS: key bucket, route bucket, key slots, global slots, quota.
+    /// KEYS: key bucket, route bucket, key slots, global slots, quota, owed route bucket.
     /// ARGV: lease member, lease ms, key rate (count, period ms, burst; count 0: none), route rate
-    /// (the same), key concurrency, global concurrency, daily quota (0: none), quota reset offset ms.
+    /// (the same), key concurrency, global concurrency, daily quota (0: none), quota reset offset ms,
+    /// then what is owed (`store_sync local_burst`): units, the key rate and the route rate they
+    /// were admitted under, and 1 when they count against the quota (else 0).
+    /// Owed units already went through on an instance: they are charged first, whatever the answer
+    /// (a bucket may go into debt past its burst, which later requests then wait out). An empty
+    /// request with owed units is a pure settlement.
     /// Answers {code, retry ms, key remaining, key ms to next token, route remaining, route ms to
-    /// next token, quota day}: code 0 admitted (everything taken), 1 a bucket is empty, 2 global
-    /// concurrency, 3 key concurrency, 4 quota spent (retry ms: until the quota day ends); -1 for
-    /// what does not apply. Nothing is taken unless everything is.
+    /// next token, quota day, quota remaining}: code 0 admitted (everything taken), 1 a bucket is
+    /// empty, 2 global concurrency, 3 key concurrency, 4 quota spent (retry ms: until the quota day
+    /// ends); -1 for what does not apply. Nothing is taken for the request unless everything is.
     public static let admit = StoreScript("""
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -37,6 +42,9 @@ public enum LimitScripts {
       end
       return b
     end
+    local function save(b)
+      redis.call('SET', b.key, string.format('%d %d %d %d', b.debt, now, b.perMs, b.cap), 'PX', math.max(1, ceildiv(b.debt, b.perMs)))
+    end
     local function wait(b)
       local after = b.debt + b.unit
       if after <= b.cap then return 0 end
@@ -48,11 +56,11 @@ public enum LimitScripts {
       local whole = remaining(b)
       return ceildiv(b.debt - (b.cap - (whole + 1) * b.unit), b.perMs)
     end
-    local function answer(code, retry, kb, rb, day)
+    local function answer(code, retry, kb, rb, day, left)
       local kr, kt, rr, rt = -1, -1, -1, -1
       if kb then kr, kt = remaining(kb), nextToken(kb) end
       if rb then rr, rt = remaining(rb), nextToken(rb) end
-      return {code, retry, kr, kt, rr, rt, day}
+      return {code, retry, kr, kt, rr, rt, day, left}
     end
     local function live(key)
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -62,6 +70,29 @@ public enum LimitScripts {
       redis.call('ZADD', key, now + ms, ARGV[1])
       if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
     end
+    local dayMs, offset = 86400000, tonumber(ARGV[12])
+    local day = math.floor((now - offset) / dayMs)
+    local untilReset = (day + 1) * dayMs + offset - now
+    local function usedToday()
+      local stored = redis.call('HMGET', KEYS[5], 'day', 'used')
+      if tonumber(stored[1]) == day then return tonumber(stored[2]) or 0 end
+      return 0
+    end
+    local function countToday(used)
+      redis.call('HSET', KEYS[5], 'day', string.format('%d', day), 'used', used)
+      redis.call('PEXPIRE', KEYS[5], untilReset + 60000)
+    end
+    local owed = tonumber(ARGV[13])
+    if owed > 0 then
+      for _, o in ipairs({{KEYS[1], 14}, {KEYS[6], 17}}) do
+        if tonumber(ARGV[o[2]]) > 0 then
+          local b = bucket(o[1], tonumber(ARGV[o[2]]), tonumber(ARGV[o[2] + 1]), tonumber(ARGV[o[2] + 2]))
+          b.debt = b.debt + owed * b.unit
+          save(b)
+        end
+      end
+      if ARGV[20] == '1' then countToday(usedToday() + owed) end
+    end
     local leaseMs = tonumber(ARGV[2])
     local kb, rb
     if tonumber(ARGV[3]) > 0 then kb = bucket(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])) end
@@ -69,34 +100,28 @@ public enum LimitScripts {
     local w = 0
     if kb then w = math.max(w, wait(kb)) end
     if rb then w = math.max(w, wait(rb)) end
-    if w > 0 then return answer(1, w, kb, rb, -1) end
+    if w > 0 then return answer(1, w, kb, rb, -1, -1) end
     local keyLimit, globalLimit = tonumber(ARGV[9]), tonumber(ARGV[10])
-    if globalLimit > 0 and live(KEYS[4]) >= globalLimit then return answer(2, 0, kb, rb, -1) end
-    if keyLimit > 0 and live(KEYS[3]) >= keyLimit then return answer(3, 0, kb, rb, -1) end
-    local quota, day, used = tonumber(ARGV[11]), -1, 0
-    local dayMs = 86400000
-    local offset = tonumber(ARGV[12])
-    local untilReset = 0
+    if globalLimit > 0 and live(KEYS[4]) >= globalLimit then return answer(2, 0, kb, rb, -1, -1) end
+    if keyLimit > 0 and live(KEYS[3]) >= keyLimit then return answer(3, 0, kb, rb, -1, -1) end
+    local quota, used = tonumber(ARGV[11]), 0
     if quota > 0 then
-      day = math.floor((now - offset) / dayMs)
-      untilReset = (day + 1) * dayMs + offset - now
-      local stored = redis.call('HMGET', KEYS[5], 'day', 'used')
-      if tonumber(stored[1]) == day then used = tonumber(stored[2]) or 0 end
-      if used >= quota then return answer(4, untilReset, kb, rb, -1) end
+      used = usedToday()
+      if used >= quota then return answer(4, untilReset, kb, rb, -1, 0) end
     end
     for _, b in ipairs({kb or false, rb or false}) do
       if b then
         b.debt = b.debt + b.unit
-        redis.call('SET', b.key, string.format('%d %d %d %d', b.debt, now, b.perMs, b.cap), 'PX', math.max(1, ceildiv(b.debt, b.perMs)))
+        save(b)
       end
     end
     if globalLimit > 0 then hold(KEYS[4], leaseMs) end
     if keyLimit > 0 then hold(KEYS[3], leaseMs) end
     if quota > 0 then
-      redis.call('HSET', KEYS[5], 'day', string.format('%d', day), 'used', used + 1)
-      redis.call('PEXPIRE', KEYS[5], untilReset + 60000)
+      countToday(used + 1)
+      return answer(0, 0, kb, rb, day, quota - used - 1)
     end
-    return answer(0, 0, kb, rb, day)
+    return answer(0, 0, kb, rb, -1, -1)
     """)
 
     /// KEYS: key slots, global slots, quota. ARGV: `renew` or `release`, lease member, then for

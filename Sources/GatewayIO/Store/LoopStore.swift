@@ -9,12 +9,16 @@ import Glibc
 /// through its client connection, unless that request is gone (its stage then undoes what the
 /// command took). Every command gets an answer within `store_command_timeout`: its reply, or
 /// "unavailable" when the connection times out or breaks, the queue is full or the breaker is open.
+/// With `store_sync local_burst`, it also holds the loop's `LocalAllowance`, and sends what quiet
+/// keys still owe when their credit expires.
 final class LoopStore: StoreLink, EventHandler, DeferredStep {
     let loop: EventLoop
     let settings: StoreConfig
     let endpoint: RedisEndpoint
     let tls: TLSClientContext?
     let leases = LeaseBook()
+    /// With `store_sync local_burst=N`.
+    let allowance: LocalAllowance?
     private(set) var isCluster = false
     private let stats: StoreStats
     private var breaker: StoreBreaker
@@ -47,6 +51,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
         self.tls = tls
         self.stats = stats
         breaker = StoreBreaker(maxIntervalMs: UInt64(settings.retryIntervalMs))
+        allowance = settings.localBurst > 0 ? LocalAllowance(burst: settings.localBurst) : nil
         nodes = [Node(address: seed, host: endpoint.host)]
         // Connect now, so the first requests do not wait for the connect.
         _ = connection(node: 0)
@@ -154,6 +159,10 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
     }
 
     private func deliver(_ command: StorePending, _ reply: StoreReply) {
+        if case .settlement(let prefix, let units) = command.purpose {
+            allowance?.ended(prefix, units: units)
+            return
+        }
         guard case .request(let request) = command.purpose else { return }
         if request.waiter.isWaiting(request.stamp) {
             request.waiter.storeAnswered(request.stage.storeReplied(reply, context: request.context))
@@ -242,7 +251,7 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
         schedule()
     }
 
-    // MARK: Timer: reconnection and lease renewals
+    // MARK: Timer: reconnection, lease renewals and settlements
 
     func deadlineExpired() {
         if breaker.shouldProbe(now: loop.now) {
@@ -255,6 +264,11 @@ final class LoopStore: StoreLink, EventHandler, DeferredStep {
         }
         if breaker.allowsCommands {
             for (command, slot) in leases.renewals(now: loop.now) { post(command, slot: slot) }
+        }
+        // Even with the breaker open: a settlement that cannot be sent ends at once, and is dropped.
+        for settlement in allowance?.sweep(now: loop.now) ?? [] {
+            dispatch(pending(.settlement(prefix: settlement.prefix, units: settlement.units), settlement.command,
+                             ClusterSlot.slot(settlement.prefix)))
         }
         schedule()
     }

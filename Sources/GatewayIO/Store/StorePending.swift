@@ -8,6 +8,8 @@ struct StorePending {
         case request(StoreRequest)
         /// Nobody waits (a release, a renewal, an undo).
         case posted
+        /// Nobody waits, but the loop's `LocalAllowance` hears when it ends.
+        case settlement(prefix: [UInt8], units: Int)
         /// `ASKING` before a command redirected with `ASK`.
         case asking
         /// `CLUSTER SLOTS`.
