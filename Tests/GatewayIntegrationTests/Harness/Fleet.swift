@@ -7,13 +7,17 @@ final class Fleet {
     let mock: UInt16
     private let upstream: Deployment
     private(set) var gateways: [Deployment]
+    /// With `admin`: each instance's own `admin_listen` port (for `/metrics`), in instance order.
+    private(set) var adminPorts: [UInt16] = []
+    private let admin: Bool
     let body: String
 
     /// `body(mock)`: plans, keys, upstream and routes; the `store` lines come first.
     /// `store`: what follows `redis://127.0.0.1:PORT` on the store line (`/DB password=... tls`).
-    init(instances: Int = 3, redis: RedisServer? = nil, store: String = "", body: (UInt16) -> String) throws {
+    init(instances: Int = 3, redis: RedisServer? = nil, store: String = "", admin: Bool = false, body: (UInt16) -> String) throws {
         let redis = try redis ?? RedisServer()
         self.redis = redis
+        self.admin = admin
         upstream = Deployment()
         mock = try upstream.startMock()
         self.body = """
@@ -30,8 +34,10 @@ final class Fleet {
     @discardableResult
     func startInstance() throws -> Deployment {
         let deployment = Deployment()
-        try deployment.startGateway(body)
+        let adminPort = admin ? freePort() : nil
+        try deployment.startGateway(body, extra: adminPort.map { "admin_listen 127.0.0.1:\($0);" } ?? "")
         gateways.append(deployment)
+        if let adminPort { adminPorts.append(adminPort) }
         return deployment
     }
 
@@ -46,6 +52,7 @@ final class Fleet {
     func restartAll() throws {
         for deployment in gateways { deployment.stop() }
         gateways = []
+        adminPorts = []
         for _ in 0..<3 { try startInstance() }
     }
 
