@@ -4,6 +4,8 @@
 #   local-1  one gateway, store local           (keyed path: auth + rate limit + concurrency)
 #   redis-1  one gateway, store redis           (the same limits, checked in Redis)
 #   redis-3  three gateways, store redis, one wrk each with a third of the connections
+#   rate-1   one gateway, store redis, a key with only a rate limit (no slot: one command a request)
+#   sync-1   the same with `store_sync local_burst=16` (most requests admitted without a round trip)
 # Rounds are interleaved (round 1 of each, then round 2, ...); the report gives medians of req/s
 # and p99, and Redis commands per request (from each gateway's gateway_store_commands_total).
 # `benchmarks/store.sh shared-rate` instead runs the 20-second proof: three gateways, one key at
@@ -40,13 +42,14 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 PIDS+=($!)
 for _ in $(seq 100); do [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]] && break; sleep 0.05; done
 
-write_conf() { # INDEX STORE PLAN
+write_conf() { # INDEX STORE PLAN [EXTRA]
     cat >"$DIR/gateway-$1.conf" <<CONF
 listen 127.0.0.1:$((GATEWAY_PORT + $1));
 admin_listen 127.0.0.1:$((GATEWAY_PORT + 10 + $1));
 workers 1;
 access_log off;
 store $2;
+${4:-}
 upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
 plan bench { $3 }
 key plain:$BENCH_KEY { plan bench; }
@@ -55,11 +58,11 @@ CONF
 }
 
 GATEWAYS=()
-start_gateways() { # COUNT STORE PLAN
+start_gateways() { # COUNT STORE PLAN [EXTRA]
     local i
     GATEWAYS=()
     for ((i = 0; i < $1; i++)); do
-        write_conf "$i" "$2" "$3"
+        write_conf "$i" "$2" "$3" "${4:-}"
         "$GATEWAY" --config "$DIR/gateway-$i.conf" >"$DIR/gateway-$i.log" 2>&1 9>&- &
         GATEWAYS+=($!)
         PIDS+=($!)
@@ -97,13 +100,15 @@ fi
 
 # Limits high enough never to refuse: every request runs the whole keyed path.
 PLAN="rate 1000000/s burst 10000000; concurrency 100000;"
+# Only a rate: nothing held in Redis, so store_sync local_burst applies.
+RATE_PLAN="rate 1000000/s burst 10000000;"
 RESULTS="$DIR/rounds.tsv"
 : >"$RESULTS"
 to_us() { awk -v t="$1" 'BEGIN { v = t + 0; if (t ~ /ms$/) v *= 1000; else if (t ~ /us$/) v *= 1; else if (t ~ /s$/) v *= 1000000; printf "%.0f", v }'; }
 
-run_target() { # NAME COUNT STORE ROUND
+run_target() { # NAME COUNT STORE ROUND [PLAN] [EXTRA]
     local name=$1 count=$2 i before after requests=0 rps=0 out p99=0 per pids=()
-    start_gateways "$count" "$3" "$PLAN"
+    start_gateways "$count" "$3" "${5:-$PLAN}" "${6:-}"
     before="$(store_commands "$count")"
     per=$((CONNECTIONS / count))
     for ((i = 0; i < count; i++)); do
@@ -130,6 +135,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     run_target local-1 1 local "$round"
     run_target redis-1 1 "redis://127.0.0.1:$REDIS_PORT" "$round"
     run_target redis-3 3 "redis://127.0.0.1:$REDIS_PORT" "$round"
+    run_target rate-1 1 "redis://127.0.0.1:$REDIS_PORT" "$round" "$RATE_PLAN"
+    run_target sync-1 1 "redis://127.0.0.1:$REDIS_PORT" "$round" "$RATE_PLAN" "store_sync local_burst=16;"
 done
 
 python3 - "$RESULTS" <<'PY'
@@ -138,11 +145,13 @@ rows = [line.split("\t") for line in open(sys.argv[1]).read().splitlines()]
 def med(name, column): return statistics.median(float(r[column]) for r in rows if r[0] == name)
 print("| target | gateways | req/s (median) | p99 µs (median) | Redis commands per request |")
 print("|---|---:|---:|---:|---:|")
-for name, count in (("local-1", 1), ("redis-1", 1), ("redis-3", 3)):
+for name, count in (("local-1", 1), ("redis-1", 1), ("redis-3", 3), ("rate-1", 1), ("sync-1", 1)):
     print(f"| {name} | {count} | {med(name, 2):.0f} | {med(name, 3):.0f} | {med(name, 4) / 100:.2f} |")
 print()
 print(f"redis-1 / local-1 = {med('redis-1', 2) / med('local-1', 2):.2f} (req/s), {med('redis-1', 3) / med('local-1', 3):.2f} (p99); "
-      f"redis-3 / redis-1 = {med('redis-3', 2) / med('redis-1', 2):.2f} (req/s)")
+      f"redis-3 / redis-1 = {med('redis-3', 2) / med('redis-1', 2):.2f} (req/s); "
+      f"sync-1 / rate-1 = {med('sync-1', 2) / med('rate-1', 2):.2f} (req/s), {med('sync-1', 3) / med('rate-1', 3):.2f} (p99)")
 PY
 echo "DURATION=${DURATION}s x $ROUNDS rounds, wrk -t1, $CONNECTIONS connections in all, 1 worker per gateway, $(nproc) cores shared by"
-echo "every process (gateways, redis-server, nginx, wrk); keyed path: auth + rate limit + concurrency (never refusing)."
+echo "every process (gateways, redis-server, nginx, wrk); keyed path: auth + rate limit + concurrency (never refusing);"
+echo "rate-1 and sync-1: auth + rate limit only, sync-1 with store_sync local_burst=16."
