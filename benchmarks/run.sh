@@ -10,7 +10,7 @@
 #   ROUNDS [5]  DURATION [10] s  WARMUP [1] s  WORKERS [1]  WRK_THREADS [1]
 #   SCENARIOS [get post download upload fixed-rate idle-memory tls-get tls-handshake tls-idle-memory]
 #   CONNECTIONS ["64 1000"]  TLS_CONNECTIONS [64]  TLS_SUITE [TLS_AES_128_GCM_SHA256]  TLS_TICKETS [on]
-#   BIG_CONNECTIONS [10]  KEYED [1]  OBSERVE [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
+#   BIG_CONNECTIONS [10]  UPSTREAM_KEEPALIVE [1024]  KEYED [1]  OBSERVE [1]  GATEWAY_ENGINES [auto]  GATEWAY [.build/release/gateway]
 #   GATEWAY_BASELINE [none]: another gateway binary (an earlier build) measured in the same run
 #   FIXED_RATE [FIXED_FRACTION × nginx's get-64 median]  FIXED_FRACTION [0.5]
 #   FIXED_CONNECTIONS [64]  IDLE_CONNECTIONS [10000]  IDLE_SETTLE [3] s
@@ -35,6 +35,9 @@ TLS_CONNECTIONS="${TLS_CONNECTIONS:-64}"
 TLS_SUITE="${TLS_SUITE:-TLS_AES_128_GCM_SHA256}"
 TLS_TICKETS="${TLS_TICKETS:-on}"
 BIG_CONNECTIONS="${BIG_CONNECTIONS:-10}"
+# Idle connections each proxy keeps to the backend: room for every client connection's request
+# (HAProxy's http-reuse keeps them all), so no proxy pays a backend connect per request.
+UPSTREAM_KEEPALIVE="${UPSTREAM_KEEPALIVE:-1024}"
 KEYED="${KEYED:-1}"
 OBSERVE="${OBSERVE:-1}"
 GATEWAY_ENGINES="${GATEWAY_ENGINES-auto}"
@@ -391,7 +394,7 @@ http {
 $(nginx_http_common "$p")
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
-        keepalive 64;
+        keepalive $UPSTREAM_KEEPALIVE;
         keepalive_requests 100000;
     }
     server {
@@ -469,7 +472,7 @@ write_gateway_conf() {
         echo "$log_line"
         echo "keepalive_requests 100000;"
         echo "keepalive_timeout 75s;"
-        echo "upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; connect_timeout 2s; response_timeout 30s; }"
+        echo "upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive $UPSTREAM_KEEPALIVE; connect_timeout 2s; response_timeout 30s; }"
         if [[ "$keyed" == 1 ]]; then
             echo "global_concurrency 1000000;"
             echo "plan bench { rate 1000000/s burst 10000000; concurrency 100000; }"
