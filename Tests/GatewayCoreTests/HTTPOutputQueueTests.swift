@@ -70,6 +70,20 @@ final class HTTPOutputQueueTests: XCTestCase {
         }
     }
 
+    /// A parked connection's queue holds no storage at all, and works again when lent some.
+    func testDetachedQueueHoldsNothingAndWorksAgainOnceAttached() {
+        let queue = OutputQueue()
+        queue.attachStorage(ByteBuffer(capacity: 16))
+        queue.appendOwned("HTTP/1.1 200 OK\r\n")
+        XCTAssertGreaterThan(queue.segmentRoom, 0)
+        XCTAssertEqual(text(drain(queue)), "HTTP/1.1 200 OK\r\n")
+        queue.detachStorage()
+        XCTAssertEqual(queue.segmentRoom, 0, "the segment array goes back with the storage")
+        queue.attachStorage(ByteBuffer(capacity: 16))
+        queue.appendOwned("HTTP/1.1 204 No Content\r\n")
+        XCTAssertEqual(text(drain(queue)), "HTTP/1.1 204 No Content\r\n")
+    }
+
     func testResetDropsEverything() {
         let queue = OutputQueue(ownedCapacity: 16)
         queue.appendOwned("pending")
