@@ -35,11 +35,15 @@ final class Listener: EventHandler {
     }
 
     /// Stops listening (a reload that drops the address, or a drain). Connections the kernel has
-    /// already completed are accepted first: closing the socket would reset them.
+    /// already completed are accepted first: closing the socket would reset them. The shutdown
+    /// takes the socket out of LISTEN at once: under io_uring the ring still references the file
+    /// after close() until its poll is cancelled, and a ring's teardown at exit runs after the
+    /// process is gone, so without it a restart could find the port still bound.
     func close() {
         acceptAll()
         deadline = 0
         worker.loop.deadlineChanged(self)
+        _ = shutdown(fd, Int32(SHUT_RDWR))
         worker.loop.close(fd)
     }
 
