@@ -62,7 +62,7 @@ PIDS+=($!)
     echo "access_log off;"
     echo "upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }"
     if [[ "$KEYED" == 1 ]]; then
-        echo "plan bench { rate 1000000000/s burst 1000000000; concurrency 100000; }"
+        echo "plan bench { rate 1000000/s burst 10000000; concurrency 100000; }"
         echo "key sha256:$("$GATEWAY" hash-key "$KEY") { plan bench; }"
         echo "global_concurrency 100000;"
         echo "route /v1/ { upstream backend; auth required; idempotency optional; }"

@@ -120,7 +120,7 @@ run_target() { # NAME COUNT STORE ROUND [PLAN] [EXTRA]
     for ((i = 0; i < count; i++)); do
         out="$DIR/wrk-$name-$4-$i.txt"
         rps=$(awk -v s="$rps" '/^Requests\/sec:/ {s += $2} END {printf "%.0f", s}' "$out")
-        requests=$((requests + $(awk '/requests in/ {print $1}' "$out")))
+        requests=$((requests + $(awk '/requests in/ {n = $1} END {print n + 0}' "$out")))
         # The slowest instance's p99 stands for the group.
         local this; this="$(to_us "$(awk '$1 == "99%" {print $2}' "$out")")"
         ((this > p99)) && p99=$this
