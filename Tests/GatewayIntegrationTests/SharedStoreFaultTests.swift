@@ -65,7 +65,7 @@ final class SharedStoreFaultTests: XCTestCase {
             XCTAssertTrue(try eventually(timeout: 6, interval: 100_000) { try self.timed(port, self.keyedPost("after-\(port)")).0.status == 201 },
                           "instance on \(port) never reconnected")
             // Every worker of the instance reconnects on its own.
-            XCTAssertTrue(try eventually(timeout: 6, interval: 100_000) {
+            XCTAssertTrue(eventually(timeout: 6, interval: 100_000) {
                 (0..<4).allSatisfy { _ in (try? self.timed(port, get("/v1/sessions/a", headers: "X-API-Key: k-1\r\n")).0.header("RateLimit")) != nil }
             })
         }
@@ -124,7 +124,7 @@ final class SharedStoreFaultTests: XCTestCase {
             "key plain:k-1 { plan p; } plan p { } upstream messaging { server 127.0.0.1:\(mock); } route /v1/ { upstream messaging; }"
         }
         defer { wrong.stop() }
-        XCTAssertTrue(try eventually { wrong.gateways[0].gateway?.output.contains("WRONGPASS") ?? false }, wrong.gateways[0].gateway?.output ?? "")
+        XCTAssertTrue(eventually { wrong.gateways[0].gateway?.output.contains("WRONGPASS") ?? false }, wrong.gateways[0].gateway?.output ?? "")
     }
 
     func testTheSlotsOfAKilledGatewayComeBackWithinTheirLease() throws {

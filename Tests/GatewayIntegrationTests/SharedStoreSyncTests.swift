@@ -39,26 +39,9 @@ final class SharedStoreSyncTests: XCTestCase {
         try fleet.adminPorts.reduce(0) { $0 + Int(try Scrape.take(adminPort: $1)["gateway_store_local_admissions_total"] ?? -1_000_000) }
     }
 
-    /// `clients` threads, each sending `perSecond` requests a second for `seconds`, round robin over
-    /// the instances: the statuses, and how long it took.
     private func load(key: String, clients: Int, perSecond: Double, seconds: Double) -> (statuses: [Int], elapsed: Double) {
-        let ports = fleet.ports
-        let results = ResultBox()
-        let start = Date()
-        onThreads(clients) { worker in
-            let connections = ports.compactMap { try? RawClient(port: $0) }
-            guard connections.count == ports.count else { return results.add(-1) }
-            var sent = 0
-            while true {
-                let due = start.addingTimeInterval(Double(sent) / perSecond + Double(worker) * 0.005)
-                if due.timeIntervalSince(start) >= seconds { break }
-                if due > Date() { Thread.sleep(until: due) }
-                let status = (try? connections[(sent + worker) % ports.count].exchange(get("/v1/sessions/a", headers: "X-API-Key: \(key)\r\n")))?.status
-                results.add(status ?? 0)
-                sent += 1
-            }
-        }
-        return (results.values, Date().timeIntervalSince(start))
+        let (outcomes, elapsed) = fleet.paced(key: key, clients: clients, perSecond: perSecond, seconds: seconds)
+        return (outcomes.map(\.status), elapsed)
     }
 
     func testAKeyPastItsRateStaysWithinTheBoundThatLocalBurstsAdd() throws {

@@ -39,7 +39,7 @@ final class SharedStoreTLSTests: XCTestCase {
         let keyed = try RawClient(port: fleet.ports[0]).exchange(
             post("/v1/x", body: "{}", headers: "X-API-Key: k-1\r\nIdempotency-Key: t-1\r\n"))
         XCTAssertEqual(keyed.status, 503)
-        XCTAssertTrue(try eventually { fleet.gateways[0].gateway?.output.contains("certificate verify failed") ?? false },
+        XCTAssertTrue(eventually { fleet.gateways[0].gateway?.output.contains("certificate verify failed") ?? false },
                       fleet.gateways[0].gateway?.output ?? "")
     }
 }

@@ -32,30 +32,11 @@ final class SharedStoreTests: XCTestCase {
 
     func testAKeysAdmittedRequestsAcrossInstancesNeverExceedBurstPlusRate() throws {
         // 8 clients each send 25 requests a second, round robin over the three instances: 10x the rate.
-        let clients = 8, seconds = 3.0
-        let ports = fleet.ports
-        // Each outcome as instance * 1000 + status.
-        let results = ResultBox()
-        let start = Date()
-        onThreads(clients) { worker in
-            let connections = ports.compactMap { try? RawClient(port: $0) }
-            guard connections.count == ports.count else { return results.add(-1) }
-            var sent = 0
-            while true {
-                let due = start.addingTimeInterval(Double(sent) * 0.04 + Double(worker) * 0.005)
-                if due.timeIntervalSince(start) >= seconds { break }
-                if due > Date() { Thread.sleep(until: due) }
-                let instance = (sent + worker) % ports.count
-                let status = (try? connections[instance].exchange(get("/v1/sessions/a", headers: "X-API-Key: k-paced\r\n")))?.status ?? 0
-                results.add(instance * 1000 + status)
-                sent += 1
-            }
-        }
-        let statuses = results.values.map { $0 % 1000 }
+        let (outcomes, elapsed) = fleet.paced(key: "k-paced", clients: 8, perSecond: 25, seconds: 3)
+        let statuses = outcomes.map(\.status)
         let admitted = statuses.filter { $0 == 200 }.count, refused = statuses.filter { $0 == 429 }.count
         let other = statuses.filter { $0 != 200 && $0 != 429 }
-        let admittedByInstance = (0..<3).map { i in results.values.filter { $0 == i * 1000 + 200 }.count }
-        let elapsed = Date().timeIntervalSince(start)
+        let admittedByInstance = (0..<3).map { i in outcomes.filter { $0.instance == i && $0.status == 200 }.count }
         let ceiling = 10 + Int(20 * elapsed)
         XCTAssertTrue(other.isEmpty, "only 200 and 429 expected, got \(other)")
         XCTAssertLessThanOrEqual(admitted, ceiling, "admitted \(admitted) in \(elapsed) s: more than burst + rate x elapsed")

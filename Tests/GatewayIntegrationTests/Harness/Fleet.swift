@@ -56,6 +56,32 @@ final class Fleet {
         for _ in 0..<3 { try startInstance() }
     }
 
+    /// `clients` threads, each sending `perSecond` GETs a second with `key` for `seconds`, round
+    /// robin over the instances (each thread starting at its own): every answer's instance and
+    /// status (0: no answer; -1: a thread could not connect), and how long it took.
+    func paced(key: String, clients: Int, perSecond: Double, seconds: Double) -> (outcomes: [(instance: Int, status: Int)], elapsed: Double) {
+        let ports = ports
+        // Each outcome as instance * 1000 + status.
+        let results = ResultBox()
+        let start = Date()
+        onThreads(clients) { worker in
+            let connections = ports.compactMap { try? RawClient(port: $0) }
+            guard connections.count == ports.count else { return results.add(-1) }
+            var sent = 0
+            while true {
+                let due = start.addingTimeInterval(Double(sent) / perSecond + Double(worker) * 0.005)
+                if due.timeIntervalSince(start) >= seconds { break }
+                if due > Date() { Thread.sleep(until: due) }
+                let instance = (sent + worker) % ports.count
+                let status = (try? connections[instance].exchange(get("/v1/sessions/a", headers: "X-API-Key: \(key)\r\n")))?.status ?? 0
+                results.add(instance * 1000 + status)
+                sent += 1
+            }
+        }
+        let outcomes = results.values.map { $0 < 0 ? (instance: 0, status: -1) : (instance: $0 / 1000, status: $0 % 1000) }
+        return (outcomes, Date().timeIntervalSince(start))
+    }
+
     func stop() {
         for deployment in gateways { deployment.stop() }
         upstream.stop()
