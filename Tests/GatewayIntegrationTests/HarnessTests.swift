@@ -9,25 +9,6 @@ final class HarnessTests: XCTestCase {
     override func setUpWithError() throws { deployment = Deployment() }
     override func tearDown() { deployment.stop() }
 
-    /// A listening socket on 127.0.0.1:`port`, as another process would hold it.
-    private func occupy(_ port: UInt16, reusePort: Bool = false) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else {
-            close(fd)
-            throw HarnessError("cannot occupy \(port): errno \(errno)")
-        }
-        return fd
-    }
-
     func testFreePortNeverHandsOutTheSamePortTwice() {
         let ports = (0..<200).map { _ in freePort() }
         XCTAssertEqual(Set(ports).count, ports.count)

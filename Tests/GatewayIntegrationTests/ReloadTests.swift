@@ -135,9 +135,10 @@ final class ReloadTests: XCTestCase {
         XCTAssertEqual(try status("beta"), 401, "nothing of the refused file was applied")
 
         // An address that cannot be bound fails the reload too, before anything changed.
-        let taken = try occupy()
-        defer { close(taken.fd) }
-        try deployment.writeConfig(config(keys: ["alpha", "beta"], extra: "listen 127.0.0.1:\(taken.port);"))
+        let takenPort = freePort()
+        let taken = try occupy(takenPort)
+        defer { close(taken) }
+        try deployment.writeConfig(config(keys: ["alpha", "beta"], extra: "listen 127.0.0.1:\(takenPort);"))
         XCTAssertTrue(try deployment.reload().contains("Address already in use"))
         XCTAssertEqual(try status("beta"), 401)
 
@@ -197,24 +198,6 @@ final class ReloadTests: XCTestCase {
         XCTAssertTrue(output.contains("'workers' changed to 3; changing the number of workers needs a restart, keeping 2"), output)
         XCTAssertEqual(listeningSockets(port: deployment.gatewayPort), 2)
         XCTAssertEqual(try status("beta"), 200)
-    }
-
-    /// A listening socket on a free port, held as another process would hold it.
-    private func occupy() throws -> (fd: Int32, port: UInt16) {
-        let port = freePort()
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else {
-            close(fd)
-            throw HarnessError("cannot occupy \(port): errno \(errno)")
-        }
-        return (fd, port)
     }
 }
 
