@@ -49,14 +49,14 @@ final class ClientConnection: EventHandler {
             deadline = worker.loop.now + tls.handshakeTimeoutMs
             worker.loop.deadlineChanged(self)
         } else {
-            transport = .plain(PlainTransport(fd: fd))
+            transport = .plain(PlainTransport(fd: fd, ring: worker.loop.ringSockets))
         }
         machine.client.owner = self
         // Accepted by the last accept of a drain: at most the request already sent is answered.
         if worker.draining { machine.beginDraining() }
         // Registering edge-triggered reports the socket writable at once: that first event drives
         // the machine (which arms the header timer from accept) or starts the handshake.
-        worker.loop.register(fd, self)
+        worker.loop.register(fd, self, throughRing: tls == nil && worker.loop.ringSockets != nil)
         worker.loop.openConnections += 1
     }
 

@@ -60,16 +60,34 @@ final class EventLoop {
         timers = TimerWheel(now: now)
     }
 
-    func register(_ fd: Int32, _ handler: EventHandler, events: UInt32 = CSYS_EPOLLIN | CSYS_EPOLLOUT | CSYS_EPOLLRDHUP) {
+    /// Plain sockets' bytes move through the ring (io_uring engine): see `RingSockets`. Nil under
+    /// epoll; a plain transport given it reads and sends through it.
+    var ringSockets: RingSockets? { poller.sockets }
+
+    /// `throughRing`: a connected plain socket whose transport uses `ringSockets` (which must be
+    /// there); it hears EPOLLIN/OUT/RDHUP from its receives and sends instead of from readiness.
+    func register(_ fd: Int32, _ handler: EventHandler, events: UInt32 = CSYS_EPOLLIN | CSYS_EPOLLOUT | CSYS_EPOLLRDHUP,
+                  throughRing: Bool = false) {
         let index = Int(fd)
         if index >= handlers.count {
             let newCount = max(index + 1, handlers.count * 2, 64)
             handlers.append(contentsOf: repeatElement(nil, count: newCount - handlers.count))
             generations.append(contentsOf: repeatElement(0, count: newCount - generations.count))
         }
-        generations[index] &+= 1
+        // 24 bits, never 0: io_uring's user_data keeps its top byte for the operation.
+        let generation = (generations[index] &+ 1) & URingToken.generationMask
+        generations[index] = generation == 0 ? 1 : generation
         handlers[index] = handler
-        poller.add(fd, mask: events, token: token(index))
+        if throughRing {
+            poller.addToRing(fd, token: token(index), announce: true)
+        } else {
+            poller.add(fd, mask: events, token: token(index))
+        }
+    }
+
+    /// A registered socket that finished connecting moves its bytes to the ring.
+    func moveToRing(_ fd: Int32) {
+        poller.moveToRing(fd, token: token(Int(fd)))
     }
 
     /// Forgets, unwatches and closes the descriptor. A handler that closes with its deadline
@@ -80,7 +98,7 @@ final class EventLoop {
         if index < handlers.count, let handler = handlers[index] {
             if handler.deadline == 0 { timers.cancel(handler) }
             handlers[index] = nil
-            poller.remove(fd, token: token(index))
+            if poller.remove(fd, token: token(index)) { return }
         }
         Glibc.close(fd)
     }

@@ -28,6 +28,7 @@ final class MemoryTrimmer: EventHandler {
         let open = loop.openConnections
         if freed > 0 || open + Self.closedWorthTrimming <= connectionsAtLastTrim {
             _ = csys_malloc_trim()
+            loop.ringSockets?.releaseIdleBufferPages()
             connectionsAtLastTrim = open
         }
         connectionsAtLastTrim = max(connectionsAtLastTrim, open)

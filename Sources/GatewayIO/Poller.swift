@@ -26,6 +26,12 @@ final class Poller {
     private var masks: [UInt32] = []
     private var readyTokens: [UInt64] = []
     private var readyFlags: [UInt32] = []
+    /// Plain sockets whose bytes move through the ring (nil under epoll, or where the kernel lacks
+    /// DEFER_TASKRUN or provided-buffer rings: those poll through the ring and read/writev).
+    let sockets: RingSockets?
+    /// Events owed without a completion: a socket joining the ring is writable at once, as an
+    /// edge-triggered epoll registration reports.
+    private var owedTokens: [UInt64] = []
 
     /// Fails when the process is out of descriptors (many `workers` under a low limit).
     init(engine: Engine) throws(SystemError) {
@@ -36,10 +42,16 @@ final class Poller {
             guard epfd >= 0 else { throw SystemError("epoll_create1", csys_errno()) }
             events = csys_epoll_events_alloc(Self.capacity)
             ring = nil
+            sockets = nil
         case .ioUring:
             epfd = -1
             events = nil
-            ring = try URing(entries: 1024, completionEntries: 8192, required: .disabled)
+            let ring = try URing(entries: 1024, completionEntries: 8192, required: .disabled)
+            self.ring = ring
+            // The memory rules of RingSockets hold only when the kernel runs completion work inside
+            // this thread's io_uring_enter.
+            let deferred = ring.capabilities.setupFlags.contains(.deferTaskrun)
+            sockets = deferred && Self.ringIOAllowed ? try? RingSockets(ring: ring) : nil
         }
     }
 
@@ -66,12 +78,33 @@ final class Poller {
         }
     }
 
-    /// Stops watching before `fd` is closed. epoll forgets a closed descriptor by itself; a pending
-    /// io_uring poll holds the file, so the socket would stay open (no FIN) until it is cancelled.
-    func remove(_ fd: Int32, token: UInt64) {
-        guard engine == .ioUring else { return }
+    /// A connected plain socket whose bytes from now on move through the ring (`sockets`);
+    /// `announce`: report it writable at the next wait, as a new epoll registration would be.
+    func addToRing(_ fd: Int32, token: UInt64, announce: Bool) {
+        sockets!.open(fd, token: token)
+        if announce { owedTokens.append(token) }
+    }
+
+    /// A socket polled while it connected moves to the ring (see `addToRing`).
+    func moveToRing(_ fd: Int32, token: UInt64) {
         if Int(fd) < tokens.count, tokens[Int(fd)] == token { tokens[Int(fd)] = 0 }
         ring!.cancel(URingToken(rawValue: token))
+        sockets!.open(fd, token: token)
+    }
+
+    /// Stops watching before `fd` is closed. epoll forgets a closed descriptor by itself; a pending
+    /// io_uring poll holds the file, so the socket would stay open (no FIN) until it is cancelled.
+    /// Returns true when the ring closes the descriptor itself (a ring socket's requests are
+    /// cancelled first, and its number stays taken until then).
+    func remove(_ fd: Int32, token: UInt64) -> Bool {
+        guard engine == .ioUring else { return false }
+        if let sockets, sockets.owns(fd, token: token) {
+            sockets.close(fd)
+            return true
+        }
+        if Int(fd) < tokens.count, tokens[Int(fd)] == token { tokens[Int(fd)] = 0 }
+        ring!.cancel(URingToken(rawValue: token))
+        return false
     }
 
     /// Waits up to `timeoutMillis` (-1: until something is ready, 0: not at all); returns how many
@@ -89,9 +122,23 @@ final class Poller {
             ended.removeAll(keepingCapacity: true)
             readyTokens.removeAll(keepingCapacity: true)
             readyFlags.removeAll(keepingCapacity: true)
-            ring.submitAndWait(timeoutMillis: timeoutMillis) { completion in
+            for token in owedTokens {
+                readyTokens.append(token)
+                readyFlags.append(CSYS_EPOLLOUT)
+            }
+            owedTokens.removeAll(keepingCapacity: true)
+            sockets?.prepare()
+            ring.submitAndWait(timeoutMillis: readyTokens.isEmpty ? timeoutMillis : 0) { completion in
                 let token = completion.token.rawValue
                 if token == URingToken.housekeeping.rawValue { return }
+                if completion.operation != .housekeeping, let sockets {
+                    let (registration, flags) = sockets.complete(completion)
+                    if flags != 0 {
+                        readyTokens.append(registration)
+                        readyFlags.append(flags)
+                    }
+                    return
+                }
                 if completion.result > 0 {
                     readyTokens.append(token)
                     readyFlags.append(UInt32(completion.result))
@@ -122,6 +169,10 @@ final class Poller {
         }
         enabled = true
     }
+
+    /// `GATEWAY_URING_IO=poll` keeps io_uring to waiting (multishot poll, then read/writev): what
+    /// the benchmarks compare ring I/O against in one build.
+    private static let ringIOAllowed = getenv("GATEWAY_URING_IO").map { String(cString: $0) } != "poll"
 
     /// The engine `io_engine` asks for, here: `auto` is io_uring when the kernel allows it.
     /// Returns the engine and a line for the start-up log.

@@ -38,11 +38,13 @@ final class UpstreamConnection: EventHandler {
         self.loop = loop
         self.pool = pool
         self.link = link
-        transport = tls.map { .tls($0) } ?? .plain(PlainTransport(fd: fd))
+        let ring = tls == nil ? loop.ringSockets : nil
+        transport = tls.map { .tls($0) } ?? .plain(PlainTransport(fd: fd, ring: ring))
         let ready = connected && tls == nil
         state = ready ? .active : .connecting
         link.writable = ready
-        loop.register(fd, self)
+        // Through the ring once connected; a connect in progress is waited for by readiness.
+        loop.register(fd, self, throughRing: ready && ring != nil)
     }
 
     func setDeadline(at moment: UInt64) {
@@ -67,6 +69,7 @@ final class UpstreamConnection: EventHandler {
             }
             state = .active
             link.writable = true
+            if case .plain(let plain) = transport, plain.ring != nil { loop.moveToRing(fd) }
             delegate?.upstreamConnected(self)
         case .handshaking:
             stepHandshake()

@@ -63,6 +63,24 @@ final class ExchangeMachineTransportTests: XCTestCase {
         XCTAssertTrue(d.clientClosed)
     }
 
+    /// send_timeout runs between two writes: a keep-alive connection idle for longer than it,
+    /// whose next answer finds the socket full at the first write, gets the whole timeout.
+    func testTheSendTimeoutCountsFromTheFirstWriteThatFoundNoRoom() throws {
+        let d = try MachineDriver(ExchangeMachineTests.config + "send_timeout 2s;")
+        d.send("GET /v1/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.respond(d.upstream(0), ExchangeMachineTests.ok)
+        XCTAssertEqual(d.responses.count, 1)
+        d.advance(4000)
+        d.clientTakesBytes = false
+        d.send("GET /v1/b HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.respond(try XCTUnwrap(d.current), ExchangeMachineTests.ok)
+        XCTAssertFalse(d.clientClosed, "aborted by a timeout that counted from the previous answer")
+        d.advance(1900)
+        XCTAssertFalse(d.clientClosed)
+        d.advance(200)
+        XCTAssertTrue(d.clientClosed, "a client that takes nothing for send_timeout is dropped")
+    }
+
     func testARefusedConnectionGetsItsEnvelopeThenLingers() throws {
         let d = try driver()
         d.machine.refuseConnection(GatewayError(.invalidRequest, "Plain HTTP was sent to an HTTPS port"))

@@ -191,6 +191,53 @@ final class URingTests: XCTestCase {
         XCTAssertTrue(h.run { h.closesCompleted == 3 })
     }
 
+    /// What the loop's ring I/O relies on: a MSG_DONTWAIT gather send completes inside the
+    /// io_uring_enter that submits it, whole, short, or -EAGAIN on a full socket, and never waits
+    /// in the kernel holding pointers into the sender's queue; a one-shot poll then says when
+    /// there is room again.
+    func testADontWaitSendCompletesWhileSubmittedEvenOnAFullSocket() throws {
+        let ring = try URing(entries: 8, completionEntries: 16)
+        var pair: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair), 0)
+        defer { Glibc.close(pair[0]); Glibc.close(pair[1]) }
+        var chunk = [UInt8](repeating: 7, count: 64 << 10)
+        var message = msghdr()
+        var iov = iovec()
+        var sent = 0, results: [Int32] = [], sendCompletions = 0
+        // Fill the socket through the ring until it refuses; each send must complete in its own enter.
+        while results.last != -EAGAIN && sendCompletions < 1000 {
+            chunk.withUnsafeMutableBytes { bytes in
+                iov = iovec(iov_base: bytes.baseAddress, iov_len: bytes.count)
+                withUnsafeMutablePointer(to: &iov) { message.msg_iov = $0; message.msg_iovlen = 1 }
+                ring.sendMessageNow(pair[0], &message, token: URingToken(fd: pair[0], generation: 1, operation: .send))
+                ring.submitAndWait(timeoutMillis: 0) { c in
+                    sendCompletions += 1
+                    results.append(c.result)
+                    if c.result > 0 { sent += Int(c.result) }
+                }
+            }
+            XCTAssertEqual(results.count, sendCompletions)
+        }
+        XCTAssertEqual(results.last, -EAGAIN, "a send on a full socket must fail at once, not wait: \(results.suffix(3))")
+        XCTAssertEqual(results.count, sendCompletions, "every send completed in the enter that submitted it")
+        XCTAssertGreaterThan(sent, 0)
+        // Room again: the one-shot poll completes once the peer reads.
+        ring.pollOnce(pair[0], mask: CSYS_EPOLLOUT, token: URingToken(fd: pair[0], generation: 1, operation: .wake))
+        var woke = false
+        ring.submitAndWait(timeoutMillis: 0) { _ in woke = true }
+        XCTAssertFalse(woke, "a full socket is not writable")
+        var sink = [UInt8](repeating: 0, count: 1 << 20)
+        var drained = 0
+        while drained < sent {
+            let n = recv(pair[1], &sink, sink.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { break }
+            drained += n
+        }
+        XCTAssertEqual(drained, sent)
+        ring.submitAndWait(timeoutMillis: 1000) { c in woke = c.result & Int32(CSYS_EPOLLOUT) != 0 }
+        XCTAssertTrue(woke, "the poll reports room once the peer has read")
+    }
+
     // MARK: Helpers
 
     private func closeEverything(_ h: RingHarness, listener: Int32...) throws {

@@ -165,6 +165,24 @@ static inline void csys_prep_sendmsg(struct io_uring_sqe *sqe, int fd, const str
     sqe->user_data = user_data;
 }
 
+/// The same gather send with MSG_DONTWAIT: instead of waiting for room inside the kernel (and
+/// holding the iovecs' pointers until then) it completes while being submitted, with every byte,
+/// the bytes that fitted, or -EAGAIN. After io_uring_enter returns, the kernel holds no pointer
+/// into the caller's memory, so the caller may move or reuse it as after a writev.
+static inline void csys_prep_sendmsg_dontwait(struct io_uring_sqe *sqe, int fd, const struct msghdr *msg,
+                                              uint64_t user_data) {
+    csys_prep_sendmsg(sqe, fd, msg, user_data);
+    sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+}
+
+/// One-shot poll: a single CQE with the ready mask once `fd` is ready for `mask`.
+static inline void csys_prep_poll_once(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = fd;
+    sqe->poll32_events = mask;
+    sqe->user_data = user_data;
+}
+
 /// The address is copied when the SQE is submitted; res is 0 or -errno (ECONNREFUSED, ...).
 static inline void csys_prep_connect(struct io_uring_sqe *sqe, int fd, const struct sockaddr *addr, socklen_t len,
                                      uint64_t user_data) {

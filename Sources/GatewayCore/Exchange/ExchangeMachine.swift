@@ -209,8 +209,10 @@ public struct ExchangeMachine {
         case .drained:
             client.lastWriteProgress = now
         case .blocked(let progressed):
+            // send_timeout runs between two writes, so from this one too when it found no room:
+            // on a connection idle since its last write, the old moment would expire at once.
+            if progressed || client.writable { client.lastWriteProgress = now }
             client.writable = false
-            if progressed { client.lastWriteProgress = now }
         case .failed:
             abort("write to client failed")
         }

@@ -6,9 +6,18 @@ import Glibc
 /// or through TLS: both read into a connection's buffer and drain an `OutputQueue`.
 struct PlainTransport {
     let fd: Int32
+    /// The loop's ring when it moves this socket's bytes (the socket is registered `throughRing`);
+    /// nil: read and writev.
+    let ring: RingSockets?
+
+    init(fd: Int32, ring: RingSockets? = nil) {
+        self.fd = fd
+        self.ring = ring
+    }
 
     /// Reads into the free tail of `buffer`.
     func read(into buffer: ByteBuffer) -> ReadResult {
+        if let ring { return ring.read(fd, into: buffer) }
         switch Socket.read(fd, into: buffer) {
         case .bytes(let n): return .bytes(n)
         case .wouldBlock: return .wouldBlock
@@ -19,6 +28,7 @@ struct PlainTransport {
     /// Writes as much of `queue` as the socket takes, in as few writev calls as possible. The iovec
     /// array lives on the stack for the call, so idle connections carry none.
     func flush(_ queue: OutputQueue) -> FlushResult {
+        if let ring { return ring.send(fd, queue) }
         let before = queue.totalWritten
         return withUnsafeTemporaryAllocation(of: iovec.self, capacity: OutputQueue.maxSegments) { iov in
             while !queue.isEmpty {

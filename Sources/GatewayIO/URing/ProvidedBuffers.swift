@@ -86,6 +86,27 @@ package final class ProvidedBuffers {
         csys_pbuf_advance(ringMemory, 1)
     }
 
+    /// Hands the pages of every buffer the kernel holds back to the system (after a spike): the
+    /// next receive into one faults in a zeroed page. Safe while they sit in the ring, since with
+    /// DEFER_TASKRUN the kernel only writes into them inside this thread's io_uring_enter.
+    /// Returns the bytes released.
+    @discardableResult
+    package func releaseIdlePages() -> Int {
+        var released = 0
+        var id = 0
+        while id < count {
+            guard !held[id] else { id += 1; continue }
+            let start = id
+            while id < count && !held[id] { id += 1 }
+            // Whole pages only: a page shared with a held buffer keeps its bytes.
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let first = (start * bufferSize + page - 1) / page * page
+            let end = id * bufferSize / page * page
+            if end > first, madvise(slab + first, end - first, MADV_DONTNEED) == 0 { released += end - first }
+        }
+        return released
+    }
+
     private static func map(_ bytes: Int, flags: Int32) -> UnsafeMutableRawPointer? {
         let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0)
         return p == MAP_FAILED ? nil : p

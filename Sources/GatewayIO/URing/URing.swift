@@ -88,6 +88,18 @@ package final class URing {
         csys_prep_sendmsg(sqe(), fd, message, token.rawValue)
     }
 
+    /// Gather send that never waits in the kernel: it completes during the submitting
+    /// io_uring_enter with the bytes sent (possibly short) or -EAGAIN, so the bytes need only stay
+    /// valid until then.
+    package func sendMessageNow(_ fd: Int32, _ message: UnsafePointer<msghdr>, token: URingToken) {
+        csys_prep_sendmsg_dontwait(sqe(), fd, message, token.rawValue)
+    }
+
+    /// One completion, with the ready mask, once `fd` is ready for `mask` (poll/epoll bits).
+    package func pollOnce(_ fd: Int32, mask: UInt32, token: URingToken) {
+        csys_prep_poll_once(sqe(), fd, mask, token.rawValue)
+    }
+
     package func connect(_ fd: Int32, to address: SocketAddress, token: URingToken) {
         let entry = sqe()
         let slot = addresses + Int(csys_uring_sqe_index(ring, entry))

@@ -1,0 +1,281 @@
+import CSystem
+import GatewayCore
+import Glibc
+
+/// Plain TCP sockets whose bytes move through the loop's io_uring (`io_engine io_uring`, on
+/// kernels with DEFER_TASKRUN and provided-buffer rings). Each socket has a multishot recv into
+/// the loop's provided buffers, so a waiting connection holds no receive buffer and a read is a
+/// copy out of memory the kernel already filled, with no syscall. Sends are gathered from the
+/// socket's OutputQueue and go out with the loop's one io_uring_enter per iteration. Handlers
+/// still hear epoll-style events (EPOLLIN when bytes or EOF came, EPOLLOUT when a send
+/// completed) and call `PlainTransport`'s read and flush, which land here.
+///
+/// Memory rules. A received buffer is the socket's until its reader copies the bytes out; past
+/// `maxHeld` unread buffers its recv is cancelled and re-armed once it reads, so one slow reader
+/// cannot drain the loop's buffers. Sends use MSG_DONTWAIT: each completes (whole, short, or
+/// -EAGAIN, then a one-shot poll waits for room) inside the io_uring_enter that submits it, so
+/// after that call the kernel holds no pointer into any queue, exactly as after a writev, and a
+/// queue may grow, move or be reset as the machine likes. Sockets close through the ring after
+/// their pending requests are cancelled, so a descriptor number is not reused under them.
+final class RingSockets {
+    private struct Received {
+        var id: UInt16
+        var offset: Int
+        var length: Int
+    }
+
+    private struct Channel {
+        /// The loop's registration token; 0: not a ring socket.
+        var token: UInt64 = 0
+        /// Bytes received and not read yet, oldest first.
+        var received: [Received] = []
+        /// 0 while open; -1 after EOF; an errno after a failure.
+        var end: Int32 = 0
+        var receiving = false
+        /// A cancel for the recv is on its way (the socket holds `maxHeld` unread buffers).
+        var pausing = false
+        var armQueued = false
+        /// Out of buffers: waiting in `starved` for a free one.
+        var parked = false
+        /// The queue a send is prepared from at the next submission.
+        var queue: OutputQueue?
+        /// A one-shot poll waits for room after a send found the socket full.
+        var waitingForRoom = false
+        /// Bytes left since the last flush asked.
+        var progressed = false
+        var sendError: Int32 = 0
+    }
+
+    /// Unread buffers a socket may hold before its recv pauses (4 × 16 KiB: what a client's socket
+    /// buffer would hold anyway before TCP pushes back).
+    static let maxHeld = 4
+    static let bufferCount = 512
+    static let bufferSize = 16 << 10
+    /// The top byte of a user_data says which of a socket's requests completed.
+    static let registrationMask: UInt64 = 0x00FF_FFFF_FFFF_FFFF
+    private static let writable = URingOperation(rawValue: 9)
+
+    private let ring: URing
+    let buffers: ProvidedBuffers
+    private var channels: [Channel] = []
+    private var starved = StarvedReceivers()
+    private var toArm: [Int32] = []
+    private var toSend: [Int32] = []
+    /// msghdrs and iovecs of the sends prepared for one submission (the kernel copies both then).
+    private let messages: UnsafeMutablePointer<msghdr>
+    private let iovecs: UnsafeMutablePointer<iovec>
+    private static let messageCapacity = 256
+    private static let iovecCapacity = 4096
+
+    /// Fails where the kernel has no provided-buffer rings (before 5.19).
+    init(ring: URing, bufferCount: Int = RingSockets.bufferCount, bufferSize: Int = RingSockets.bufferSize) throws(SystemError) {
+        self.ring = ring
+        buffers = try ProvidedBuffers(ring: ring, group: 0, count: bufferCount, bufferSize: bufferSize)
+        messages = .allocate(capacity: Self.messageCapacity)
+        iovecs = .allocate(capacity: Self.iovecCapacity)
+    }
+
+    deinit {
+        messages.deallocate()
+        iovecs.deallocate()
+    }
+
+    // MARK: Sockets coming and going
+
+    func open(_ fd: Int32, token: UInt64) {
+        let index = Int(fd)
+        if index >= channels.count {
+            channels.append(contentsOf: repeatElement(Channel(), count: max(index + 1, channels.count * 2, 64) - channels.count))
+        }
+        channels[index] = Channel(token: token)
+        queueArm(fd)
+    }
+
+    func owns(_ fd: Int32, token: UInt64) -> Bool {
+        Int(fd) < channels.count && channels[Int(fd)].token == token
+    }
+
+    /// Cancels what is pending on `fd` and closes it, both through the ring.
+    func close(_ fd: Int32) {
+        let index = Int(fd)
+        for r in channels[index].received { buffers.recycle(r.id) }
+        if channels[index].parked { starved.forget(fd) }
+        channels[index] = Channel()
+        ring.close(fd, token: .housekeeping, cancelPending: true)
+    }
+
+    // MARK: What PlainTransport calls
+
+    /// Copies received bytes into the free tail of `buffer`.
+    func read(_ fd: Int32, into buffer: ByteBuffer) -> ReadResult {
+        let index = Int(fd)
+        var total = 0
+        while buffer.writableCount > 0, let first = channels[index].received.first {
+            let n = min(first.length, buffer.writableCount)
+            buffer.append(buffers.bytes(first.id, count: first.offset + n).baseAddress! + first.offset, count: n)
+            total += n
+            if n == first.length {
+                buffers.recycle(first.id)
+                channels[index].received.removeFirst()
+            } else {
+                channels[index].received[0].offset += n
+                channels[index].received[0].length -= n
+            }
+        }
+        let channel = channels[index]
+        if !channel.receiving && !channel.armQueued && !channel.parked && channel.end == 0 && channel.received.count < Self.maxHeld {
+            queueArm(fd)
+        }
+        if total > 0 { return .bytes(total) }
+        return channel.end != 0 && channel.received.isEmpty ? .eof : .wouldBlock
+    }
+
+    /// Sends `queue` at the next submission; `.blocked` until its completion reports EPOLLOUT.
+    func send(_ fd: Int32, _ queue: OutputQueue) -> FlushResult {
+        let index = Int(fd)
+        let error = channels[index].sendError
+        if error != 0 {
+            channels[index].sendError = 0
+            return .failed(error)
+        }
+        if queue.isEmpty { return .drained }
+        let progressed = channels[index].progressed
+        channels[index].progressed = false
+        if channels[index].queue == nil && !channels[index].waitingForRoom {
+            channels[index].queue = queue
+            toSend.append(fd)
+        }
+        return .blocked(progressed: progressed)
+    }
+
+    // MARK: The loop's iteration
+
+    /// Before the iteration's io_uring_enter: arms the receives and prepares the sends asked for.
+    func prepare() {
+        if !starved.isEmpty {
+            starved.rearm(on: ring, buffers: buffers) { fd in
+                channels[Int(fd)].parked = false
+                channels[Int(fd)].receiving = true
+            }
+        }
+        for fd in toArm {
+            let index = Int(fd)
+            channels[index].armQueued = false
+            let c = channels[index]
+            guard c.token != 0, !c.receiving, !c.parked, c.end == 0, c.received.count < Self.maxHeld else { continue }
+            ring.receiveMultishot(fd, buffers: buffers, token: Self.token(c.token, .receive))
+            channels[index].receiving = true
+        }
+        toArm.removeAll(keepingCapacity: true)
+        var message = 0
+        var iovec = 0
+        for fd in toSend {
+            guard channels[Int(fd)].token != 0, let queue = channels[Int(fd)].queue else { continue }
+            if message == Self.messageCapacity || iovec + OutputQueue.maxSegments > Self.iovecCapacity {
+                // The kernel copied the prepared ones when they were submitted: the scratch is free again.
+                ring.submit()
+                message = 0
+                iovec = 0
+            }
+            let n = queue.gather(into: iovecs + iovec, capacity: OutputQueue.maxSegments)
+            messages[message] = msghdr()
+            messages[message].msg_iov = iovecs + iovec
+            messages[message].msg_iovlen = n
+            ring.sendMessageNow(fd, messages + message, token: Self.token(channels[Int(fd)].token, .send))
+            message += 1
+            iovec += n
+        }
+        toSend.removeAll(keepingCapacity: true)
+    }
+
+    /// A completion for one of these sockets; returns the events its handler should hear (0: none)
+    /// and the registration they are for.
+    func complete(_ completion: URingCompletion) -> (token: UInt64, flags: UInt32) {
+        let token = completion.token.rawValue & Self.registrationMask
+        let index = Int(completion.fd)
+        guard index < channels.count, channels[index].token == token, token != 0 else {
+            // For a socket closed since: only a buffer it carries needs handing back.
+            if completion.operation == .receive, let id = completion.bufferID {
+                _ = buffers.take(completion)
+                buffers.recycle(id)
+            }
+            return (token, 0)
+        }
+        switch completion.operation {
+        case .receive: return (token, received(completion, index))
+        case .send: return (token, sent(completion, index))
+        default:
+            // Room after a full socket (or its failure, which the next send reports).
+            channels[index].waitingForRoom = false
+            return (token, CSYS_EPOLLOUT | UInt32(bitPattern: max(0, completion.result)) & (CSYS_EPOLLERR | CSYS_EPOLLHUP))
+        }
+    }
+
+    private func received(_ completion: URingCompletion, _ index: Int) -> UInt32 {
+        let fd = Int32(index)
+        if !completion.more {
+            channels[index].receiving = false
+            channels[index].pausing = false
+        }
+        if completion.result > 0, let bytes = buffers.take(completion) {
+            channels[index].received.append(Received(id: completion.bufferID!, offset: 0, length: bytes.count))
+            if completion.more {
+                if channels[index].received.count >= Self.maxHeld && !channels[index].pausing {
+                    ring.cancel(Self.token(channels[index].token, .receive))
+                    channels[index].pausing = true
+                }
+            } else if channels[index].received.count < Self.maxHeld {
+                queueArm(fd)
+            }
+            return CSYS_EPOLLIN
+        }
+        switch completion.result {
+        case 0:
+            channels[index].end = -1
+            return CSYS_EPOLLIN | CSYS_EPOLLRDHUP
+        case -ENOBUFS:
+            channels[index].parked = true
+            starved.park(fd, token: Self.token(channels[index].token, .receive))
+            return 0
+        case -ECANCELED:
+            // Paused: `read` re-arms once the socket holds fewer buffers.
+            if channels[index].received.count < Self.maxHeld { queueArm(fd) }
+            return 0
+        default:
+            channels[index].end = -completion.result
+            return CSYS_EPOLLIN | CSYS_EPOLLRDHUP | CSYS_EPOLLERR | CSYS_EPOLLHUP
+        }
+    }
+
+    private func sent(_ completion: URingCompletion, _ index: Int) -> UInt32 {
+        guard let queue = channels[index].queue else { return 0 }
+        channels[index].queue = nil
+        if completion.result > 0 {
+            queue.consume(Int(completion.result))
+            channels[index].progressed = true
+            return CSYS_EPOLLOUT
+        }
+        if completion.result == -EAGAIN {
+            channels[index].waitingForRoom = true
+            ring.pollOnce(Int32(index), mask: CSYS_EPOLLOUT, token: Self.token(channels[index].token, Self.writable))
+            return 0
+        }
+        channels[index].sendError = completion.result < 0 ? -completion.result : EPIPE
+        return CSYS_EPOLLOUT
+    }
+
+    private func queueArm(_ fd: Int32) {
+        if channels[Int(fd)].armQueued { return }
+        channels[Int(fd)].armQueued = true
+        toArm.append(fd)
+    }
+
+    private static func token(_ registration: UInt64, _ operation: URingOperation) -> URingToken {
+        URingToken(rawValue: registration | UInt64(operation.rawValue) << 56)
+    }
+
+    /// After a spike: the pages of the buffers nobody holds go back to the system.
+    func releaseIdleBufferPages() {
+        buffers.releaseIdlePages()
+    }
+}
