@@ -51,7 +51,7 @@ final class Poller {
             // The memory rules of RingSockets hold only when the kernel runs completion work inside
             // this thread's io_uring_enter.
             let deferred = ring.capabilities.setupFlags.contains(.deferTaskrun)
-            sockets = deferred && Self.ringIOAllowed ? try? RingSockets(ring: ring) : nil
+            sockets = deferred ? try? RingSockets(ring: ring) : nil
         }
     }
 
@@ -170,10 +170,6 @@ final class Poller {
         enabled = true
     }
 
-    /// `GATEWAY_URING_IO=poll` keeps io_uring to waiting (multishot poll, then read/writev): what
-    /// the benchmarks compare ring I/O against in one build.
-    private static let ringIOAllowed = getenv("GATEWAY_URING_IO").map { String(cString: $0) } != "poll"
-
     /// The engine `io_engine` asks for, here: `auto` is io_uring when the kernel allows it.
     /// Returns the engine and a line for the start-up log.
     static func choose(_ configured: IOEngineSetting) -> Result<(Engine, String), SystemError> {
@@ -183,7 +179,9 @@ final class Poller {
         case .ioUring, .auto:
             switch URing.availability() {
             case .available(let capabilities):
-                return .success((.ioUring, "io engine: io_uring (\(capabilities.description))"))
+                let io = capabilities.setupFlags.contains(.deferTaskrun)
+                    ? "plain sockets' bytes through the ring" : "readiness through the ring, read/writev (no DEFER_TASKRUN)"
+                return .success((.ioUring, "io engine: io_uring (\(capabilities.description)); \(io)"))
             case .unavailable(let reason):
                 if configured == .ioUring { return .failure(SystemError("io_engine io_uring: \(reason)", ENOSYS)) }
                 return .success((.epoll, "io engine: epoll (io_uring unavailable: \(reason))"))

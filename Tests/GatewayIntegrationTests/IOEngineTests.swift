@@ -110,4 +110,40 @@ final class IOEngineTests: XCTestCase {
             }
         }
     }
+
+    /// Under io_uring the bytes of plain client and upstream sockets move through the ring, not
+    /// through read and writev: the kernel's per-process count of those calls (/proc/PID/io,
+    /// which io_uring's recv and sendmsg do not touch) barely moves while requests are served,
+    /// whereas under epoll every request costs at least two of each.
+    func testUnderIOUringRequestsCostNoReadOrWriteCalls() throws {
+        let engines = try uringAvailable() ? ["epoll", "io_uring"] : ["epoll"]
+        for engine in engines {
+            try start(engine)
+            if engine == "io_uring" && !deployment.gateway!.output.contains("through the ring") { continue }
+            let pid = deployment.gateway!.pid
+            let client = try RawClient(port: deployment.gatewayPort, timeout: 5)
+            XCTAssertEqual(try client.exchange(get("/v1/sessions/a")).status, 200)
+            let before = try readWriteCalls(pid)
+            let requests = 200
+            for i in 0..<requests {
+                XCTAssertEqual(try client.exchange(post("/v1/echo", body: "message \(i)")).status, 200, engine)
+            }
+            let calls = try readWriteCalls(pid) - before
+            if engine == "epoll" {
+                XCTAssertGreaterThanOrEqual(calls, 4 * requests, "epoll reads and writes each socket itself")
+            } else {
+                XCTAssertLessThan(calls, requests / 10, "read/write calls for \(requests) requests through the ring")
+            }
+        }
+    }
+
+    /// syscr + syscw of a process.
+    private func readWriteCalls(_ pid: Int32) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8)
+        return text.split(separator: "\n").reduce(0) { sum, line in
+            let parts = line.split(separator: ":")
+            guard parts.count == 2, parts[0] == "syscr" || parts[0] == "syscw" else { return sum }
+            return sum + (Int(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0)
+        }
+    }
 }

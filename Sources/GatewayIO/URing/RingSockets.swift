@@ -122,12 +122,16 @@ final class RingSockets {
                 channels[index].received[0].length -= n
             }
         }
-        let channel = channels[index]
-        if !channel.receiving && !channel.armQueued && !channel.parked && channel.end == 0 && channel.received.count < Self.maxHeld {
-            queueArm(fd)
-        }
+        if mayArm(index) { queueArm(fd) }
         if total > 0 { return .bytes(total) }
-        return channel.end != 0 && channel.received.isEmpty ? .eof : .wouldBlock
+        return channels[index].end != 0 && channels[index].received.isEmpty ? .eof : .wouldBlock
+    }
+
+    /// Open, not receiving and not about to, and with room for more unread buffers. (Fields one by
+    /// one: copying a Channel would retain its array and queue.)
+    private func mayArm(_ index: Int) -> Bool {
+        channels[index].token != 0 && !channels[index].receiving && !channels[index].armQueued && !channels[index].parked
+            && channels[index].end == 0 && channels[index].received.count < Self.maxHeld
     }
 
     /// Sends `queue` at the next submission; `.blocked` until its completion reports EPOLLOUT.
@@ -161,9 +165,8 @@ final class RingSockets {
         for fd in toArm {
             let index = Int(fd)
             channels[index].armQueued = false
-            let c = channels[index]
-            guard c.token != 0, !c.receiving, !c.parked, c.end == 0, c.received.count < Self.maxHeld else { continue }
-            ring.receiveMultishot(fd, buffers: buffers, token: Self.token(c.token, .receive))
+            guard mayArm(index) else { continue }
+            ring.receiveMultishot(fd, buffers: buffers, token: Self.token(channels[index].token, .receive))
             channels[index].receiving = true
         }
         toArm.removeAll(keepingCapacity: true)
