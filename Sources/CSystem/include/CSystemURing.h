@@ -132,6 +132,16 @@ static inline void csys_prep_recv_multishot(struct io_uring_sqe *sqe, int fd, ui
     sqe->user_data = user_data;
 }
 
+/// One recv into one buffer picked from group `group` (a single CQE, CQE_F_BUFFER set when it
+/// carries bytes): unlike the multishot form it takes one buffer however much is waiting.
+static inline void csys_prep_recv_select(struct io_uring_sqe *sqe, int fd, uint16_t group, uint64_t user_data) {
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = fd;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = group;
+    sqe->user_data = user_data;
+}
+
 /// One-shot recv into a caller buffer (an upstream response into the connection's own buffer).
 static inline void csys_prep_recv(struct io_uring_sqe *sqe, int fd, void *buf, uint32_t len, uint64_t user_data) {
     sqe->opcode = IORING_OP_RECV;

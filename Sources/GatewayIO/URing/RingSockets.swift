@@ -11,8 +11,9 @@ import Glibc
 /// completed) and call `PlainTransport`'s read and flush, which land here.
 ///
 /// Memory rules. A received buffer is the socket's until its reader copies the bytes out; past
-/// `maxHeld` unread buffers its recv is cancelled and re-armed once it reads, so one slow reader
-/// cannot drain the loop's buffers. Sends use MSG_DONTWAIT: each completes (whole, short, or
+/// `maxHeld` unread buffers its recv is cancelled, and once it reads it receives one buffer at a
+/// time until its socket is empty, so one slow reader cannot drain the loop's buffers (a burst
+/// within one io_uring_enter can still take a few dozen before the cancel lands). Sends use MSG_DONTWAIT: each completes (whole, short, or
 /// -EAGAIN, then a one-shot poll waits for room) inside the io_uring_enter that submits it, so
 /// after that call the kernel holds no pointer into any queue, exactly as after a writev, and a
 /// queue may grow, move or be reset as the machine likes. Sockets close through the ring after
@@ -37,6 +38,10 @@ final class RingSockets {
         var armQueued = false
         /// Out of buffers: waiting in `starved` for a free one.
         var parked = false
+        /// Bytes may be waiting beyond what the socket may hold (it was paused or starved): receive
+        /// one buffer at a time until a receive finds the socket empty. A multishot recv armed on
+        /// a full socket would take every free buffer within one io_uring_enter.
+        var oneAtATime = false
         /// The queue a send is prepared from at the next submission.
         var queue: OutputQueue?
         /// A one-shot poll waits for room after a send found the socket full.
@@ -58,7 +63,8 @@ final class RingSockets {
     private let ring: URing
     let buffers: ProvidedBuffers
     private var channels: [Channel] = []
-    private var starved = StarvedReceivers()
+    /// Sockets whose receive ran out of buffers, oldest first.
+    private var starved: [Int32] = []
     private var toArm: [Int32] = []
     private var toSend: [Int32] = []
     /// msghdrs and iovecs of the sends prepared for one submission (the kernel copies both then).
@@ -99,7 +105,7 @@ final class RingSockets {
     func close(_ fd: Int32) {
         let index = Int(fd)
         for r in channels[index].received { buffers.recycle(r.id) }
-        if channels[index].parked { starved.forget(fd) }
+        if channels[index].parked { starved.removeAll { $0 == fd } }
         channels[index] = Channel()
         ring.close(fd, token: .housekeeping, cancelPending: true)
     }
@@ -156,18 +162,16 @@ final class RingSockets {
 
     /// Before the iteration's io_uring_enter: arms the receives and prepares the sends asked for.
     func prepare() {
-        if !starved.isEmpty {
-            starved.rearm(on: ring, buffers: buffers) { fd in
-                channels[Int(fd)].parked = false
-                channels[Int(fd)].receiving = true
-            }
+        // One starved socket per free buffer, each taking one (`oneAtATime`).
+        let unparked = min(starved.count, buffers.available)
+        for fd in starved.prefix(unparked) {
+            channels[Int(fd)].parked = false
+            if mayArm(Int(fd)) { arm(fd) }
         }
+        starved.removeFirst(unparked)
         for fd in toArm {
-            let index = Int(fd)
-            channels[index].armQueued = false
-            guard mayArm(index) else { continue }
-            ring.receiveMultishot(fd, buffers: buffers, token: Self.token(channels[index].token, .receive))
-            channels[index].receiving = true
+            channels[Int(fd)].armQueued = false
+            if mayArm(Int(fd)) { arm(fd) }
         }
         toArm.removeAll(keepingCapacity: true)
         var message = 0
@@ -222,10 +226,12 @@ final class RingSockets {
         }
         if completion.result > 0, let bytes = buffers.take(completion) {
             channels[index].received.append(Received(id: completion.bufferID!, offset: 0, length: bytes.count))
+            if !completion.socketNonEmpty { channels[index].oneAtATime = false }
             if completion.more {
                 if channels[index].received.count >= Self.maxHeld && !channels[index].pausing {
                     ring.cancel(Self.token(channels[index].token, .receive))
                     channels[index].pausing = true
+                    channels[index].oneAtATime = true
                 }
             } else if channels[index].received.count < Self.maxHeld {
                 queueArm(fd)
@@ -238,7 +244,8 @@ final class RingSockets {
             return CSYS_EPOLLIN | CSYS_EPOLLRDHUP
         case -ENOBUFS:
             channels[index].parked = true
-            starved.park(fd, token: Self.token(channels[index].token, .receive))
+            channels[index].oneAtATime = true
+            starved.append(fd)
             return 0
         case -ECANCELED:
             // Paused: `read` re-arms once the socket holds fewer buffers.
@@ -265,6 +272,16 @@ final class RingSockets {
         }
         channels[index].sendError = completion.result < 0 ? -completion.result : EPIPE
         return CSYS_EPOLLOUT
+    }
+
+    private func arm(_ fd: Int32) {
+        let token = Self.token(channels[Int(fd)].token, .receive)
+        if channels[Int(fd)].oneAtATime {
+            ring.receiveOnce(fd, buffers: buffers, token: token)
+        } else {
+            ring.receiveMultishot(fd, buffers: buffers, token: token)
+        }
+        channels[Int(fd)].receiving = true
     }
 
     private func queueArm(_ fd: Int32) {

@@ -20,15 +20,13 @@ package struct StarvedReceivers {
     }
 
     /// Re-arms up to one receiver per free buffer (each takes at least one when it has bytes);
-    /// call once per loop iteration, before submitting. `armed` hears each descriptor re-armed.
-    /// Returns how many were re-armed.
+    /// call once per loop iteration, before submitting. Returns how many were re-armed.
     @discardableResult
-    package mutating func rearm(on ring: URing, buffers: ProvidedBuffers, armed: (Int32) -> Void = { _ in }) -> Int {
+    package mutating func rearm(on ring: URing, buffers: ProvidedBuffers) -> Int {
         let n = min(parked.count, buffers.available)
         if n == 0 { return 0 }
         for entry in parked[0..<n] {
             ring.receiveMultishot(entry.fd, buffers: buffers, token: entry.token)
-            armed(entry.fd)
         }
         parked.removeFirst(n)
         return n

@@ -72,6 +72,11 @@ package final class URing {
         csys_prep_recv_multishot(sqe(), fd, buffers.group, token.rawValue)
     }
 
+    /// One recv into one provided buffer, whatever is waiting beyond it.
+    package func receiveOnce(_ fd: Int32, buffers: ProvidedBuffers, token: URingToken) {
+        csys_prep_recv_select(sqe(), fd, buffers.group, token.rawValue)
+    }
+
     /// One recv into memory the caller keeps valid until the completion.
     package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, token: URingToken) {
         csys_prep_recv(sqe(), fd, buffer.baseAddress, UInt32(buffer.count), token.rawValue)
