@@ -35,7 +35,7 @@ final class MemoryTrimmer: EventHandler {
         // The kernel picks receive buffers in ring order, so under traffic every one is touched;
         // releasing the idle ones each second costs a page fault per page on its next use (about
         // a millisecond a second when busy) and keeps them from counting as resident when quiet.
-        loop.ringSockets?.releaseIdleBufferPages()
+        loop.ringSockets?.requestPageRelease()
         rearm()
     }
 

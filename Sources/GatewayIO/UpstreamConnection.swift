@@ -134,7 +134,7 @@ final class UpstreamConnection: EventHandler {
         returnIdleBuffer()
         // Decrypted bytes still inside OpenSSL would be a stray answer to the next request.
         if case .tls(let session) = transport, session.hasPendingBytes { return close() }
-        guard state == .active, link.input == nil, pool.keepIdle(self) else {
+        guard state == .active, link.input == nil, ringHoldsNothing, pool.keepIdle(self) else {
             close()
             return
         }
@@ -164,6 +164,16 @@ final class UpstreamConnection: EventHandler {
     }
 
     func flush() -> FlushResult { transport.flush(link.output) }
+
+    /// Still quiet while idle in the pool: nothing waiting in the socket, nor in what the ring
+    /// already took from it.
+    var isQuiet: Bool { ringHoldsNothing && Socket.isQuiet(fd) }
+
+    /// No unread bytes, EOF or error the ring received for this socket (true off the ring).
+    private var ringHoldsNothing: Bool {
+        guard case .plain(let plain) = transport, let ring = plain.ring else { return true }
+        return ring.isQuiet(fd)
+    }
 
     /// The server's TLS close (or a failure) was read with the data: no further event will say so.
     var peerClosed: Bool { transport.peerClosed }

@@ -44,7 +44,7 @@ final class UpstreamPool {
     func takeIdle(_ server: Int, verified: Bool) -> UpstreamConnection? {
         defer { published(server) }
         while let connection = idle[server].popLast() {
-            if !verified || Socket.isQuiet(connection.fd) { return connection }
+            if !verified || connection.isQuiet { return connection }
             connection.close()
         }
         return nil

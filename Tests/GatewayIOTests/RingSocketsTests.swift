@@ -198,6 +198,116 @@ final class RingSocketsTests: XCTestCase {
         for (fd, _) in pairs { loop.close(fd) }
     }
 
+    /// A burst into a socket armed while empty (a fresh upstream answering a slow client): within
+    /// one io_uring_enter the multishot recv keeps taking buffers before its pause lands. What
+    /// comes past maxHeld moves to the socket's own memory at once, so two such sockets leave the
+    /// loop's buffers to a third, and every byte still arrives in order.
+    func testBurstsPastMaxHeldSpillSoOtherSocketsStillReceive() throws {
+        let loop = try RingLoop(bufferCount: 64, bufferSize: 1024)
+        let pairs = (0..<3).map { _ in makePair(.unix) }
+        defer { for (_, peer) in pairs { Glibc.close(peer) } }
+        for (fd, _) in pairs { loop.sockets.open(fd, token: token(fd)) }
+        loop.iterate(timeoutMillis: 0)
+        let bursts = (0..<2).map { pattern(100_000, seed: UInt32($0 + 7)) }
+        for i in 0..<2 { XCTAssertEqual(peerWrite(pairs[i].1, bursts[i][...]), bursts[i].count) }
+        var mostHeld = 0
+        for _ in 0..<3 {
+            loop.iterate(timeoutMillis: 5)
+            mostHeld = max(mostHeld, loop.held)
+        }
+        XCTAssertLessThanOrEqual(mostHeld, 2 * RingSockets.maxHeld, "two unread sockets hold \(mostHeld) of 64 buffers")
+        XCTAssertEqual(peerWrite(pairs[2].1, pattern(100)[...]), 100)
+        var third: [UInt8] = []
+        let buffer = ByteBuffer(capacity: 4096)
+        XCTAssertTrue(loop.run(millis: 1000) { events in
+            if events[self.token(pairs[2].0)] != nil { _ = readAll(loop.sockets, pairs[2].0, buffer, into: &third) }
+            return third.count == 100
+        }, "a third socket starved behind two unread ones")
+        for i in 0..<2 {
+            var got: [UInt8] = []
+            XCTAssertTrue(loop.run { _ in
+                _ = readAll(loop.sockets, pairs[i].0, buffer, into: &got)
+                return got.count >= bursts[i].count
+            }, "socket \(i) stalled at \(got.count) bytes")
+            XCTAssertTrue(got == bursts[i], "socket \(i): bytes differ")
+        }
+        for (fd, _) in pairs { loop.close(fd) }
+    }
+
+    /// Bytes the ring already took from a pooled upstream socket are not in the socket any more:
+    /// `isQuiet` must see them (and an EOF) where MSG_PEEK cannot.
+    func testIsQuietSeesWhatTheRingTook() throws {
+        let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
+        let (fd, peer) = makePair(.unix)
+        loop.sockets.open(fd, token: token(fd))
+        loop.iterate(timeoutMillis: 0)
+        XCTAssertTrue(loop.sockets.isQuiet(fd))
+        XCTAssertEqual(peerWrite(peer, Array("HTTP/1.1 200 OK\r\n\r\n".utf8)[...]), 19)
+        XCTAssertTrue(loop.run { $0[self.token(fd)] != nil })
+        XCTAssertTrue(Socket.isQuiet(fd), "the bytes left the socket")
+        XCTAssertFalse(loop.sockets.isQuiet(fd), "unsolicited bytes held by the ring")
+        var got: [UInt8] = []
+        _ = readAll(loop.sockets, fd, ByteBuffer(capacity: 64), into: &got)
+        XCTAssertTrue(loop.sockets.isQuiet(fd))
+        Glibc.close(peer)
+        XCTAssertTrue(loop.run { $0[self.token(fd)] != nil })
+        XCTAssertFalse(loop.sockets.isQuiet(fd), "EOF taken by the ring")
+        loop.close(fd)
+    }
+
+    /// An io_uring_enter in the middle of an iteration (the SQ filled up in a handler) lets the
+    /// kernel fill a buffer whose completion is not reaped yet. Releasing idle pages then would
+    /// zero those bytes: the release waits for the next full reap.
+    func testPagesAreReleasedOnlyAfterAFullReap() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let loop = try RingLoop(bufferCount: 16, bufferSize: page)
+        let (fd, peer) = makePair(.unix)
+        defer { Glibc.close(peer) }
+        loop.sockets.open(fd, token: token(fd))
+        loop.iterate(timeoutMillis: 0)
+        let payload = pattern(1000)
+        XCTAssertEqual(peerWrite(peer, payload[...]), 1000)
+        loop.ring.submit()
+        loop.sockets.requestPageRelease()
+        loop.sockets.reaped()
+        var got: [UInt8] = []
+        let buffer = ByteBuffer(capacity: 4096)
+        XCTAssertTrue(loop.run { events in
+            if events[self.token(fd)] != nil { _ = readAll(loop.sockets, fd, buffer, into: &got) }
+            return got.count >= 1000
+        })
+        XCTAssertTrue(got == payload, "received bytes were zeroed")
+        loop.close(fd)
+    }
+
+    /// A close that goes out early (the SQ filled up) frees its number for a new socket within the
+    /// same iteration; the send queued for the old socket must not carry the new one's queue twice.
+    func testAReusedDescriptorGetsItsQueueSentOnce() throws {
+        let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
+        let (a, aPeer) = makePair(.unix)
+        loop.sockets.open(a, token: UInt64(1) << 32 | UInt64(UInt32(bitPattern: a)))
+        loop.iterate(timeoutMillis: 0)
+        let old = OutputQueue(ownedCapacity: 1024)
+        old.appendOwned("OLD")
+        _ = loop.sockets.send(a, old)
+        loop.sockets.close(a)
+        Glibc.close(aPeer)
+        for _ in 0..<(loop.ring.submissionEntries + 1) { loop.ring.nop(token: .housekeeping) }
+        let (b, bPeer) = makePair(.unix)
+        defer { Glibc.close(bPeer) }
+        guard b == a else { throw XCTSkip("descriptor not reused (\(a) -> \(b))") }
+        loop.sockets.open(b, token: UInt64(2) << 32 | UInt64(UInt32(bitPattern: b)))
+        let fresh = OutputQueue(ownedCapacity: 1024)
+        fresh.appendOwned("NEW")
+        _ = loop.sockets.send(b, fresh)
+        for _ in 0..<4 { loop.iterate(timeoutMillis: 5) }
+        var sink = [UInt8](repeating: 0, count: 100)
+        let n = recv(bPeer, &sink, 100, Int32(MSG_DONTWAIT))
+        XCTAssertEqual(String(decoding: sink[..<max(0, n)], as: UTF8.self), "NEW")
+        loop.sockets.close(b)
+        loop.iterate(timeoutMillis: 0)
+    }
+
     // MARK: Sending
 
     /// 1 MiB in 256 segments, owned heads between borrowed 8 KiB slices, to a peer that does not
@@ -402,7 +512,8 @@ final class RingSocketsTests: XCTestCase {
         // All idle now, the three just read included: their pages go too.
         let used = (0..<8).filter { id in buffers.bytes(UInt16(id), count: page).contains { $0 != 0 } }
         XCTAssertEqual(used.count, 3, "three buffers were written")
-        loop.sockets.releaseIdleBufferPages()
+        loop.sockets.requestPageRelease()
+        loop.sockets.reaped()
         XCTAssertTrue(used.allSatisfy { id in buffers.bytes(UInt16(id), count: page).allSatisfy { $0 == 0 } }, "pages kept")
         XCTAssertEqual(buffers.releaseIdlePages(), 8 * page)
 
@@ -457,6 +568,7 @@ private final class RingLoop {
             let (token, flags) = sockets.complete(c)
             if flags != 0 { events[token, default: 0] |= flags }
         }
+        sockets.reaped()
         return events
     }
 

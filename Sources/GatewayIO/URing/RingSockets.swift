@@ -73,8 +73,14 @@ final class RingSockets {
         /// one buffer at a time until a receive finds the socket empty. A multishot recv armed on
         /// a full socket would take every free buffer within one io_uring_enter.
         var oneAtATime = false
+        /// Bytes received past `maxHeld` buffers (a burst within one io_uring_enter, before the
+        /// pause lands), moved to the connection's own memory so the loop's buffers stay free.
+        /// They come after every buffer in `received`; while there are any, nothing is armed.
+        var spill: ByteBuffer?
         /// The queue a send is prepared from at the next submission.
         var queue: OutputQueue?
+        /// Prepared, its completion not seen yet.
+        var sending = false
         /// A one-shot poll waits for room after a send found the socket full.
         var waitingForRoom = false
         /// Bytes left since the last flush asked.
@@ -96,8 +102,12 @@ final class RingSockets {
     private var channels: [Channel] = []
     /// Sockets whose receive ran out of buffers, oldest first.
     private var starved: [Int32] = []
-    private var toArm: [Int32] = []
-    private var toSend: [Int32] = []
+    /// Sockets to arm or send for at the next submission, with their registration: a number
+    /// closed and reused meanwhile (the close can go out early when the SQ fills) is skipped.
+    private var toArm: [(fd: Int32, token: UInt64)] = []
+    private var toSend: [(fd: Int32, token: UInt64)] = []
+    /// The trimmer asked to release idle buffer pages; done right after a full reap (`reaped`).
+    private var pageReleaseRequested = false
     /// msghdrs and iovecs of the sends prepared for one submission (the kernel copies both then).
     private let messages: UnsafeMutablePointer<msghdr>
     private let iovecs: UnsafeMutablePointer<iovec>
@@ -158,16 +168,34 @@ final class RingSockets {
                 channels[index].received.consumeFirst(n)
             }
         }
+        if buffer.writableCount > 0, channels[index].received.isEmpty, let spill = channels[index].spill {
+            let n = min(spill.readableCount, buffer.writableCount)
+            buffer.append(spill.readPointer, count: n)
+            spill.readIndex += n
+            total += n
+            if spill.readableCount == 0 { channels[index].spill = nil }
+        }
         if mayArm(index) { queueArm(fd) }
         if total > 0 { return .bytes(total) }
-        return channels[index].end != 0 && channels[index].received.isEmpty ? .eof : .wouldBlock
+        return channels[index].end != 0 && isDrained(index) ? .eof : .wouldBlock
+    }
+
+    private func isDrained(_ index: Int) -> Bool {
+        channels[index].received.isEmpty && channels[index].spill == nil
+    }
+
+    /// Nothing received and unread, no EOF or error seen: what `Socket.isQuiet` checks in the
+    /// socket, this checks in what the ring already took from it.
+    func isQuiet(_ fd: Int32) -> Bool {
+        let index = Int(fd)
+        return index < channels.count && isDrained(index) && channels[index].end == 0
     }
 
     /// Open, not receiving and not about to, and with room for more unread buffers. (Fields one by
     /// one: copying a Channel would retain its array and queue.)
     private func mayArm(_ index: Int) -> Bool {
         channels[index].token != 0 && !channels[index].receiving && !channels[index].armQueued && !channels[index].parked
-            && channels[index].end == 0 && channels[index].received.count < Self.maxHeld
+            && channels[index].end == 0 && channels[index].received.count < Self.maxHeld && channels[index].spill == nil
     }
 
     /// Sends `queue` at the next submission; `.blocked` until its completion reports EPOLLOUT.
@@ -183,7 +211,7 @@ final class RingSockets {
         channels[index].progressed = false
         if channels[index].queue == nil && !channels[index].waitingForRoom {
             channels[index].queue = queue
-            toSend.append(fd)
+            toSend.append((fd, channels[index].token))
         }
         return .blocked(progressed: progressed)
     }
@@ -199,15 +227,15 @@ final class RingSockets {
             if mayArm(Int(fd)) { arm(fd) }
         }
         starved.removeFirst(unparked)
-        for fd in toArm {
+        for (fd, token) in toArm where channels[Int(fd)].token == token {
             channels[Int(fd)].armQueued = false
             if mayArm(Int(fd)) { arm(fd) }
         }
         toArm.removeAll(keepingCapacity: true)
         var message = 0
         var iovec = 0
-        for fd in toSend {
-            guard channels[Int(fd)].token != 0, let queue = channels[Int(fd)].queue else { continue }
+        for (fd, token) in toSend {
+            guard channels[Int(fd)].token == token, !channels[Int(fd)].sending, let queue = channels[Int(fd)].queue else { continue }
             if message == Self.messageCapacity || iovec + OutputQueue.maxSegments > Self.iovecCapacity {
                 // The kernel copied the prepared ones when they were submitted: the scratch is free again.
                 ring.submit()
@@ -218,7 +246,8 @@ final class RingSockets {
             messages[message] = msghdr()
             messages[message].msg_iov = iovecs + iovec
             messages[message].msg_iovlen = n
-            ring.sendMessageNow(fd, messages + message, token: Self.token(channels[Int(fd)].token, .send))
+            ring.sendMessageNow(fd, messages + message, token: Self.token(token, .send))
+            channels[Int(fd)].sending = true
             message += 1
             iovec += n
         }
@@ -255,7 +284,15 @@ final class RingSockets {
             channels[index].pausing = false
         }
         if completion.result > 0, let bytes = buffers.take(completion) {
-            channels[index].received.append(Received(id: completion.bufferID!, offset: 0, length: bytes.count))
+            let id = completion.bufferID!
+            if channels[index].spill != nil || channels[index].received.count >= Self.maxHeld {
+                let spill = channels[index].spill ?? ByteBuffer(capacity: bytes.count)
+                spill.append(UnsafeRawPointer(bytes.baseAddress!), count: bytes.count)
+                channels[index].spill = spill
+                buffers.recycle(id)
+            } else {
+                channels[index].received.append(Received(id: id, offset: 0, length: bytes.count))
+            }
             if !completion.socketNonEmpty { channels[index].oneAtATime = false }
             if completion.more {
                 if channels[index].received.count >= Self.maxHeld && !channels[index].pausing {
@@ -263,7 +300,7 @@ final class RingSockets {
                     channels[index].pausing = true
                     channels[index].oneAtATime = true
                 }
-            } else if channels[index].received.count < Self.maxHeld {
+            } else if mayArm(index) {
                 queueArm(fd)
             }
             return CSYS_EPOLLIN
@@ -279,7 +316,7 @@ final class RingSockets {
             return 0
         case -ECANCELED:
             // Paused: `read` re-arms once the socket holds fewer buffers.
-            if channels[index].received.count < Self.maxHeld { queueArm(fd) }
+            if mayArm(index) { queueArm(fd) }
             return 0
         default:
             channels[index].end = -completion.result
@@ -290,6 +327,7 @@ final class RingSockets {
     private func sent(_ completion: URingCompletion, _ index: Int) -> UInt32 {
         guard let queue = channels[index].queue else { return 0 }
         channels[index].queue = nil
+        channels[index].sending = false
         if completion.result > 0 {
             queue.consume(Int(completion.result))
             channels[index].progressed = true
@@ -317,15 +355,24 @@ final class RingSockets {
     private func queueArm(_ fd: Int32) {
         if channels[Int(fd)].armQueued { return }
         channels[Int(fd)].armQueued = true
-        toArm.append(fd)
+        toArm.append((fd, channels[Int(fd)].token))
     }
 
     private static func token(_ registration: UInt64, _ operation: URingOperation) -> URingToken {
         URingToken(rawValue: registration | UInt64(operation.rawValue) << 56)
     }
 
-    /// After a spike: the pages of the buffers nobody holds go back to the system.
-    func releaseIdleBufferPages() {
+    /// Asks for the pages of the buffers nobody holds to go back to the system, at the next full
+    /// reap: a buffer the kernel filled whose completion is not reaped yet is not held, and its
+    /// bytes would read back as zeros.
+    func requestPageRelease() {
+        pageReleaseRequested = true
+    }
+
+    /// After the loop's wait has reaped every completion.
+    func reaped() {
+        guard pageReleaseRequested, !ring.hasUnreapedCompletions else { return }
+        pageReleaseRequested = false
         buffers.releaseIdlePages()
     }
 }

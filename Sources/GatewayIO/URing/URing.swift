@@ -54,6 +54,11 @@ package final class URing {
     var raw: UnsafeMutablePointer<csys_uring> { ring }
     package var submissionEntries: Int { Int(ring.pointee.sq_entries) }
     package var completionEntries: Int { Int(ring.pointee.cq_entries) }
+    /// Completions the kernel has posted (or holds in its overflow list) that are not reaped yet.
+    package var hasUnreapedCompletions: Bool {
+        csys_uring_cq_ready(ring) > 0 || csys_uring_sq_flags(ring) & CSYS_IORING_SQ_CQ_OVERFLOW != 0
+    }
+
     /// Prepared and not yet submitted.
     package var pendingSubmissions: Int { Int(csys_uring_sq_pending(ring)) }
 
