@@ -146,15 +146,6 @@ final class Poller {
                 let fd = Int32(truncatingIfNeeded: token)
                 if !completion.more, Int(fd) < tokens.count, tokens[Int(fd)] == token { ended.append(fd) }
             }
-            // A send prepared this iteration points into scratch memory and into queues that are
-            // only guaranteed until the handlers run: the kernel must have taken every SQE (it can
-            // refuse some for a moment when short of memory).
-            var refusals = 0
-            while ring.pendingSubmissions > 0 {
-                ring.submit()
-                refusals += 1
-                if refusals == 10_000 { fatalError("io_uring keeps refusing \(ring.pendingSubmissions) submissions") }
-            }
             sockets?.reaped()
             return readyTokens.count
         }

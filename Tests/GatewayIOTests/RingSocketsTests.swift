@@ -32,10 +32,8 @@ final class RingSocketsTests: XCTestCase {
     func testBytesArriveInOrderAcrossManyProvidedBuffersThenEOF() throws {
         for kind in [PairKind.unix, .tcp] {
             let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
-            let (fd, peer) = makePair(kind)
+            let (fd, peer, t) = loop.openPair(kind)
             defer { Glibc.close(peer) }
-            let t = token(fd)
-            loop.sockets.open(fd, token: t)
             let payload = pattern(200 << 10)
             let tail = 100
             let body = payload[..<(payload.count - tail)]
@@ -83,10 +81,8 @@ final class RingSocketsTests: XCTestCase {
     /// wait in the socket, not in the loop's buffers, and flow again, intact, once it reads.
     func testASlowReaderHoldsAtMostMaxHeldBuffersAndResumesOnceItReads() throws {
         let loop = try RingLoop(bufferCount: 64, bufferSize: 1024)
-        let (fd, peer) = makePair(.unix)
+        let (fd, peer, t) = loop.openPair()
         defer { Glibc.close(peer) }
-        let t = token(fd)
-        loop.sockets.open(fd, token: t)
         // 60 KB, 15 times what maxHeld buffers take, trickles in (one buffer's worth per
         // iteration) while nobody reads.
         let payload = pattern(60_000, seed: 3)
@@ -238,8 +234,7 @@ final class RingSocketsTests: XCTestCase {
     /// `isQuiet` must see them (and an EOF) where MSG_PEEK cannot.
     func testIsQuietSeesWhatTheRingTook() throws {
         let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
-        let (fd, peer) = makePair(.unix)
-        loop.sockets.open(fd, token: token(fd))
+        let (fd, peer, _) = loop.openPair()
         loop.iterate(timeoutMillis: 0)
         XCTAssertTrue(loop.sockets.isQuiet(fd))
         XCTAssertEqual(peerWrite(peer, Array("HTTP/1.1 200 OK\r\n\r\n".utf8)[...]), 19)
@@ -261,9 +256,8 @@ final class RingSocketsTests: XCTestCase {
     func testPagesAreReleasedOnlyAfterAFullReap() throws {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let loop = try RingLoop(bufferCount: 16, bufferSize: page)
-        let (fd, peer) = makePair(.unix)
+        let (fd, peer, _) = loop.openPair()
         defer { Glibc.close(peer) }
-        loop.sockets.open(fd, token: token(fd))
         loop.iterate(timeoutMillis: 0)
         let payload = pattern(1000)
         XCTAssertEqual(peerWrite(peer, payload[...]), 1000)
@@ -285,7 +279,7 @@ final class RingSocketsTests: XCTestCase {
     func testAReusedDescriptorGetsItsQueueSentOnce() throws {
         let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
         let (a, aPeer) = makePair(.unix)
-        loop.sockets.open(a, token: UInt64(1) << 32 | UInt64(UInt32(bitPattern: a)))
+        loop.sockets.open(a, token: registration(a, generation: 1))
         loop.iterate(timeoutMillis: 0)
         let old = OutputQueue(ownedCapacity: 1024)
         old.appendOwned("OLD")
@@ -296,7 +290,7 @@ final class RingSocketsTests: XCTestCase {
         let (b, bPeer) = makePair(.unix)
         defer { Glibc.close(bPeer) }
         guard b == a else { throw XCTSkip("descriptor not reused (\(a) -> \(b))") }
-        loop.sockets.open(b, token: UInt64(2) << 32 | UInt64(UInt32(bitPattern: b)))
+        loop.sockets.open(b, token: registration(b, generation: 2))
         let fresh = OutputQueue(ownedCapacity: 1024)
         fresh.appendOwned("NEW")
         _ = loop.sockets.send(b, fresh)
@@ -316,10 +310,8 @@ final class RingSocketsTests: XCTestCase {
     func testALargeSendToASlowPeerBlocksThenDrainsInOrder() throws {
         for kind in [PairKind.unix, .tcp] {
             let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
-            let (fd, peer) = makePair(kind)
+            let (fd, peer, t) = loop.openPair(kind)
             defer { Glibc.close(peer) }
-            let t = token(fd)
-            loop.sockets.open(fd, token: t)
             let body = pattern(1 << 20, seed: 9)
             let (queue, expected) = body.withUnsafeBytes { bytes in
                 var expected: [UInt8] = []
@@ -380,9 +372,7 @@ final class RingSocketsTests: XCTestCase {
         for kind in [PairKind.unix, .tcp] {
             for blockedFirst in [false, true] {
                 let loop = try RingLoop(bufferCount: 16, bufferSize: 4096)
-                let (fd, peer) = makePair(kind)
-                let t = token(fd)
-                loop.sockets.open(fd, token: t)
+                let (fd, peer, t) = loop.openPair(kind)
                 let queue = OutputQueue(ownedCapacity: 4096)
                 let chunk = pattern(64 << 10)
                 let label = "\(kind), \(blockedFirst ? "blocked" : "idle") when the peer closed"
@@ -426,10 +416,8 @@ final class RingSocketsTests: XCTestCase {
     /// pending multishot recv no longer holds it): the peer sees EOF.
     func testClosingWithUnreadBuffersRecyclesThemAndThePeerSeesEOF() throws {
         let loop = try RingLoop(bufferCount: 16, bufferSize: 1024)
-        let (fd, peer) = makePair(.unix)
+        let (fd, peer, t) = loop.openPair()
         defer { Glibc.close(peer) }
-        let t = token(fd)
-        loop.sockets.open(fd, token: t)
         XCTAssertEqual(peerWrite(peer, pattern(3000)[...]), 3000)
         XCTAssertTrue(loop.run { _ in loop.held == 3 }, "3000 bytes fill three 1 KiB buffers")
         XCTAssertTrue(loop.sockets.owns(fd, token: t))
@@ -449,10 +437,8 @@ final class RingSocketsTests: XCTestCase {
     func testCompletionsForAClosedSocketHandTheirBuffersBack() throws {
         for closeMidBatch in [true, false] {
             let loop = try RingLoop(bufferCount: 16, bufferSize: 1024)
-            let (fd, peer) = makePair(.unix)
+            let (fd, peer, _) = loop.openPair()
             defer { Glibc.close(peer) }
-            let t = token(fd)
-            loop.sockets.open(fd, token: t)
             loop.iterate(timeoutMillis: 0)  // the recv is armed
             XCTAssertEqual(peerWrite(peer, pattern(5000)[...]), 5000)
             var closed = false
@@ -494,10 +480,8 @@ final class RingSocketsTests: XCTestCase {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let loop = try RingLoop(bufferCount: 8, bufferSize: page)
         let buffers = loop.sockets.buffers
-        let (fd, peer) = makePair(.unix)
+        let (fd, peer, t) = loop.openPair()
         defer { Glibc.close(peer) }
-        let t = token(fd)
-        loop.sockets.open(fd, token: t)
         let first = pattern(2 * page + 100, seed: 5)
         XCTAssertEqual(peerWrite(peer, first[...]), first.count)
         XCTAssertTrue(loop.run { _ in loop.held == 3 })
@@ -531,8 +515,13 @@ final class RingSocketsTests: XCTestCase {
     // MARK: Helpers
 
     private func token(_ fd: Int32, generation: UInt64 = 1) -> UInt64 {
-        generation << 32 | UInt64(UInt32(bitPattern: fd))
+        registration(fd, generation: generation)
     }
+}
+
+/// A loop registration token: generation in bits 32-55, the descriptor below.
+private func registration(_ fd: Int32, generation: UInt64 = 1) -> UInt64 {
+    generation << 32 | UInt64(UInt32(bitPattern: fd))
 }
 
 // MARK: - The loop
@@ -551,6 +540,14 @@ private final class RingLoop {
         } catch {
             throw XCTSkip("no provided-buffer rings: \(error)")
         }
+    }
+
+    /// A connected pair whose first end joins the ring under `registration(fd)`.
+    func openPair(_ kind: PairKind = .unix) -> (fd: Int32, peer: Int32, token: UInt64) {
+        let (fd, peer) = makePair(kind)
+        let token = registration(fd)
+        sockets.open(fd, token: token)
+        return (fd, peer, token)
     }
 
     /// Buffers the sockets hold (received, not yet read).

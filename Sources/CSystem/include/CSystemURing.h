@@ -110,36 +110,37 @@ static inline void csys_prep_accept_multishot(struct io_uring_sqe *sqe, int fd, 
     sqe->user_data = user_data;
 }
 
-/// Multishot poll (5.13): a CQE with the ready mask (poll's bits, which are epoll's) each time the
-/// descriptor's wait queue wakes, i.e. edge-triggered like EPOLLET, while CQE_F_MORE is set.
-static inline void csys_prep_poll_multishot(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
+/// One-shot poll: a single CQE with the ready mask once `fd` is ready for `mask`.
+static inline void csys_prep_poll_once(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
     sqe->opcode = IORING_OP_POLL_ADD;
     sqe->fd = fd;
     sqe->poll32_events = mask;
+    sqe->user_data = user_data;
+}
+
+/// Multishot poll (5.13): a CQE with the ready mask (poll's bits, which are epoll's) each time the
+/// descriptor's wait queue wakes, i.e. edge-triggered like EPOLLET, while CQE_F_MORE is set.
+static inline void csys_prep_poll_multishot(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
+    csys_prep_poll_once(sqe, fd, mask, user_data);
     sqe->len = IORING_POLL_ADD_MULTI;
-    sqe->user_data = user_data;
 }
 
-/// Multishot recv (6.0) into buffers picked from provided-buffer group `group`: each CQE carries
-/// CQE_F_BUFFER with the buffer id in flags >> 16. It ends (no CQE_F_MORE) on EOF (res 0), an
-/// error, -ENOBUFS when the group ran dry, or a CQ overflow; the owner re-arms when it wants more.
-static inline void csys_prep_recv_multishot(struct io_uring_sqe *sqe, int fd, uint16_t group, uint64_t user_data) {
-    sqe->opcode = IORING_OP_RECV;
-    sqe->fd = fd;
-    sqe->flags = IOSQE_BUFFER_SELECT;
-    sqe->buf_group = group;
-    sqe->ioprio = IORING_RECV_MULTISHOT;
-    sqe->user_data = user_data;
-}
-
-/// One recv into one buffer picked from group `group` (a single CQE, CQE_F_BUFFER set when it
-/// carries bytes): unlike the multishot form it takes one buffer however much is waiting.
+/// One recv into one buffer picked from provided-buffer group `group` (a single CQE, CQE_F_BUFFER
+/// with the buffer id in flags >> 16 when it carries bytes): one buffer however much is waiting.
 static inline void csys_prep_recv_select(struct io_uring_sqe *sqe, int fd, uint16_t group, uint64_t user_data) {
     sqe->opcode = IORING_OP_RECV;
     sqe->fd = fd;
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = group;
     sqe->user_data = user_data;
+}
+
+/// Multishot recv (6.0) into buffers picked from group `group`: a CQE per buffer filled. It ends
+/// (no CQE_F_MORE) on EOF (res 0), an error, -ENOBUFS when the group ran dry, or a CQ overflow;
+/// the owner re-arms when it wants more.
+static inline void csys_prep_recv_multishot(struct io_uring_sqe *sqe, int fd, uint16_t group, uint64_t user_data) {
+    csys_prep_recv_select(sqe, fd, group, user_data);
+    sqe->ioprio = IORING_RECV_MULTISHOT;
 }
 
 /// One-shot recv into a caller buffer (an upstream response into the connection's own buffer).
@@ -185,13 +186,6 @@ static inline void csys_prep_sendmsg_dontwait(struct io_uring_sqe *sqe, int fd, 
     sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 }
 
-/// One-shot poll: a single CQE with the ready mask once `fd` is ready for `mask`.
-static inline void csys_prep_poll_once(struct io_uring_sqe *sqe, int fd, uint32_t mask, uint64_t user_data) {
-    sqe->opcode = IORING_OP_POLL_ADD;
-    sqe->fd = fd;
-    sqe->poll32_events = mask;
-    sqe->user_data = user_data;
-}
 
 /// The address is copied when the SQE is submitted; res is 0 or -errno (ECONNREFUSED, ...).
 static inline void csys_prep_connect(struct io_uring_sqe *sqe, int fd, const struct sockaddr *addr, socklen_t len,

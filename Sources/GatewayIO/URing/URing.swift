@@ -174,7 +174,8 @@ package final class URing {
 
     /// One loop iteration: submits everything prepared, waits up to `timeoutMillis` (-1: until
     /// something completes; 0: not at all) unless completions are already waiting, and hands each
-    /// completion to `body`. At most one io_uring_enter. `body` may prepare new operations (they go
+    /// completion to `body`. One io_uring_enter, more only if the kernel takes part of the batch; after it
+    /// returns, every prepared entry has been submitted. `body` may prepare new operations (they go
     /// out with the next call) but must not call this method.
     @discardableResult
     package func submitAndWait(timeoutMillis: Int32, _ body: (URingCompletion) -> Void) -> Int {
@@ -187,6 +188,14 @@ package final class URing {
         if ready == 0 || csys_uring_sq_pending(ring) > 0 || kernelHasMore {
             let wait: UInt32 = ready == 0 && timeoutMillis != 0 ? 1 : 0
             _ = enter(wait: wait, timeoutNanos: timeoutMillis < 0 ? -1 : Int64(timeoutMillis) * 1_000_000)
+        }
+        // Short of memory the kernel may take only part of the SQ; callers may reuse what the
+        // entries point at (a send's msghdr, its bytes) once this returns, so nothing may wait.
+        var refusals = 0
+        while csys_uring_sq_pending(ring) > 0 {
+            _ = enter(wait: 0, timeoutNanos: 0)
+            refusals += 1
+            if refusals == 10_000 { fatalError("io_uring keeps refusing \(csys_uring_sq_pending(ring)) submissions") }
         }
         return reap(body)
     }

@@ -136,18 +136,23 @@ func freePort() -> UInt16 {
     fatalError("no free port found")
 }
 
+/// Calls `body` with 127.0.0.1:`port` as a socket address and its length (for bind or connect).
+func withLoopbackAddress<T>(_ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+}
+
 /// A listening socket on 127.0.0.1:`port`, held as another process would hold it.
 func occupy(_ port: UInt16, reusePort: Bool = false) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var one: Int32 = 1
     if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = port.bigEndian
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
+    let bound = withLoopbackAddress(port) { bind(fd, $0, $1) }
     guard bound == 0, listen(fd, 8) == 0 else {
         close(fd)
         throw HarnessError("cannot occupy \(port): errno \(errno)")

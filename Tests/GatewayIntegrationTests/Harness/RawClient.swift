@@ -32,13 +32,7 @@ final class RawClient {
 
     init(port: UInt16, timeout: TimeInterval = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let rc = withLoopbackAddress(port) { connect(fd, $0, $1) }
         if rc != 0 {
             close(fd)
             throw HarnessError("connect to \(port) failed: errno \(errno)")

@@ -107,13 +107,7 @@ final class RedisCluster {
             guard port <= 55_535 else { continue }
             let bus = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(bus) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = (port + 10_000).bigEndian
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(bus, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let bound = withLoopbackAddress(port + 10_000) { bind(bus, $0, $1) }
             if bound == 0 { return port }
         }
     }
